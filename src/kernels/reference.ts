@@ -1,0 +1,118 @@
+import { convOutputSize, type ConvGeometry, type Kernels } from './types.js';
+
+/**
+ * Plain TypeScript kernels written for clarity, not speed. They are the oracle the native kernels
+ * are tested against, and the fallback when the addon is not built. Sums run in float64.
+ */
+function sgemm(
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  A: Float32Array,
+  B: Float32Array,
+  beta: number,
+  C: Float32Array,
+): void {
+  for (let i = 0; i < M; i++) {
+    for (let j = 0; j < N; j++) {
+      let s = 0;
+      for (let p = 0; p < K; p++) {
+        const a = transA ? A[p * M + i]! : A[i * K + p]!;
+        const b = transB ? B[j * K + p]! : B[p * N + j]!;
+        s += a * b;
+      }
+      C[i * N + j] = beta === 0 ? alpha * s : alpha * s + beta * C[i * N + j]!;
+    }
+  }
+}
+
+function im2col(x: Float32Array, g: ConvGeometry, col: Float32Array): void {
+  const { Ho, Wo } = convOutputSize(g);
+  for (let c = 0; c < g.C; c++) {
+    for (let i = 0; i < g.kh; i++) {
+      for (let j = 0; j < g.kw; j++) {
+        const row = (c * g.kh + i) * g.kw + j;
+        for (let oy = 0; oy < Ho; oy++) {
+          const iy = oy * g.sh - g.ph + i;
+          for (let ox = 0; ox < Wo; ox++) {
+            const ix = ox * g.sw - g.pw + j;
+            const inside = iy >= 0 && iy < g.H && ix >= 0 && ix < g.W;
+            col[row * Ho * Wo + oy * Wo + ox] = inside ? x[(c * g.H + iy) * g.W + ix]! : 0;
+          }
+        }
+      }
+    }
+  }
+}
+
+function col2im(col: Float32Array, g: ConvGeometry, x: Float32Array): void {
+  const { Ho, Wo } = convOutputSize(g);
+  for (let c = 0; c < g.C; c++) {
+    for (let i = 0; i < g.kh; i++) {
+      for (let j = 0; j < g.kw; j++) {
+        const row = (c * g.kh + i) * g.kw + j;
+        for (let oy = 0; oy < Ho; oy++) {
+          const iy = oy * g.sh - g.ph + i;
+          if (iy < 0 || iy >= g.H) continue;
+          for (let ox = 0; ox < Wo; ox++) {
+            const ix = ox * g.sw - g.pw + j;
+            if (ix < 0 || ix >= g.W) continue;
+            x[(c * g.H + iy) * g.W + ix] += col[row * Ho * Wo + oy * Wo + ox]!;
+          }
+        }
+      }
+    }
+  }
+}
+
+function conv2dForward(x: Float32Array, w: Float32Array, y: Float32Array, N: number, O: number, g: ConvGeometry): void {
+  const { Ho, Wo } = convOutputSize(g);
+  const K = g.C * g.kh * g.kw;
+  const P = Ho * Wo;
+  const col = new Float32Array(K * P);
+  const inSize = g.C * g.H * g.W;
+  for (let n = 0; n < N; n++) {
+    im2col(x.subarray(n * inSize, (n + 1) * inSize), g, col);
+    sgemm(false, false, O, P, K, 1, w, col, 0, y.subarray(n * O * P, (n + 1) * O * P));
+  }
+}
+
+function conv2dBackwardInput(gy: Float32Array, w: Float32Array, gx: Float32Array, N: number, O: number, g: ConvGeometry): void {
+  const { Ho, Wo } = convOutputSize(g);
+  const K = g.C * g.kh * g.kw;
+  const P = Ho * Wo;
+  const col = new Float32Array(K * P);
+  const inSize = g.C * g.H * g.W;
+  gx.fill(0, 0, N * inSize);
+  for (let n = 0; n < N; n++) {
+    sgemm(true, false, K, P, O, 1, w, gy.subarray(n * O * P, (n + 1) * O * P), 0, col);
+    col2im(col, g, gx.subarray(n * inSize, (n + 1) * inSize));
+  }
+}
+
+function conv2dBackwardWeight(gy: Float32Array, x: Float32Array, gw: Float32Array, N: number, O: number, g: ConvGeometry): void {
+  const { Ho, Wo } = convOutputSize(g);
+  const K = g.C * g.kh * g.kw;
+  const P = Ho * Wo;
+  const col = new Float32Array(K * P);
+  const inSize = g.C * g.H * g.W;
+  for (let n = 0; n < N; n++) {
+    im2col(x.subarray(n * inSize, (n + 1) * inSize), g, col);
+    sgemm(false, true, O, K, P, 1, gy.subarray(n * O * P, (n + 1) * O * P), col, n === 0 ? 0 : 1, gw);
+  }
+  if (N === 0) gw.fill(0, 0, O * K);
+}
+
+export const referenceKernels: Kernels = {
+  name: 'reference',
+  description: 'reference (plain TypeScript)',
+  sgemm,
+  im2col,
+  col2im,
+  conv2dForward,
+  conv2dBackwardInput,
+  conv2dBackwardWeight,
+};

@@ -1,0 +1,72 @@
+/**
+ * The compute kernels: the few loops that decide hesse's speed. Every function works in place on
+ * the caller's Float32Arrays (which may be subarray views) and allocates nothing the caller sees.
+ * Matrices are row-major and packed (leading dimension = number of columns).
+ */
+
+/** Geometry of one 2-D convolution on a single image (no batch). */
+export interface ConvGeometry {
+  /** input channels, height, width */
+  C: number;
+  H: number;
+  W: number;
+  /** kernel height and width */
+  kh: number;
+  kw: number;
+  /** stride */
+  sh: number;
+  sw: number;
+  /** zero padding on each side */
+  ph: number;
+  pw: number;
+}
+
+export function convOutputSize(g: ConvGeometry): { Ho: number; Wo: number } {
+  return {
+    Ho: Math.floor((g.H + 2 * g.ph - g.kh) / g.sh) + 1,
+    Wo: Math.floor((g.W + 2 * g.pw - g.kw) / g.sw) + 1,
+  };
+}
+
+export type KernelsName = 'native' | 'reference';
+
+export interface Kernels {
+  readonly name: KernelsName;
+  /** Human-readable detail, e.g. "native (OpenBLAS cblas_sgemm, 2 threads)". */
+  readonly description: string;
+
+  /**
+   * C = alpha * op(A) * op(B) + beta * C, where op(A) is M x K and op(B) is K x N, C is M x N.
+   * A is stored M x K (or K x M when transA), B is K x N (or N x K when transB).
+   * With beta = 0, C's previous contents are ignored (NaN in C does not propagate).
+   */
+  sgemm(
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    A: Float32Array,
+    B: Float32Array,
+    beta: number,
+    C: Float32Array,
+  ): void;
+
+  /** col[(c*kh + i)*kw + j, oy*Wo + ox] = x[c, oy*sh - ph + i, ox*sw - pw + j] (zero outside). col is (C*kh*kw) x (Ho*Wo). */
+  im2col(x: Float32Array, g: ConvGeometry, col: Float32Array): void;
+
+  /** The adjoint of im2col: x[c, y, x] += every col entry that im2col would have read from there. Accumulates into x. */
+  col2im(col: Float32Array, g: ConvGeometry, x: Float32Array): void;
+
+  /**
+   * Batched convolution without bias: x is N x C x H x W, w is O x (C*kh*kw), y is N x O x Ho x Wo (overwritten).
+   */
+  conv2dForward(x: Float32Array, w: Float32Array, y: Float32Array, N: number, O: number, g: ConvGeometry): void;
+
+  /** gx (N x C x H x W, overwritten) = the gradient of sum(gy * conv(x, w)) with respect to x. */
+  conv2dBackwardInput(gy: Float32Array, w: Float32Array, gx: Float32Array, N: number, O: number, g: ConvGeometry): void;
+
+  /** gw (O x C*kh*kw, overwritten) = the gradient of sum(gy * conv(x, w)) with respect to w, summed over the batch. */
+  conv2dBackwardWeight(gy: Float32Array, x: Float32Array, gw: Float32Array, N: number, O: number, g: ConvGeometry): void;
+}
