@@ -1,0 +1,179 @@
+import { NonFiniteError, ShapeError } from '../errors.js';
+import { sizeOf, Tensor, type Shape } from '../tensor/index.js';
+import { backward } from './backward.js';
+import { parameter, recordOn, Tape, type Node } from './node.js';
+import { replayTangents } from './replay.js';
+
+/** What a differentiable objective returns: the scalar loss and, optionally, the model outputs (for the GGN). */
+export interface Objective {
+  loss: Node;
+  outputs?: Node;
+}
+
+/** Builds the loss from parameter nodes (one per shape, views into the flat vector). */
+export type ObjectiveFn = (params: Node[]) => Node | Objective;
+
+interface Layout {
+  shapes: Shape[];
+  offsets: number[];
+  size: number;
+}
+
+function layoutOf(theta: Float32Array, shapes: readonly Shape[]): Layout {
+  const offsets: number[] = [];
+  let size = 0;
+  for (const s of shapes) {
+    offsets.push(size);
+    size += sizeOf(s);
+  }
+  if (size !== theta.length) {
+    throw new ShapeError(`the parameter vector has ${theta.length} values but the parameter shapes need ${size}`);
+  }
+  return { shapes: [...shapes], offsets, size };
+}
+
+function parameterNodes(theta: Float32Array, layout: Layout): Node[] {
+  return layout.shapes.map((s, i) => {
+    const off = layout.offsets[i]!;
+    return parameter(new Tensor(s, theta.subarray(off, off + sizeOf(s))));
+  });
+}
+
+function checkedLoss(loss: Node): number {
+  if (loss.value.size !== 1) throw new ShapeError(`the objective must be a scalar, got shape [${loss.shape.join(', ')}]`);
+  const value = loss.value.data[0]!;
+  if (!Number.isFinite(value)) {
+    throw new NonFiniteError(`the loss is ${value} (not finite): the weights or inputs hold NaN/inf, or the model diverged`);
+  }
+  return value;
+}
+
+function asObjective(r: Node | Objective): Objective {
+  return 'loss' in r ? r : { loss: r };
+}
+
+function gather(grads: readonly (Node | null)[], layout: Layout): Float32Array {
+  const out = new Float32Array(layout.size);
+  grads.forEach((g, i) => {
+    if (g) out.set(g.value.data, layout.offsets[i]!);
+  });
+  return out;
+}
+
+/** The loss and its gradient with respect to the flat parameter vector `theta` (one reverse pass). */
+export function valueAndGrad(theta: Float32Array, shapes: readonly Shape[], f: ObjectiveFn): { loss: number; gradient: Float32Array; outputs?: Tensor } {
+  const layout = layoutOf(theta, shapes);
+  const tape = new Tape();
+  const params = parameterNodes(theta, layout);
+  const objective = asObjective(recordOn(tape, () => f(params)));
+  const loss = checkedLoss(objective.loss);
+  const { grads } = backward(tape, objective.loss, params, { record: false });
+  const result: { loss: number; gradient: Float32Array; outputs?: Tensor } = { loss, gradient: gather(grads, layout) };
+  if (objective.outputs) result.outputs = objective.outputs.value;
+  return result;
+}
+
+/**
+ * The loss, gradient and exact curvature products at `theta` for one fixed input. The primal
+ * forward and backward passes run once here; each product afterwards replays only tangents.
+ */
+export class SecondOrderContext {
+  readonly loss: number;
+  readonly gradient: Float32Array;
+  readonly outputs: Tensor | undefined;
+  private readonly layout: Layout;
+  private readonly tape: Tape;
+  private readonly params: Node[];
+  private readonly grads: (Node | null)[];
+  private readonly forwardCount: number;
+  private readonly lossPartEnd: number;
+  private readonly watched: Node | null;
+
+  constructor(theta: Float32Array, shapes: readonly Shape[], f: ObjectiveFn) {
+    this.layout = layoutOf(theta, shapes);
+    this.tape = new Tape();
+    this.params = parameterNodes(theta, this.layout);
+    const objective = asObjective(recordOn(this.tape, () => f(this.params)));
+    this.loss = checkedLoss(objective.loss);
+    this.outputs = objective.outputs?.value;
+    this.forwardCount = this.tape.nodes.length;
+    const watch = objective.outputs?.requiresGrad ? objective.outputs : undefined;
+    const result = backward(this.tape, objective.loss, this.params, watch ? { record: true, watch } : { record: true });
+    this.grads = result.grads;
+    this.watched = result.watched;
+    this.lossPartEnd = result.lossPartEnd;
+    this.gradient = gather(this.grads, this.layout);
+  }
+
+  get size(): number {
+    return this.layout.size;
+  }
+
+  /** H·v. */
+  hvp(v: Float32Array): Float32Array {
+    return this.hvpBlock([v])[0]!;
+  }
+
+  /** H·[v1..vk] in one replay: the k tangents ride the same pass. */
+  hvpBlock(vs: readonly Float32Array[]): Float32Array[] {
+    const k = vs.length;
+    if (k === 0) return [];
+    const seeds = this.seedParameters(vs);
+    const keep = this.grads.filter((g): g is Node => g !== null);
+    const tangents = replayTangents(this.tape.nodes, seeds, k, keep);
+    return this.scatter(this.grads.map((g) => (g ? tangents.get(g) : undefined)), k, 'Hessian-vector product');
+  }
+
+  /**
+   * Generalised Gauss-Newton products Jᵀ H_L J·[v1..vk], where J is the Jacobian of the outputs
+   * with respect to the parameters and H_L the Hessian of the loss with respect to the outputs:
+   * a forward tangent gives J v, the loss part of the recorded backward pass turns it into H_L J v,
+   * and the network part of the backward pass, with the forward values held fixed, applies Jᵀ.
+   */
+  ggnBlock(vs: readonly Float32Array[]): Float32Array[] {
+    const k = vs.length;
+    if (k === 0) return [];
+    if (!this.watched) throw new ShapeError('the GGN needs the objective to return its outputs ({ loss, outputs }) and the outputs to depend on the parameters');
+    const watched = this.watched;
+    const nodes = this.tape.nodes;
+    const lossPart = replayTangents(nodes.slice(0, this.lossPartEnd), this.seedParameters(vs), k, [watched]);
+    const hlJv = lossPart.get(watched);
+    const keep = this.grads.filter((g): g is Node => g !== null);
+    const tangents = hlJv
+      ? replayTangents(nodes.slice(this.lossPartEnd), new Map([[watched, hlJv]]), k, keep)
+      : new Map<Node, Tensor>();
+    return this.scatter(this.grads.map((g) => (g ? tangents.get(g) : undefined)), k, 'GGN-vector product');
+  }
+
+  private seedParameters(vs: readonly Float32Array[]): Map<Node, Tensor> {
+    const k = vs.length;
+    for (const v of vs) {
+      if (v.length !== this.layout.size) throw new ShapeError(`a direction has ${v.length} values but the model has ${this.layout.size} parameters`);
+    }
+    const seeds = new Map<Node, Tensor>();
+    this.params.forEach((p, i) => {
+      const off = this.layout.offsets[i]!;
+      const n = p.value.size;
+      const data = new Float32Array(k * n);
+      for (let j = 0; j < k; j++) data.set(vs[j]!.subarray(off, off + n), j * n);
+      seeds.set(p, new Tensor([k, ...p.shape], data));
+    });
+    return seeds;
+  }
+
+  private scatter(parts: readonly (Tensor | undefined)[], k: number, what: string): Float32Array[] {
+    const out = Array.from({ length: k }, () => new Float32Array(this.layout.size));
+    parts.forEach((t, i) => {
+      if (!t) return;
+      const off = this.layout.offsets[i]!;
+      const n = t.size / k;
+      for (let j = 0; j < k; j++) out[j]!.set(t.data.subarray(j * n, (j + 1) * n), off);
+    });
+    for (const o of out) {
+      for (let i = 0; i < o.length; i++) {
+        if (!Number.isFinite(o[i]!)) throw new NonFiniteError(`the ${what} holds ${o[i]} (not finite) at parameter index ${i}`);
+      }
+    }
+    return out;
+  }
+}

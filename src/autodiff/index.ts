@@ -1,0 +1,5 @@
+export { Node, Tape, constant, parameter, makeNode, recordOn, activeTape, type Primitive } from './node.js';
+export { accumulate } from './accumulate.js';
+export { backward } from './backward.js';
+export { replayTangents } from './replay.js';
+export { valueAndGrad, SecondOrderContext, type Objective, type ObjectiveFn } from './differentiate.js';

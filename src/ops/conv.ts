@@ -1,0 +1,168 @@
+import { makeNode, type Node, type Primitive } from '../autodiff/index.js';
+import { ShapeError } from '../errors.js';
+import { convOutputSize, kernels, type ConvGeometry } from '../kernels/index.js';
+import { formatShape, Tensor } from '../tensor/index.js';
+import { add, reshape } from './arithmetic.js';
+
+export interface Conv2dOptions {
+  stride?: number | [number, number];
+  padding?: number | [number, number];
+}
+
+interface ConvInfo {
+  g: ConvGeometry;
+  N: number;
+  O: number;
+  Ho: number;
+  Wo: number;
+}
+
+function pair(v: number | [number, number] | undefined, fallback: number): [number, number] {
+  if (v === undefined) return [fallback, fallback];
+  return typeof v === 'number' ? [v, v] : v;
+}
+
+function infoFor(xShape: readonly number[], wShape: readonly number[], opts: Conv2dOptions): ConvInfo {
+  if (xShape.length !== 4 || wShape.length !== 4) {
+    throw new ShapeError(`conv2d needs an NCHW input and an OIHW weight, got ${formatShape(xShape)} and ${formatShape(wShape)}`);
+  }
+  const [N, C, H, W] = xShape as [number, number, number, number];
+  const [O, Cw, kh, kw] = wShape as [number, number, number, number];
+  if (C !== Cw) throw new ShapeError(`conv2d: input has ${C} channels but the weight ${formatShape(wShape)} expects ${Cw}`);
+  const [sh, sw] = pair(opts.stride, 1);
+  const [ph, pw] = pair(opts.padding, 0);
+  const g: ConvGeometry = { C, H, W, kh, kw, sh, sw, ph, pw };
+  const { Ho, Wo } = convOutputSize(g);
+  if (Ho <= 0 || Wo <= 0) throw new ShapeError(`conv2d: a ${kh}x${kw} kernel does not fit a ${H}x${W} input with padding ${ph},${pw}`);
+  return { g, N, O, Ho, Wo };
+}
+
+/** [k, N, O, P] -> [N, k*O, P]: the layout that lets k tangents share one convolution call. */
+function blockToChannels(t: Float32Array, k: number, N: number, O: number, P: number): Float32Array {
+  const out = new Float32Array(t.length);
+  const plane = O * P;
+  for (let j = 0; j < k; j++) for (let n = 0; n < N; n++) out.set(t.subarray((j * N + n) * plane, (j * N + n + 1) * plane), (n * k + j) * plane);
+  return out;
+}
+
+/** out[k, N, O, P] += src[N, k*O, P]. */
+function addChannelsToBlock(src: Float32Array, out: Float32Array, k: number, N: number, O: number, P: number): void {
+  const plane = O * P;
+  for (let n = 0; n < N; n++) {
+    for (let j = 0; j < k; j++) {
+      const s = (n * k + j) * plane, d = (j * N + n) * plane;
+      for (let i = 0; i < plane; i++) out[d + i] += src[s + i]!;
+    }
+  }
+}
+
+const conv2dOp: Primitive = {
+  name: 'conv2d',
+  // d conv(x, w) = conv(dx, w) + conv(x, dw). The k input tangents are one batch of k·N images;
+  // the k weight tangents are stacked as k·O output channels, so x is unfolded once for all k.
+  jvp(node, [tx, tw], k) {
+    const { g, N, O, Ho, Wo } = node.saved as ConvInfo;
+    const [x, w] = node.inputs as [Node, Node];
+    const P = Ho * Wo;
+    const out = new Float32Array(k * N * O * P);
+    const kern = kernels();
+    if (tx) kern.conv2dForward(tx.data, w.value.data, out, k * N, O, g);
+    if (tw) {
+      const stacked = new Float32Array(N * k * O * P);
+      kern.conv2dForward(x.value.data, tw.data, stacked, N, k * O, g);
+      addChannelsToBlock(stacked, out, k, N, O, P);
+    }
+    return new Tensor([k, ...node.shape], out);
+  },
+  vjp(node, gy, needed) {
+    const { g } = node.saved as ConvInfo;
+    const [x, w] = node.inputs as [Node, Node];
+    const opts = { stride: [g.sh, g.sw] as [number, number], padding: [g.ph, g.pw] as [number, number] };
+    return [needed[0] ? conv2dGradInput(gy, w, x.shape, opts) : null, needed[1] ? conv2dGradWeight(gy, x, w.shape, opts) : null];
+  },
+};
+
+const gradInputOp: Primitive = {
+  name: 'conv2dGradInput',
+  jvp(node, [tgy, tw], k) {
+    const { g, N, O } = node.saved as ConvInfo;
+    const [gy, w] = node.inputs as [Node, Node];
+    const inSize = node.value.size;
+    const out = new Float32Array(k * inSize);
+    const kern = kernels();
+    if (tgy) kern.conv2dBackwardInput(tgy.data, w.value.data, out, k * N, O, g);
+    if (tw) {
+      const tmp = new Float32Array(inSize);
+      const wSize = w.value.size;
+      for (let j = 0; j < k; j++) {
+        kern.conv2dBackwardInput(gy.value.data, tw.data.subarray(j * wSize, (j + 1) * wSize), tmp, N, O, g);
+        const o = out.subarray(j * inSize, (j + 1) * inSize);
+        for (let i = 0; i < inSize; i++) o[i] += tmp[i]!;
+      }
+    }
+    return new Tensor([k, ...node.shape], out);
+  },
+  // <G, gradInput(gy, w)> = <conv(G, w), gy>
+  vjp(node, G, needed) {
+    const { g } = node.saved as ConvInfo;
+    const [gy, w] = node.inputs as [Node, Node];
+    const opts = { stride: [g.sh, g.sw] as [number, number], padding: [g.ph, g.pw] as [number, number] };
+    return [needed[0] ? conv2d(G, w, opts) : null, needed[1] ? conv2dGradWeight(gy, G, w.shape, opts) : null];
+  },
+};
+
+const gradWeightOp: Primitive = {
+  name: 'conv2dGradWeight',
+  jvp(node, [tgy, tx], k) {
+    const { g, N, O, Ho, Wo } = node.saved as ConvInfo;
+    const [gy, x] = node.inputs as [Node, Node];
+    const P = Ho * Wo;
+    const wSize = node.value.size;
+    const out = new Float32Array(k * wSize);
+    const kern = kernels();
+    // k output-gradient tangents as k·O channels share one unfolding of x; the result [k·O, K] is the block layout
+    if (tgy) kern.conv2dBackwardWeight(blockToChannels(tgy.data, k, N, O, P), x.value.data, out, N, k * O, g);
+    if (tx) {
+      const tmp = new Float32Array(wSize);
+      const xSize = x.value.size;
+      for (let j = 0; j < k; j++) {
+        kern.conv2dBackwardWeight(gy.value.data, tx.data.subarray(j * xSize, (j + 1) * xSize), tmp, N, O, g);
+        const o = out.subarray(j * wSize, (j + 1) * wSize);
+        for (let i = 0; i < wSize; i++) o[i] += tmp[i]!;
+      }
+    }
+    return new Tensor([k, ...node.shape], out);
+  },
+  // <G, gradWeight(gy, x)> = <conv(x, G), gy>
+  vjp(node, G, needed) {
+    const { g } = node.saved as ConvInfo;
+    const [gy, x] = node.inputs as [Node, Node];
+    const opts = { stride: [g.sh, g.sw] as [number, number], padding: [g.ph, g.pw] as [number, number] };
+    return [needed[0] ? conv2d(x, G, opts) : null, needed[1] ? conv2dGradInput(gy, G, x.shape, opts) : null];
+  },
+};
+
+/** 2-D convolution (cross-correlation, as PyTorch) of x [N,C,H,W] with w [O,C,kh,kw], optional bias [O]. */
+export function conv2d(x: Node, w: Node, opts: Conv2dOptions = {}, bias?: Node): Node {
+  const info = infoFor(x.shape, w.shape, opts);
+  const y = new Tensor([info.N, info.O, info.Ho, info.Wo]);
+  kernels().conv2dForward(x.value.data, w.value.data, y.data, info.N, info.O, info.g);
+  const out = makeNode(conv2dOp, [x, w], y, info);
+  return bias ? add(out, reshape(bias, [1, info.O, 1, 1])) : out;
+}
+
+/** The gradient of <gy, conv2d(x, w)> with respect to x, for an input of shape xShape. */
+export function conv2dGradInput(gy: Node, w: Node, xShape: readonly number[], opts: Conv2dOptions): Node {
+  const info = infoFor(xShape, w.shape, opts);
+  const out = new Tensor(xShape);
+  kernels().conv2dBackwardInput(gy.value.data, w.value.data, out.data, info.N, info.O, info.g);
+  return makeNode(gradInputOp, [gy, w], out, info);
+}
+
+/** The gradient of <gy, conv2d(x, w)> with respect to w, for a weight of shape wShape. */
+export function conv2dGradWeight(gy: Node, x: Node, wShape: readonly number[], opts: Conv2dOptions): Node {
+  const info = infoFor(x.shape, wShape, opts);
+  const out = new Tensor(wShape);
+  kernels().conv2dBackwardWeight(gy.value.data, x.value.data, out.data, info.N, info.O, info.g);
+  return makeNode(gradWeightOp, [gy, x], out, info);
+}

@@ -1,0 +1,223 @@
+import { makeNode, type Node, type Primitive } from '../autodiff/index.js';
+import { Tensor } from '../tensor/index.js';
+import { mul } from './arithmetic.js';
+
+/**
+ * Elementwise functions as families of derivatives: order 0 is the function, order d its d-th
+ * derivative. The jvp of order d multiplies the tangent by order d+1; the vjp multiplies the
+ * cotangent by the node of order d+1, so every order is differentiable as far as the family
+ * lists derivatives. A derivative marked zero stops the chain (no tangent, no node).
+ */
+type Elementwise = (x: Float32Array, out: Float32Array) => void;
+
+interface Family {
+  name: string;
+  /** derivs[d] computes the d-th derivative; null means identically zero from there on */
+  derivs: (Elementwise | null)[];
+}
+
+const ops = new Map<string, Primitive>();
+
+function orderOp(family: Family, order: number): Primitive {
+  const key = `${family.name}:${order}`;
+  let op = ops.get(key);
+  if (op) return op;
+  const cache = new WeakMap<Node, Float32Array>();
+  const nextDeriv = (): Elementwise | null => {
+    const d = family.derivs[order + 1];
+    if (d === undefined) throw new Error(`${family.name}: derivative of order ${order + 1} is not implemented`);
+    return d;
+  };
+  op = {
+    name: order === 0 ? family.name : `${family.name}^(${order})`,
+    jvp(node, [t], k) {
+      const d = nextDeriv();
+      if (!d) return null;
+      let slope = cache.get(node);
+      if (!slope) {
+        slope = new Float32Array(node.value.size);
+        d(node.inputs[0]!.value.data, slope);
+        cache.set(node, slope);
+      }
+      const n = slope.length;
+      const out = new Float32Array(k * n);
+      const td = t!.data;
+      for (let j = 0; j < k; j++) {
+        const o = j * n;
+        for (let i = 0; i < n; i++) out[o + i] = slope[i]! * td[o + i]!;
+      }
+      return new Tensor([k, ...node.shape], out);
+    },
+    vjp(node, g) {
+      return nextDeriv() ? [mul(g, applyOrder(family, order + 1, node.inputs[0]!))] : [null];
+    },
+  };
+  ops.set(key, op);
+  return op;
+}
+
+function applyOrder(family: Family, order: number, x: Node): Node {
+  const f = family.derivs[order];
+  if (!f) throw new Error(`${family.name}: derivative of order ${order} is zero and has no node`);
+  const out = new Tensor(x.shape);
+  f(x.value.data, out.data);
+  return makeNode(orderOp(family, order), [x], out);
+}
+
+function map(f: (v: number) => number): Elementwise {
+  return (x, out) => {
+    for (let i = 0; i < x.length; i++) out[i] = f(x[i]!);
+  };
+}
+
+/**
+ * ReLU. At the kink x = 0 the engine takes the derivative to be 0 (as PyTorch does), and the
+ * second derivative is 0 everywhere, so ReLU contributes nothing to H·v beyond the path through
+ * its mask: the mask is piecewise constant in the weights.
+ */
+const reluFamily: Family = {
+  name: 'relu',
+  derivs: [
+    (x, out) => {
+      for (let i = 0; i < x.length; i++) out[i] = x[i]! > 0 ? x[i]! : 0;
+    },
+    (x, out) => {
+      for (let i = 0; i < x.length; i++) out[i] = x[i]! > 0 ? 1 : 0;
+    },
+    null,
+  ],
+};
+
+const tanhFamily: Family = {
+  name: 'tanh',
+  derivs: [
+    map(Math.tanh),
+    map((v) => {
+      const t = Math.tanh(v);
+      return 1 - t * t;
+    }),
+    map((v) => {
+      const t = Math.tanh(v);
+      return -2 * t * (1 - t * t);
+    }),
+    map((v) => {
+      const t = Math.tanh(v);
+      return (1 - t * t) * (6 * t * t - 2);
+    }),
+  ],
+};
+
+function sigmoidOf(v: number): number {
+  return v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v));
+}
+
+const sigmoidFamily: Family = {
+  name: 'sigmoid',
+  derivs: [
+    map(sigmoidOf),
+    map((v) => {
+      const s = sigmoidOf(v);
+      return s * (1 - s);
+    }),
+    map((v) => {
+      const s = sigmoidOf(v);
+      return s * (1 - s) * (1 - 2 * s);
+    }),
+    map((v) => {
+      const s = sigmoidOf(v);
+      return s * (1 - s) * (1 - 6 * s + 6 * s * s);
+    }),
+  ],
+};
+
+/** log(1 + e^x), computed without overflow for large |x|. */
+function softplusOf(v: number): number {
+  return v > 0 ? v + Math.log1p(Math.exp(-v)) : Math.log1p(Math.exp(v));
+}
+
+const softplusFamily: Family = {
+  name: 'softplus',
+  derivs: [map(softplusOf), ...sigmoidFamily.derivs],
+};
+
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+/** erf with about 1e-7 accuracy (Abramowitz-Stegun 7.1.26 is too coarse for float64 checks). */
+function erf(x: number): number {
+  // Series for small |x|, continued fraction via erfc for large |x|.
+  const ax = Math.abs(x);
+  if (ax < 2.5) {
+    let term = x, sum = x;
+    const x2 = x * x;
+    for (let n = 1; n < 60; n++) {
+      term *= -x2 / n;
+      const add = term / (2 * n + 1);
+      sum += add;
+      if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
+    }
+    return (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  // erfc(x) = exp(-x²)/sqrt(pi) * 1/(x + 1/2/(x + 1/(x + 3/2/(x + ...)))) evaluated backwards
+  let f = ax;
+  for (let n = 60; n >= 1; n--) f = ax + n / 2 / f;
+  const erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / f;
+  return x > 0 ? 1 - erfc : erfc - 1;
+}
+
+function phi(v: number): number {
+  return INV_SQRT_2PI * Math.exp(-0.5 * v * v);
+}
+
+function Phi(v: number): number {
+  return 0.5 * (1 + erf(v / Math.SQRT2));
+}
+
+/** GELU in its exact form x·Φ(x) (PyTorch's default, not the tanh approximation). */
+const geluFamily: Family = {
+  name: 'gelu',
+  derivs: [
+    map((v) => v * Phi(v)),
+    map((v) => Phi(v) + v * phi(v)),
+    map((v) => phi(v) * (2 - v * v)),
+    map((v) => phi(v) * (v * v * v - 4 * v)),
+  ],
+};
+
+const expFamily: Family = { name: 'exp', derivs: [map(Math.exp), map(Math.exp), map(Math.exp), map(Math.exp)] };
+
+const logFamily: Family = {
+  name: 'log',
+  derivs: [map(Math.log), map((v) => 1 / v), map((v) => -1 / (v * v)), map((v) => 2 / (v * v * v))],
+};
+
+const powFamilies = new Map<number, Family>();
+
+/** x^p for a constant p: the d-th derivative is p(p-1)...(p-d+1)·x^(p-d). */
+function powFamily(p: number): Family {
+  let fam = powFamilies.get(p);
+  if (fam) return fam;
+  const derivs: (Elementwise | null)[] = [];
+  let coeff = 1;
+  for (let d = 0; d < 4; d++) {
+    const c = coeff, e = p - d;
+    derivs.push(c === 0 ? null : map((v) => c * Math.pow(v, e)));
+    if (c === 0) break;
+    coeff *= p - d;
+  }
+  fam = { name: `pow(${p})`, derivs };
+  powFamilies.set(p, fam);
+  return fam;
+}
+
+export const relu = (x: Node): Node => applyOrder(reluFamily, 0, x);
+export const tanh = (x: Node): Node => applyOrder(tanhFamily, 0, x);
+export const sigmoid = (x: Node): Node => applyOrder(sigmoidFamily, 0, x);
+export const softplus = (x: Node): Node => applyOrder(softplusFamily, 0, x);
+export const gelu = (x: Node): Node => applyOrder(geluFamily, 0, x);
+export const exp = (x: Node): Node => applyOrder(expFamily, 0, x);
+export const log = (x: Node): Node => applyOrder(logFamily, 0, x);
+export const pow = (x: Node, p: number): Node => applyOrder(powFamily(p), 0, x);
+export const rsqrt = (x: Node): Node => pow(x, -0.5);
+
+export type Activation = 'relu' | 'tanh' | 'sigmoid' | 'gelu' | 'softplus';
+export const activations: Record<Activation, (x: Node) => Node> = { relu, tanh, sigmoid, gelu, softplus };
