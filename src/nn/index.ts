@@ -1,0 +1,5 @@
+export * from './module.js';
+export * from './layers.js';
+export * from './model.js';
+export * from './objective.js';
+export * from './models/index.js';

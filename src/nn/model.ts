@@ -1,0 +1,126 @@
+import { constant, type Node } from '../autodiff/index.js';
+import { OptionError, ShapeError } from '../errors.js';
+import type { Activation } from '../ops/index.js';
+import { formatShape, Tensor, type Shape } from '../tensor/index.js';
+import type { BnMode, ForwardContext, Layer, ModelBuilder, ParamBlock } from './module.js';
+
+/** BN everywhere, nowhere, or per part: the stem and each of the three stages separately. */
+export type BatchNormSetting = boolean | { stem: boolean; stages: [boolean, boolean, boolean] };
+
+export interface ResNetDescription {
+  arch: 'resnet';
+  depth: number;
+  width: number;
+  classes: number;
+  batchNorm: BatchNormSetting;
+  residual: boolean;
+}
+
+export interface MlpDescription {
+  arch: 'mlp';
+  sizes: number[];
+  activation: Activation;
+}
+
+/** Everything needed to rebuild a model's architecture (it travels in checkpoint metadata). */
+export type ModelDescription = ResNetDescription | MlpDescription;
+
+export function describeModel(d: ModelDescription): string {
+  if (d.arch === 'mlp') return `MLP ${d.sizes.join('-')} (${d.activation})`;
+  const bn = d.batchNorm === true ? 'BN' : d.batchNorm === false ? 'no BN' : `BN in ${bnParts(d.batchNorm)}`;
+  return `ResNet-${d.depth}${d.width !== 16 ? ` width ${d.width}` : ''} (${bn}, ${d.residual ? 'residual' : 'no residual'}, ${d.classes} classes)`;
+}
+
+function bnParts(s: { stem: boolean; stages: [boolean, boolean, boolean] }): string {
+  const parts = [s.stem ? 'stem' : null, ...s.stages.map((on, i) => (on ? `stage ${i + 1}` : null))].filter(Boolean);
+  return parts.length ? parts.join(', ') : 'no part';
+}
+
+export interface ForwardResult {
+  logits: Node;
+  bnStats: ForwardContext['bnStats'];
+}
+
+/**
+ * A network with all of its parameters in one flat vector (`theta`); `blocks` are the named index
+ * ranges (PyTorch's parameter names and order). Buffers (BN running statistics) live beside it.
+ */
+export class Model {
+  readonly theta: Float32Array;
+  readonly blocks: readonly ParamBlock[];
+  readonly buffers: Map<string, Tensor>;
+  readonly stateOrder: readonly { name: string; type: 'param' | 'buffer' }[];
+  /** BN layers' momentum for the running statistics, by layer name */
+  readonly bnLayers: ReadonlyMap<string, { momentum: number }>;
+  /** how many training batches updated the running statistics (PyTorch's num_batches_tracked) */
+  batchesTracked = 0;
+
+  constructor(
+    readonly description: ModelDescription,
+    builder: ModelBuilder,
+    private readonly root: Layer,
+    readonly inputShape: Shape,
+    seed: number,
+  ) {
+    const built = builder.finish(seed);
+    this.theta = built.theta;
+    this.blocks = built.blocks;
+    this.buffers = built.buffers;
+    this.stateOrder = builder.stateOrder;
+    this.bnLayers = builder.bnLayers;
+  }
+
+  get size(): number {
+    return this.theta.length;
+  }
+
+  get shapes(): Shape[] {
+    return this.blocks.map((b) => b.shape);
+  }
+
+  get hasBatchNorm(): boolean {
+    return this.bnLayers.size > 0;
+  }
+
+  /** A view of one parameter tensor. */
+  param(name: string): Tensor {
+    const b = this.blocks.find((x) => x.name === name);
+    if (!b) throw new OptionError(`the model has no parameter '${name}'`);
+    return new Tensor(b.shape, this.theta.subarray(b.offset, b.offset + b.length));
+  }
+
+  /** Checks that a batch of inputs fits the model (channels or features). */
+  checkInput(x: Tensor): void {
+    const want = this.inputShape;
+    const got = x.shape.slice(1);
+    const ok = this.description.arch === 'mlp' ? got.reduce((p, d) => p * d, 1) === want[0] : got.length === 3 && got[0] === want[0];
+    if (!ok) {
+      throw new ShapeError(
+        `the input ${formatShape(x.shape)} does not fit ${describeModel(this.description)}, which expects [N, ${want.join(', ')}]${this.description.arch === 'resnet' ? ' (any height and width)' : ''}`,
+      );
+    }
+  }
+
+  /** Runs the network on parameter nodes (one per block, e.g. from valueAndGrad) and an input batch. */
+  forward(params: readonly Node[], x: Tensor | Node, mode: BnMode): ForwardResult {
+    const input = x instanceof Tensor ? constant(x) : x;
+    this.checkInput(input.value);
+    const ctx: ForwardContext = { params, buffers: this.buffers, mode, bnStats: new Map() };
+    return { logits: this.root.forward(ctx, input), bnStats: ctx.bnStats };
+  }
+
+  /** PyTorch's running-statistics update after a train-mode pass: r ← (1−m)·r + m·batch (variance unbiased). */
+  updateRunningStats(stats: ForwardResult['bnStats']): void {
+    for (const [name, s] of stats) {
+      const m = this.bnLayers.get(name)?.momentum ?? 0.1;
+      const rm = this.buffers.get(`${name}.running_mean`)!.data;
+      const rv = this.buffers.get(`${name}.running_var`)!.data;
+      const unbias = s.count > 1 ? s.count / (s.count - 1) : 1;
+      for (let c = 0; c < rm.length; c++) {
+        rm[c] = (1 - m) * rm[c]! + m * s.mean[c]!;
+        rv[c] = (1 - m) * rv[c]! + m * s.variance[c]! * unbias;
+      }
+    }
+    if (stats.size > 0) this.batchesTracked++;
+  }
+}
