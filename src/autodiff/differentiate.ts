@@ -109,6 +109,13 @@ export class SecondOrderContext {
     return this.layout.size;
   }
 
+  /** Bytes held by the cached primal values of the recorded passes (what keeping this context costs). */
+  get primalBytes(): number {
+    let n = 0;
+    for (const node of this.tape.nodes) n += node.value.data.byteLength;
+    return n;
+  }
+
   /** H·v. */
   hvp(v: Float32Array): Float32Array {
     return this.hvpBlock([v])[0]!;

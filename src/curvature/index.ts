@@ -1,0 +1,2 @@
+export * from './operators.js';
+export * from './blocks.js';
