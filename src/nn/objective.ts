@@ -1,4 +1,5 @@
-import { SecondOrderContext, valueAndGrad, type Objective } from '../autodiff/index.js';
+import { constant, SecondOrderContext, valueAndGrad, type Node, type Objective } from '../autodiff/index.js';
+import { ShapeError } from '../errors.js';
 import { crossEntropy, mse } from '../ops/index.js';
 import { Tensor } from '../tensor/index.js';
 import type { Model } from './model.js';
@@ -51,4 +52,26 @@ export function lossAndGradient(model: Model, batch: Batch, opts: ObjectiveOptio
  */
 export function secondOrder(model: Model, batch: Batch, opts: ObjectiveOptions = {}): SecondOrderContext {
   return new SecondOrderContext(model.theta, model.shapes, modelObjective(model, batch, opts).f);
+}
+
+/**
+ * The loss and top-1 accuracy of `model` on a batch with the parameters `theta` (the model's own
+ * by default): a forward pass only, nothing recorded. BN in train mode uses the batch statistics
+ * and leaves the running statistics alone.
+ */
+export function evaluateBatch(model: Model, batch: Batch, opts: ObjectiveOptions & { theta?: Float32Array } = {}): { loss: number; accuracy: number; samples: number } {
+  const theta = opts.theta ?? model.theta;
+  if (theta.length !== model.size) throw new ShapeError(`a parameter vector of ${theta.length} values was given for a model with ${model.size}`);
+  const params = model.blocks.map((b) => constant(new Tensor(b.shape, theta.subarray(b.offset, b.offset + b.length))));
+  const { f } = modelObjective(model, batch, opts);
+  const { loss, outputs } = f(params) as { loss: Node; outputs: Node };
+  const logits = outputs.value;
+  const [n, c] = logits.shape as [number, number];
+  let correct = 0;
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let j = 1; j < c; j++) if (logits.data[i * c + j]! > logits.data[i * c + best]!) best = j;
+    if (best === batch.y[i]) correct++;
+  }
+  return { loss: loss.value.data[0]!, accuracy: correct / n, samples: n };
 }

@@ -1,0 +1,3 @@
+export * from './directions.js';
+export * from './surface.js';
+export * from './evaluators.js';

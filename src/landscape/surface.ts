@@ -1,0 +1,90 @@
+import { OptionError } from '../errors.js';
+
+/** Loss (and accuracy) of the model at a parameter vector: one batch or a whole dataset. */
+export type Evaluator = (theta: Float32Array) => Promise<{ loss: number; accuracy: number }> | { loss: number; accuracy: number };
+
+export interface GridOptions {
+  /** grid points per axis (odd counts put 0 on the grid) */
+  steps: number;
+  /** coordinates run from −range to +range */
+  range: number;
+  onProgress?: (p: { done: number; total: number; label: string }) => void;
+  /** stops between evaluations; what was finished is returned, the rest is NaN */
+  signal?: AbortSignal;
+}
+
+export interface Landscape1D {
+  dims: 1;
+  alphas: number[];
+  loss: number[];
+  accuracy: number[];
+  /** false when stopped early; unfinished points are NaN */
+  complete: boolean;
+}
+
+export interface Landscape2D {
+  dims: 2;
+  alphas: number[];
+  betas: number[];
+  /** loss[i][j] at alphas[i], betas[j] */
+  loss: number[][];
+  accuracy: number[][];
+  complete: boolean;
+}
+
+export function gridCoordinates(steps: number, range: number): number[] {
+  if (!Number.isInteger(steps) || steps < 2) throw new OptionError(`steps must be an integer of at least 2, got ${steps}`);
+  if (!(range > 0) || !Number.isFinite(range)) throw new OptionError(`range must be a positive number, got ${range}`);
+  return Array.from({ length: steps }, (_, i) => -range + (2 * range * i) / (steps - 1));
+}
+
+function point(theta0: Float32Array, dirs: readonly Float32Array[], coeffs: readonly number[]): Float32Array {
+  const t = new Float32Array(theta0.length);
+  for (let i = 0; i < t.length; i++) {
+    let v = theta0[i]!;
+    for (let j = 0; j < dirs.length; j++) v += coeffs[j]! * dirs[j]![i]!;
+    t[i] = v;
+  }
+  return t;
+}
+
+/** The loss along θ₀ + α·d for α on a grid. */
+export async function landscape1d(evaluate: Evaluator, theta0: Float32Array, d: Float32Array, opts: GridOptions): Promise<Landscape1D> {
+  const alphas = gridCoordinates(opts.steps, opts.range);
+  const loss = alphas.map(() => NaN), accuracy = alphas.map(() => NaN);
+  let complete = true;
+  for (let i = 0; i < alphas.length; i++) {
+    if (opts.signal?.aborted) {
+      complete = false;
+      break;
+    }
+    const r = await evaluate(point(theta0, [d], [alphas[i]!]));
+    loss[i] = r.loss;
+    accuracy[i] = r.accuracy;
+    opts.onProgress?.({ done: i + 1, total: alphas.length, label: 'landscape' });
+  }
+  return { dims: 1, alphas, loss, accuracy, complete };
+}
+
+/** The loss over θ₀ + α·d₁ + β·d₂ for (α, β) on a square grid. */
+export async function landscape2d(evaluate: Evaluator, theta0: Float32Array, d1: Float32Array, d2: Float32Array, opts: GridOptions): Promise<Landscape2D> {
+  const alphas = gridCoordinates(opts.steps, opts.range);
+  const betas = alphas.slice();
+  const loss = alphas.map(() => betas.map(() => NaN));
+  const accuracy = alphas.map(() => betas.map(() => NaN));
+  const total = alphas.length * betas.length;
+  let done = 0, complete = true;
+  outer: for (let i = 0; i < alphas.length; i++) {
+    for (let j = 0; j < betas.length; j++) {
+      if (opts.signal?.aborted) {
+        complete = false;
+        break outer;
+      }
+      const r = await evaluate(point(theta0, [d1, d2], [alphas[i]!, betas[j]!]));
+      loss[i]![j] = r.loss;
+      accuracy[i]![j] = r.accuracy;
+      opts.onProgress?.({ done: ++done, total, label: 'landscape' });
+    }
+  }
+  return { dims: 2, alphas, betas, loss, accuracy, complete };
+}
