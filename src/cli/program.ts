@@ -1,0 +1,75 @@
+import { Command, CommanderError } from 'commander';
+import { HesseError } from '../errors.js';
+import { hesseVersion } from '../report/version.js';
+import { registerAnalyze } from './commands/analyze.js';
+import { registerData } from './commands/data.js';
+import { registerLandscape } from './commands/landscape.js';
+import { registerReport } from './commands/report.js';
+import { CommandContext, type GlobalFlags } from './context.js';
+
+const SHORT_HELP = `hesse ${hesseVersion()}: look at neural networks through their Hessian
+
+  hesse demo                    train a small ResNet on built-in data and write a report (start here)
+  hesse analyze --model M --data D [--eigen K --trace --density ...]
+  hesse landscape --model M --data D [--directions eigen|random --dims 1|2]
+  hesse train --model resnet20 --data D --epochs E --out DIR
+  hesse report DIR              rebuild a report from its results.json
+  hesse data download cifar10   fetch a dataset
+
+Run 'hesse <command> --help' for the options of a command.`;
+
+/** A user's mistake: shown as one line. Anything else is a bug in hesse and also shows its stack with --debug. */
+function isUserError(e: unknown): boolean {
+  if (e instanceof HesseError) return true;
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === 'string' && ['ENOENT', 'EACCES', 'EISDIR', 'ENOTDIR', 'EEXIST', 'ENOSPC', 'EROFS'].includes(code);
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('hesse')
+    .description('Hessian analysis of neural networks: eigenvalues, trace, spectral density, loss landscapes')
+    .version(hesseVersion(), '-v, --version')
+    .option('-q, --quiet', 'no progress output')
+    .option('--json', 'print a machine-readable summary on stdout')
+    .option('--debug', 'show stack traces of errors')
+    .showSuggestionAfterError(true)
+    .action(() => {
+      process.stdout.write(SHORT_HELP + '\n');
+    });
+  program.exitOverride();
+
+  // every action gets a context (progress, Ctrl-C, printing) built from the global flags
+  const run =
+    <A extends unknown[]>(f: (ctx: CommandContext, ...args: A) => Promise<void>) =>
+    async (...args: unknown[]): Promise<void> => {
+      const command = args[args.length - 1] as Command;
+      const ctx = new CommandContext(command.optsWithGlobals() as GlobalFlags);
+      try {
+        await f(ctx, ...(args.slice(0, -1) as A));
+      } finally {
+        ctx.close();
+      }
+    };
+  registerAnalyze(program, run);
+  registerLandscape(program, run);
+  registerReport(program, run);
+  registerData(program, run);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  const debug = argv.includes('--debug');
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : e.exitCode || 2;
+    if (debug) process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+    else if (isUserError(e)) process.stderr.write(`hesse: ${(e as Error).message}\n`);
+    else process.stderr.write(`hesse: internal error: ${(e as Error).message ?? String(e)} (run again with --debug for the stack, and please report it)\n`);
+    return 1;
+  }
+}
