@@ -1,0 +1,41 @@
+import type { Spec as VegaSpec } from 'vega';
+import { compile } from 'vega-lite';
+import type { PlotSpec } from './plots/common.js';
+
+export interface CompiledSpec {
+  vega: VegaSpec;
+  /** What Vega-Lite complained about while compiling (a dropped channel, an impossible scale, ...). */
+  warnings: string[];
+}
+
+/**
+ * Vega-Lite → Vega, collecting the compiler's warnings instead of letting it print them: the
+ * library never writes to the terminal, and a warning usually means a plot lost something.
+ */
+export function compileSpec(spec: PlotSpec): CompiledSpec {
+  const warnings: string[] = [];
+  const text = (args: unknown[]): string => args.map(String).join(' ');
+  let level = 0;
+  const logger = {
+    level(l?: number) {
+      if (l === undefined) return level;
+      level = l;
+      return logger;
+    },
+    error(...args: unknown[]) {
+      throw new Error(`Vega-Lite: ${text(args)}`);
+    },
+    warn(...args: unknown[]) {
+      warnings.push(text(args));
+      return logger;
+    },
+    info() {
+      return logger;
+    },
+    debug() {
+      return logger;
+    },
+  };
+  const { spec: vega } = compile(spec, { logger: logger as never });
+  return { vega, warnings };
+}

@@ -1,0 +1,46 @@
+import type { LandscapeResult } from '../results.js';
+import { NUMBER_FORMAT, PLOT_CONFIG, PLOT_HEIGHT, PLOT_WIDTH, VEGA_LITE_SCHEMA, finiteOrNull, titled, type PlotSpec } from './common.js';
+
+const directionWords = (d: string): string => (d === 'eigen' ? 'the top Hessian eigenvector' : 'a random filter-normalised direction');
+
+/** Loss (left axis) and, when measured, accuracy (right axis) along one direction. */
+export function landscape1dSpec(landscape: Pick<LandscapeResult, 'alphas' | 'loss' | 'directions'> & Partial<LandscapeResult>): PlotSpec {
+  const loss = landscape.loss as number[];
+  const accuracy = landscape.accuracy as number[] | undefined;
+  const values = landscape.alphas.map((alpha, i) => ({
+    alpha,
+    loss: finiteOrNull(loss[i]),
+    ...(accuracy ? { accuracy: finiteOrNull(accuracy[i]) } : {}),
+  }));
+  const tooltip = [
+    { field: 'alpha', type: 'quantitative', title: 'α', format: NUMBER_FORMAT },
+    { field: 'loss', type: 'quantitative', title: 'loss', format: NUMBER_FORMAT },
+    ...(accuracy ? [{ field: 'accuracy', type: 'quantitative', title: 'accuracy', format: NUMBER_FORMAT } as const] : []),
+  ] as const;
+  const x = { field: 'alpha', type: 'quantitative', title: 'Step α along the direction', scale: { zero: false, nice: false } } as const;
+  const color = (name: string) => ({ datum: name, type: 'nominal', title: 'Metric', scale: { domain: ['loss', 'accuracy'], range: ['#1f77b4', '#d62728'] } }) as const;
+  const curve = (field: 'loss' | 'accuracy', title: string, orient: 'left' | 'right') => ({
+    encoding: {
+      x,
+      y: { field, type: 'quantitative', title, scale: { zero: false }, axis: { orient, titleColor: field === 'loss' ? '#1f77b4' : '#d62728' } },
+      color: color(field),
+    },
+    layer: [
+      { mark: { type: 'line', strokeWidth: 2 } },
+      { mark: { type: 'point', filled: true, size: 40, tooltip: true }, encoding: { tooltip: [...tooltip] } },
+    ],
+  });
+  return {
+    $schema: VEGA_LITE_SCHEMA,
+    title: titled(
+      'Loss landscape (1-D)',
+      `along ${directionWords(landscape.directions)}${landscape.bnMode ? `, batch norm in ${landscape.bnMode} mode` : ''}`,
+    ),
+    width: PLOT_WIDTH,
+    height: PLOT_HEIGHT,
+    config: PLOT_CONFIG,
+    data: { values },
+    layer: [curve('loss', 'Loss', 'left'), ...(accuracy ? [curve('accuracy', 'Accuracy', 'right')] : [])],
+    ...(accuracy ? { resolve: { scale: { y: 'independent' } } } : {}),
+  } as PlotSpec;
+}
