@@ -1,0 +1,25 @@
+import type { Dataset } from './dataset.js';
+import { loadCifar10, loadCifar100 } from './cifar.js';
+import type { DatasetSpec } from './spec.js';
+import { synthetic } from './synthetic.js';
+import { loadTensorDataset } from './tensor-dataset.js';
+
+/** Loads the dataset a spec describes (a worker's shard, say), restricted to spec.range when given. */
+export async function openDataset(spec: DatasetSpec): Promise<Dataset> {
+  let full: Dataset;
+  switch (spec.kind) {
+    case 'cifar10':
+      full = await loadCifar10(spec.dir, { split: spec.split });
+      break;
+    case 'cifar100':
+      full = await loadCifar100(spec.dir, { split: spec.split, labels: spec.labels });
+      break;
+    case 'tensor':
+      full = await loadTensorDataset(spec.path);
+      break;
+    case 'synthetic':
+      full = synthetic({ n: spec.n, seed: spec.seed, classes: spec.classes, split: spec.split });
+      break;
+  }
+  return spec.range ? full.subset(spec.range[0], spec.range[1]) : full;
+}
