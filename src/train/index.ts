@@ -1,0 +1,6 @@
+export * from './sgd.js';
+export * from './schedule.js';
+export * from './state.js';
+export * from './divergence.js';
+export * from './evaluate.js';
+export * from './train.js';
