@@ -1,10 +1,7 @@
 import { OptionError } from '../errors.js';
-import { loadModel } from '../io/checkpoint.js';
+import { loadModel, NORMALIZATION_METADATA_KEY } from '../io/checkpoint.js';
 import { describeModel, type BatchNormSetting, type ModelDescription } from '../nn/index.js';
 import type { Normalization } from '../data/index.js';
-
-/** Metadata key where hesse keeps the input normalisation a model was trained with (JSON). */
-export const NORMALIZATION_METADATA_KEY = 'hesse.normalization';
 
 /** Parses which parts of a ResNet keep batch norm: "stem,1,2,3" (any subset; "none" for none). */
 export function parseBnStages(s: string): BatchNormSetting {

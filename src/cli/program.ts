@@ -3,6 +3,8 @@ import { HesseError } from '../errors.js';
 import { hesseVersion } from '../report/version.js';
 import { registerAnalyze } from './commands/analyze.js';
 import { registerData } from './commands/data.js';
+import { registerDemo } from './commands/demo.js';
+import { registerTrain } from './commands/train.js';
 import { registerLandscape } from './commands/landscape.js';
 import { registerReport } from './commands/report.js';
 import { CommandContext, type GlobalFlags } from './context.js';
@@ -52,7 +54,9 @@ export function buildProgram(): Command {
         ctx.close();
       }
     };
+  registerDemo(program, run);
   registerAnalyze(program, run);
+  registerTrain(program, run);
   registerLandscape(program, run);
   registerReport(program, run);
   registerData(program, run);

@@ -4,6 +4,8 @@ import { readSafetensors, writeSafetensors, type StoredTensor, type TensorToWrit
 
 /** The metadata key under which hesse stores the model description (JSON). */
 export const MODEL_METADATA_KEY = 'hesse.model';
+/** The metadata key for the input normalisation a model was trained with (JSON; null for raw pixels). */
+export const NORMALIZATION_METADATA_KEY = 'hesse.normalization';
 
 /**
  * The model's state dict under PyTorch's names and order, num_batches_tracked included, so that

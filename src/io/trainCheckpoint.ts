@@ -6,14 +6,12 @@
 import { FileFormatError } from '../errors.js';
 import type { Model } from '../nn/index.js';
 import type { ResumeState, TrainCheckpointer, TrainState } from '../train/index.js';
-import { loadModel, saveModel } from './checkpoint.js';
+import { loadModel, NORMALIZATION_METADATA_KEY, saveModel } from './checkpoint.js';
 import type { TensorToWrite } from './safetensors.js';
 
 export const TRAIN_METADATA_KEY = 'hesse.train';
 const MOMENTUM_KEY = 'optimizer.momentum_buffer';
 const FORMAT_VERSION = 1;
-/** the same key the CLI reads a model's input normalisation from (api/modelArg.ts), so a checkpoint analyses like a model file */
-const NORMALIZATION_KEY = 'hesse.normalization';
 
 /** Writes `state` to `path` atomically (a crash mid-write leaves the previous file). */
 export async function saveTrainState(path: string, state: TrainState): Promise<void> {
@@ -21,7 +19,7 @@ export async function saveTrainState(path: string, state: TrainState): Promise<v
   const extra: Record<string, TensorToWrite> = {};
   if (optimizer.momentumBuffer) extra[MOMENTUM_KEY] = { dtype: 'F32', shape: [optimizer.momentumBuffer.length], data: optimizer.momentumBuffer };
   const meta = { version: FORMAT_VERSION, optimizerSteps: optimizer.steps, ...rest };
-  await saveModel(path, model, { extra, metadata: { [TRAIN_METADATA_KEY]: JSON.stringify(meta), [NORMALIZATION_KEY]: JSON.stringify(state.config.normalize) } });
+  await saveModel(path, model, { extra, metadata: { [TRAIN_METADATA_KEY]: JSON.stringify(meta), [NORMALIZATION_METADATA_KEY]: JSON.stringify(state.config.normalize) } });
 }
 
 export interface LoadedTrainState {

@@ -7,6 +7,66 @@ import { broadcastShape, forEachRow } from './broadcast.js';
  */
 export type BinaryKind = 'add' | 'sub' | 'mul' | 'div';
 
+/**
+ * The inner loops, one small function per case so each stays monomorphic and branch-free: both
+ * operands walking (stride 1), or one of them fixed for the whole row (stride 0, a broadcast).
+ */
+function rowBoth(kind: BinaryKind, a: Float32Array, ia: number, b: Float32Array, ib: number, out: Float32Array, o: number, n: number, acc: boolean): void {
+  const end = o + n;
+  if (acc) {
+    if (kind === 'add') for (; o < end; o++, ia++, ib++) out[o] += a[ia]! + b[ib]!;
+    else if (kind === 'sub') for (; o < end; o++, ia++, ib++) out[o] += a[ia]! - b[ib]!;
+    else if (kind === 'mul') for (; o < end; o++, ia++, ib++) out[o] += a[ia]! * b[ib]!;
+    else for (; o < end; o++, ia++, ib++) out[o] += a[ia]! / b[ib]!;
+  } else {
+    if (kind === 'add') for (; o < end; o++, ia++, ib++) out[o] = a[ia]! + b[ib]!;
+    else if (kind === 'sub') for (; o < end; o++, ia++, ib++) out[o] = a[ia]! - b[ib]!;
+    else if (kind === 'mul') for (; o < end; o++, ia++, ib++) out[o] = a[ia]! * b[ib]!;
+    else for (; o < end; o++, ia++, ib++) out[o] = a[ia]! / b[ib]!;
+  }
+}
+
+/** a walks, b is the constant `bv` for the row. */
+function rowScalarB(kind: BinaryKind, a: Float32Array, ia: number, bv: number, out: Float32Array, o: number, n: number, acc: boolean): void {
+  const end = o + n;
+  if (acc) {
+    if (kind === 'add') for (; o < end; o++, ia++) out[o] += a[ia]! + bv;
+    else if (kind === 'sub') for (; o < end; o++, ia++) out[o] += a[ia]! - bv;
+    else if (kind === 'mul') for (; o < end; o++, ia++) out[o] += a[ia]! * bv;
+    else for (; o < end; o++, ia++) out[o] += a[ia]! / bv;
+  } else {
+    if (kind === 'add') for (; o < end; o++, ia++) out[o] = a[ia]! + bv;
+    else if (kind === 'sub') for (; o < end; o++, ia++) out[o] = a[ia]! - bv;
+    else if (kind === 'mul') for (; o < end; o++, ia++) out[o] = a[ia]! * bv;
+    else for (; o < end; o++, ia++) out[o] = a[ia]! / bv;
+  }
+}
+
+/** a is the constant `av` for the row, b walks. */
+function rowScalarA(kind: BinaryKind, av: number, b: Float32Array, ib: number, out: Float32Array, o: number, n: number, acc: boolean): void {
+  const end = o + n;
+  if (acc) {
+    if (kind === 'add') for (; o < end; o++, ib++) out[o] += av + b[ib]!;
+    else if (kind === 'sub') for (; o < end; o++, ib++) out[o] += av - b[ib]!;
+    else if (kind === 'mul') for (; o < end; o++, ib++) out[o] += av * b[ib]!;
+    else for (; o < end; o++, ib++) out[o] += av / b[ib]!;
+  } else {
+    if (kind === 'add') for (; o < end; o++, ib++) out[o] = av + b[ib]!;
+    else if (kind === 'sub') for (; o < end; o++, ib++) out[o] = av - b[ib]!;
+    else if (kind === 'mul') for (; o < end; o++, ib++) out[o] = av * b[ib]!;
+    else for (; o < end; o++, ib++) out[o] = av / b[ib]!;
+  }
+}
+
+/** Any other stride pattern (rare: a broadcast along the innermost dimension of a walking row). */
+function rowStrided(kind: BinaryKind, a: Float32Array, ia: number, sa: number, b: Float32Array, ib: number, sb: number, out: Float32Array, o: number, n: number, acc: boolean): void {
+  for (let i = 0; i < n; i++, o++, ia += sa, ib += sb) {
+    const x = a[ia]!, y = b[ib]!;
+    const r = kind === 'add' ? x + y : kind === 'sub' ? x - y : kind === 'mul' ? x * y : x / y;
+    out[o] = acc ? out[o]! + r : r;
+  }
+}
+
 export function binaryInto(
   kind: BinaryKind,
   a: Float32Array,
@@ -18,23 +78,11 @@ export function binaryInto(
   accumulate = false,
 ): void {
   forEachRow(outShape, [aShape, bShape], (off, st, n) => {
-    let o = off[0]!, ia = off[1]!, ib = off[2]!;
     const sa = st[1]!, sb = st[2]!;
-    if (accumulate) {
-      switch (kind) {
-        case 'add': for (let i = 0; i < n; i++, o++, ia += sa, ib += sb) out[o] += a[ia]! + b[ib]!; break;
-        case 'sub': for (let i = 0; i < n; i++, o++, ia += sa, ib += sb) out[o] += a[ia]! - b[ib]!; break;
-        case 'mul': for (let i = 0; i < n; i++, o++, ia += sa, ib += sb) out[o] += a[ia]! * b[ib]!; break;
-        case 'div': for (let i = 0; i < n; i++, o++, ia += sa, ib += sb) out[o] += a[ia]! / b[ib]!; break;
-      }
-    } else {
-      switch (kind) {
-        case 'add': for (let i = 0; i < n; i++, o++, ia += sa, ib += sb) out[o] = a[ia]! + b[ib]!; break;
-        case 'sub': for (let i = 0; i < n; i++, o++, ia += sa, ib += sb) out[o] = a[ia]! - b[ib]!; break;
-        case 'mul': for (let i = 0; i < n; i++, o++, ia += sa, ib += sb) out[o] = a[ia]! * b[ib]!; break;
-        case 'div': for (let i = 0; i < n; i++, o++, ia += sa, ib += sb) out[o] = a[ia]! / b[ib]!; break;
-      }
-    }
+    if (sa === 1 && sb === 1) rowBoth(kind, a, off[1]!, b, off[2]!, out, off[0]!, n, accumulate);
+    else if (sa === 1 && sb === 0) rowScalarB(kind, a, off[1]!, b[off[2]!]!, out, off[0]!, n, accumulate);
+    else if (sa === 0 && sb === 1) rowScalarA(kind, a[off[1]!]!, b, off[2]!, out, off[0]!, n, accumulate);
+    else rowStrided(kind, a, off[1]!, sa, b, off[2]!, sb, out, off[0]!, n, accumulate);
   });
 }
 

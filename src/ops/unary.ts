@@ -78,11 +78,16 @@ function map(f: (v: number) => number): Elementwise {
 const reluFamily: Family = {
   name: 'relu',
   derivs: [
+    // branch-free (a comparison turned into 0 or 1): ReLU's inputs are signs at random, and a
+    // mispredicted branch per element costs more than the arithmetic
     (x, out) => {
-      for (let i = 0; i < x.length; i++) out[i] = x[i]! > 0 ? x[i]! : 0;
+      for (let i = 0; i < x.length; i++) {
+        const v = x[i]!;
+        out[i] = v * +(v > 0);
+      }
     },
     (x, out) => {
-      for (let i = 0; i < x.length; i++) out[i] = x[i]! > 0 ? 1 : 0;
+      for (let i = 0; i < x.length; i++) out[i] = +(x[i]! > 0);
     },
     null,
   ],

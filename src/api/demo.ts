@@ -1,0 +1,135 @@
+import { CIFAR10_NORMALIZATION, synthetic } from '../data/index.js';
+import type { Progress } from '../linalg/index.js';
+import { describeModel, resnet } from '../nn/index.js';
+import { createResults, type HesseResults } from '../report/index.js';
+import { analyze } from './analyze.js';
+import { landscapeRun } from './landscapeRun.js';
+import { trainingSection, trainRun } from './trainRun.js';
+
+/** The demo's sizes: small enough for about two minutes on two cores, large enough to show something. */
+export const DEMO = Object.freeze({
+  depth: 8,
+  width: 8,
+  trainSamples: 2048,
+  testSamples: 512,
+  epochs: 4,
+  batchSize: 64,
+  lr: 0.05,
+  hessianBatch: 128,
+  eigen: 3,
+  traceProducts: 60,
+  densitySteps: 60,
+  perLayerProbes: 30,
+  landscapeSteps: 21,
+  landscapeRange: 1,
+});
+
+export interface DemoOptions {
+  out: string;
+  seed?: number;
+  /** narration: one line per step */
+  onStep?: (line: string) => void;
+  onProgress?: (stage: string, p: Progress) => void;
+  signal?: AbortSignal;
+  kernels: string;
+}
+
+/**
+ * The offline demo: a small CIFAR ResNet trained briefly on the built-in synthetic set, then its
+ * top eigenvalues, trace, spectral density, per-layer traces and a 1-D landscape along the top
+ * eigenvector, all in one results object (the caller writes the report).
+ */
+export async function runDemo(o: DemoOptions): Promise<{ results: HesseResults; modelPath: string }> {
+  const seed = o.seed ?? 0;
+  const t0 = performance.now();
+  const say = o.onStep ?? (() => {});
+  const trainSet = synthetic({ n: DEMO.trainSamples, seed, split: 'train' });
+  const testSet = synthetic({ n: DEMO.testSamples, seed, split: 'test' });
+  const model = resnet({ depth: DEMO.depth, width: DEMO.width, seed });
+  const modelLine = `${describeModel(model.description)}, ${model.size.toLocaleString('en-US')} parameters`;
+  const dataLine = `built-in synthetic CIFAR-shaped set (seed ${seed}): ${trainSet.length} training and ${testSet.length} test images, 3x32x32, 10 classes`;
+  say(`1/4 training ${modelLine} on ${dataLine} for ${DEMO.epochs} epochs`);
+  const trained = await trainRun(model, {
+    trainSet,
+    testSet,
+    normalize: CIFAR10_NORMALIZATION,
+    epochs: DEMO.epochs,
+    batchSize: DEMO.batchSize,
+    lr: DEMO.lr,
+    schedule: { kind: 'cosine' },
+    seed,
+    out: o.out,
+    ...(o.signal ? { signal: o.signal } : {}),
+    onProgress: (p) => o.onProgress?.(`epoch ${p.epoch + 1}/${p.epochs}`, { done: p.step + 1, total: p.stepsPerEpoch, label: 'train' }),
+    onEpoch: (e) =>
+      say(`    epoch ${e.epoch + 1}: train loss ${e.trainLoss.toFixed(3)}, test accuracy ${(100 * (e.testAccuracy ?? 0)).toFixed(1)}% (${e.seconds.toFixed(1)} s)`),
+  });
+  const trainMs = performance.now() - t0;
+
+  say(`2/4 curvature on the first ${DEMO.hessianBatch} test images: top ${DEMO.eigen} eigenvalues, trace, spectral density, per-layer traces`);
+  const a = await analyze({
+    model,
+    dataset: testSet,
+    normalize: CIFAR10_NORMALIZATION,
+    batch: DEMO.hessianBatch,
+    eigen: DEMO.eigen,
+    method: 'lanczos',
+    trace: true,
+    traceMethod: 'hutch++',
+    traceProducts: DEMO.traceProducts,
+    density: true,
+    densitySteps: DEMO.densitySteps,
+    perLayer: true,
+    probes: DEMO.perLayerProbes,
+    seed,
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
+
+  say(`3/4 loss landscape along the top eigenvector (${DEMO.landscapeSteps} points in [-${DEMO.landscapeRange}, ${DEMO.landscapeRange}])`);
+  const l = a.eigenvectors.length > 0 && !o.signal?.aborted
+    ? await landscapeRun({
+        model,
+        dataset: testSet,
+        normalize: CIFAR10_NORMALIZATION,
+        directions: 'eigen',
+        dims: 1,
+        steps: DEMO.landscapeSteps,
+        range: DEMO.landscapeRange,
+        batch: DEMO.hessianBatch,
+        eigenvectors: a.eigenvectors,
+        seed,
+        ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+        ...(o.signal ? { signal: o.signal } : {}),
+      })
+    : undefined;
+
+  say('4/4 writing the report');
+  const results = createResults({
+    command: 'demo',
+    kernels: o.kernels,
+    inputs: {
+      model: { description: modelLine, file: trained.modelPath, parameters: model.size },
+      data: { description: dataLine, source: 'synthetic', classes: 10 },
+      samples: { train: trainSet.length, test: testSet.length, hessian: a.samples, landscape: l?.result.samples ?? 0 },
+    },
+    options: {
+      seed,
+      bnMode: 'eval',
+      curvature: 'hessian',
+      eigenMethod: 'lanczos',
+      traceMethod: 'hutch++',
+      batch: a.samples,
+      epochs: DEMO.epochs,
+      lr: DEMO.lr,
+      densitySteps: DEMO.densitySteps,
+      landscapeSteps: DEMO.landscapeSteps,
+      landscapeRange: DEMO.landscapeRange,
+    },
+    timings: { train: trainMs, ...a.timings, ...(l ? { landscape: l.result.ms ?? 0 } : {}), total: performance.now() - t0 },
+    products: a.products,
+    results: { ...a.results, ...(l ? { landscape: l.result } : {}), training: trainingSection(trained.history) },
+  });
+  if (a.interrupted || !trained.completed || o.signal?.aborted) results.interrupted = true;
+  return { results, modelPath: trained.modelPath };
+}

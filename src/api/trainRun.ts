@@ -1,0 +1,51 @@
+import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import type { Dataset, Normalization } from '../data/index.js';
+import { checkpointFile, loadTrainState, NORMALIZATION_METADATA_KEY, saveModel } from '../io/index.js';
+import type { Model } from '../nn/index.js';
+import type { TrainingResult } from '../report/results.js';
+import { train, type EpochRecord, type StepProgress, type TrainOptions } from '../train/index.js';
+
+export interface TrainRunOptions extends Omit<TrainOptions, 'trainSet' | 'testSet' | 'checkpoint' | 'resumeFrom' | 'normalize'> {
+  trainSet: Dataset;
+  testSet?: Dataset;
+  normalize: Normalization | null;
+  /** the run's folder: checkpoint.safetensors after every epoch, model.safetensors at the end */
+  out: string;
+  /** continue from this checkpoint (the model is rebuilt from it) */
+  resume?: string;
+}
+
+export function trainingSection(history: readonly EpochRecord[]): TrainingResult {
+  return {
+    epochs: history.map((e) => {
+      const r: TrainingResult['epochs'][number] = { epoch: e.epoch + 1, trainLoss: e.trainLoss, trainAcc: e.trainAccuracy, lr: e.lr, seconds: e.seconds };
+      if (e.testLoss !== undefined) r.testLoss = e.testLoss;
+      if (e.testAccuracy !== undefined) r.testAcc = e.testAccuracy;
+      return r;
+    }),
+  };
+}
+
+/**
+ * Trains `model` (or the model of the checkpoint to resume) with a checkpoint after every epoch,
+ * and writes the final weights with their normalisation, so analyze reads the data the same way.
+ */
+export async function trainRun(model: Model | undefined, o: TrainRunOptions) {
+  await mkdir(o.out, { recursive: true });
+  const checkpointPath = join(o.out, 'checkpoint.safetensors');
+  let resumeFrom;
+  if (o.resume) {
+    const loaded = await loadTrainState(o.resume);
+    model = loaded.model;
+    resumeFrom = loaded.resume;
+  }
+  if (!model) throw new Error('trainRun needs a model or a checkpoint to resume');
+  const { out: _out, resume: _resume, ...rest } = o;
+  const r = await train(model, { ...rest, checkpoint: checkpointFile(checkpointPath), ...(resumeFrom ? { resumeFrom } : {}) });
+  const modelPath = join(o.out, 'model.safetensors');
+  await saveModel(modelPath, model, { metadata: { [NORMALIZATION_METADATA_KEY]: JSON.stringify(o.normalize) } });
+  return { ...r, model, modelPath, checkpointPath };
+}
+
+export type { StepProgress };
