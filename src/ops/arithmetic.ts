@@ -1,7 +1,7 @@
 import { makeNode, type Node, type Primitive } from '../autodiff/index.js';
 import { ShapeError } from '../errors.js';
 import { formatShape, shapeEquals, sizeOf, Tensor, type Shape } from '../tensor/index.js';
-import { broadcastShape, padShape } from './broadcast.js';
+import { broadcastShape, forEachRow, padShape } from './broadcast.js';
 import { binaryInto, broadcastInto, scaleInto, sumToInto, type BinaryKind } from './elementwise.js';
 import { blockShape } from './tangent.js';
 
@@ -61,9 +61,54 @@ const mulOp: Primitive = {
   },
   vjp(node, g, needed) {
     const [a, b] = node.inputs as [Node, Node];
-    return [needed[0] ? sumTo(mul(g, b), a.shape) : null, needed[1] ? sumTo(mul(g, a), b.shape) : null];
+    return [needed[0] ? mulSumTo(g, b, a.shape) : null, needed[1] ? mulSumTo(g, a, b.shape) : null];
   },
 };
+
+/** Σ over the broadcast of a·b down to `shape`, accumulated in float64 without forming a·b. */
+function mulSumToInto(a: Float32Array, aShape: Shape, b: Float32Array, bShape: Shape, full: Shape, acc: Float64Array, shape: Shape): void {
+  forEachRow(full, [aShape, bShape, shape], (off, st, n) => {
+    let ia = off[1]!, ib = off[2]!, o = off[3]!;
+    const sa = st[1]!, sb = st[2]!, so = st[3]!;
+    if (so === 0) {
+      let s = 0;
+      for (let i = 0; i < n; i++, ia += sa, ib += sb) s += a[ia]! * b[ib]!;
+      acc[o] += s;
+    } else for (let i = 0; i < n; i++, ia += sa, ib += sb, o += so) acc[o] += a[ia]! * b[ib]!;
+  });
+}
+
+const mulSumToOp: Primitive = {
+  name: 'mulSumTo',
+  jvp(node, [ta, tb], k) {
+    const [a, b] = node.inputs as [Node, Node];
+    const full = node.saved as number[];
+    const r = full.length;
+    const fullBlock = blockShape(k, full);
+    const outBlock = blockShape(k, node.shape, r);
+    const acc = new Float64Array(k * node.value.size);
+    if (ta) mulSumToInto(ta.data, blockShape(k, a.shape, r), b.value.data, b.shape, fullBlock, acc, outBlock);
+    if (tb) mulSumToInto(a.value.data, a.shape, tb.data, blockShape(k, b.shape, r), fullBlock, acc, outBlock);
+    return new Tensor([k, ...node.shape], Float32Array.from(acc));
+  },
+  vjp(node, g, needed) {
+    const [a, b] = node.inputs as [Node, Node];
+    return [needed[0] ? mulSumTo(g, b, a.shape) : null, needed[1] ? mulSumTo(g, a, b.shape) : null];
+  },
+};
+
+/**
+ * sumTo(a·b, shape) as one primitive: the gradient of a broadcast product with respect to its
+ * smaller operand (a BN scale, a bias-like factor) without a full-size intermediate.
+ */
+export function mulSumTo(a: Node, b: Node, shape: Shape): Node {
+  // the cotangent of a broadcast operand can be smaller than the operand: iterate over all three
+  const full = broadcastShape(broadcastShape(a.shape, b.shape), shape);
+  if (shapeEquals(full, shape)) return broadcastTo(mul(a, b), shape);
+  const acc = new Float64Array(sizeOf(shape));
+  mulSumToInto(a.value.data, a.shape, b.value.data, b.shape, full, acc, padShape(shape, full.length));
+  return makeNode(mulSumToOp, [a, b], new Tensor(shape, Float32Array.from(acc)), full);
+}
 
 const divOp: Primitive = {
   name: 'div',

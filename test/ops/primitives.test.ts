@@ -31,6 +31,8 @@ describe('primitive derivatives against central differences', () => {
     checkDerivatives([[2, 3, 4]], ([x]) => readout(ops.mean(x!, 1)));
     checkDerivatives([[3, 1]], ([x]) => readout(ops.broadcastTo(x!, [2, 3, 5])));
     checkDerivatives([[2, 3, 4]], ([x]) => readout(ops.flatten(ops.reshape(x!, [6, 4]))));
+    checkDerivatives([[2, 3, 4], [3, 1]], ([a, b]) => readout(ops.mulSumTo(a!, b!, [1, 3, 1])));
+    checkDerivatives([[3, 1], [2, 3, 4]], ([a, b]) => readout(ops.mulSumTo(a!, b!, [3, 4])));
   });
 
   it.each(['relu', 'tanh', 'sigmoid', 'gelu', 'softplus'] as const)('%s', (act) => {

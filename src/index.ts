@@ -1,0 +1,71 @@
+/**
+ * hesse's library API: the same operations as the `hesse` command, with typed options and results.
+ *
+ *   import { resnet, synthetic, analyze, CIFAR10_NORMALIZATION } from 'hesse';
+ */
+export { analyze, analysisOperator, datasetBatches, type AnalyzeOptions, type AnalyzeOutput, type EigenMethod, type TraceMethod } from './api/analyze.js';
+export { landscapeRun, type LandscapeRunOptions } from './api/landscapeRun.js';
+export { trainRun, trainingSection, type TrainRunOptions } from './api/trainRun.js';
+export { runDemo, DEMO, type DemoOptions } from './api/demo.js';
+export { parseDataArg, openDataArg, defaultNormalization } from './api/dataArg.js';
+export { parseArch, loadModelArg } from './api/modelArg.js';
+
+export * from './errors.js';
+export { Tensor, Rng, type Shape } from './tensor/index.js';
+export { kernels, kernelsInfo } from './kernels/index.js';
+export { SecondOrderContext, valueAndGrad } from './autodiff/index.js';
+export {
+  resnet,
+  mlp,
+  buildModel,
+  describeModel,
+  Model,
+  lossAndGradient,
+  secondOrder,
+  evaluateBatch,
+  type ModelDescription,
+  type ResNetDescription,
+  type MlpDescription,
+  type BatchNormSetting,
+  type ParamBlock,
+  type Batch,
+  type BnMode,
+} from './nn/index.js';
+export {
+  synthetic,
+  loadCifar10,
+  loadCifar100,
+  downloadDataset,
+  DataLoader,
+  hessianBatch,
+  openDataset,
+  CIFAR10_NORMALIZATION,
+  type Dataset,
+  type DatasetSpec,
+  type Normalization,
+} from './data/index.js';
+export { train, evaluate, Sgd, lrSchedule, DivergenceError, type TrainOptions, type EpochRecord } from './train/index.js';
+export { loadModel, saveModel, stateDict, loadStateDict, readSafetensors, writeSafetensors, loadTrainState } from './io/index.js';
+export {
+  hessianOperator,
+  datasetHessianOperator,
+  restrictOperator,
+  selectBlocks,
+  layerGroups,
+  type CurvatureOperator,
+  type CurvatureKind,
+} from './curvature/index.js';
+export {
+  powerIteration,
+  lanczosEigs,
+  hutchinson,
+  hutchPlusPlus,
+  xtrace,
+  hutchinsonDiagonal,
+  slq,
+  densityOnGrid,
+  denseOperator,
+  type LinearOperator,
+} from './linalg/index.js';
+export { landscape1d, landscape2d, filterNormalizedDirection, batchEvaluator, datasetEvaluator } from './landscape/index.js';
+export { createResults, writeReport, rebuildReport, readResults, type HesseResults } from './report/index.js';
