@@ -1,0 +1,3 @@
+import { benchKernels } from './kernels.js';
+
+await benchKernels();

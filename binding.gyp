@@ -1,0 +1,27 @@
+{
+  "targets": [
+    {
+      "target_name": "hesse_native",
+      "sources": [
+        "native/addon.c",
+        "native/config.c",
+        "native/conv.c",
+        "native/gemm.c",
+        "native/im2col.c",
+        "native/microkernel_generic.c",
+        "native/microkernel_avx2.c",
+        "native/microkernel_avx512.c",
+        "native/pack.c",
+        "native/peak.c",
+        "native/threads.c"
+      ],
+      "defines": ["<!@(node scripts/build-native.mjs --openblas-defines)"],
+      "include_dirs": ["<!@(node scripts/build-native.mjs --openblas-include)"],
+      "libraries": ["<!@(node scripts/build-native.mjs --openblas-libs)", "-lpthread"],
+      "cflags_c": ["-std=gnu11", "-O3", "-fno-math-errno", "-fno-tree-loop-distribute-patterns", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "xcode_settings": {
+        "OTHER_CFLAGS": ["-std=gnu11", "-O3", "-fno-math-errno"]
+      }
+    }
+  ]
+}

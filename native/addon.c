@@ -1,0 +1,351 @@
+/*
+ * The Node-API face of the kernels: argument checks (types, sizes, array lengths) and nothing
+ * else. Every array is used in place through its own data pointer, subarray offsets included.
+ */
+#include <node_api.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "conv.h"
+#include "gemm.h"
+#include "im2col.h"
+#include "peak.h"
+#include "threads.h"
+
+#define MAX_DIM 2147483647.0
+
+#define CHECK(call)                          \
+  do {                                       \
+    if ((call) != napi_ok) return 0;         \
+  } while (0)
+
+static napi_value fail_range(napi_env env, const char *fn, const char *msg) {
+  char text[512];
+  snprintf(text, sizeof text, "hesse native %s: %s", fn, msg);
+  napi_throw_range_error(env, 0, text);
+  return 0;
+}
+
+static napi_value fail_type(napi_env env, const char *fn, const char *msg) {
+  char text[512];
+  snprintf(text, sizeof text, "hesse native %s: %s", fn, msg);
+  napi_throw_type_error(env, 0, text);
+  return 0;
+}
+
+static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv, const char *fn) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, 0, 0) != napi_ok) return 0;
+  if (argc < want) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "expected %zu arguments, got %zu", want, argc);
+    fail_type(env, fn, msg);
+    return 0;
+  }
+  return 1;
+}
+
+static int get_f32(napi_env env, napi_value v, const char *fn, const char *name, float **data, long *len) {
+  bool is_ta = false;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void *ptr = 0;
+  char msg[160];
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta ||
+      napi_get_typedarray_info(env, v, &type, &length, &ptr, 0, 0) != napi_ok || type != napi_float32_array) {
+    snprintf(msg, sizeof msg, "%s must be a Float32Array", name);
+    fail_type(env, fn, msg);
+    return 0;
+  }
+  *data = (float *)ptr; /* Node-API has already added the view's byte offset */
+  *len = (long)length;
+  return 1;
+}
+
+static int get_number(napi_env env, napi_value v, const char *fn, const char *name, double *out) {
+  napi_valuetype t;
+  char msg[160];
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number || napi_get_value_double(env, v, out) != napi_ok) {
+    snprintf(msg, sizeof msg, "%s must be a number", name);
+    fail_type(env, fn, msg);
+    return 0;
+  }
+  if (!isfinite(*out)) {
+    snprintf(msg, sizeof msg, "%s must be finite, got %g", name, *out);
+    fail_range(env, fn, msg);
+    return 0;
+  }
+  return 1;
+}
+
+/* A size or count: an integer in [min, 2^31). */
+static int get_int(napi_env env, napi_value v, const char *fn, const char *name, long min, long *out) {
+  double d;
+  char msg[160];
+  if (!get_number(env, v, fn, name, &d)) return 0;
+  if (d != floor(d) || d < (double)min || d > MAX_DIM) {
+    snprintf(msg, sizeof msg, "%s must be an integer >= %ld, got %g", name, min, d);
+    fail_range(env, fn, msg);
+    return 0;
+  }
+  *out = (long)d;
+  return 1;
+}
+
+static int get_bool(napi_env env, napi_value v, const char *fn, const char *name, int *out) {
+  bool b;
+  napi_valuetype t;
+  char msg[160];
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_boolean || napi_get_value_bool(env, v, &b) != napi_ok) {
+    snprintf(msg, sizeof msg, "%s must be a boolean", name);
+    fail_type(env, fn, msg);
+    return 0;
+  }
+  *out = b;
+  return 1;
+}
+
+static int need(napi_env env, const char *fn, const char *name, long len, double needed, const char *what) {
+  if ((double)len >= needed) return 1;
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s has %ld elements but %s = %.0f are needed", name, len, what, needed);
+  fail_range(env, fn, msg);
+  return 0;
+}
+
+static int get_geom(napi_env env, napi_value v, const char *fn, hesse_geom *g) {
+  static const char *names[9] = {"C", "H", "W", "kh", "kw", "sh", "sw", "ph", "pw"};
+  long *fields[9] = {&g->C, &g->H, &g->W, &g->kh, &g->kw, &g->sh, &g->sw, &g->ph, &g->pw};
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_object) {
+    fail_type(env, fn, "the geometry must be an object {C, H, W, kh, kw, sh, sw, ph, pw}");
+    return 0;
+  }
+  for (int i = 0; i < 9; i++) {
+    napi_value field;
+    char name[32];
+    snprintf(name, sizeof name, "geometry.%s", names[i]);
+    if (napi_get_named_property(env, v, names[i], &field) != napi_ok) return 0;
+    if (!get_int(env, field, fn, name, i >= 7 ? 0 : 1, fields[i])) return 0;
+  }
+  const long hspan = g->H + 2 * g->ph - g->kh, wspan = g->W + 2 * g->pw - g->kw;
+  if (hspan < 0 || wspan < 0) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "the %ldx%ld kernel is larger than the padded %ldx%ld input", g->kh, g->kw,
+             g->H + 2 * g->ph, g->W + 2 * g->pw);
+    fail_range(env, fn, msg);
+    return 0;
+  }
+  g->Ho = hspan / g->sh + 1;
+  g->Wo = wspan / g->sw + 1;
+  return 1;
+}
+
+static napi_value js_sgemm(napi_env env, napi_callback_info info) {
+  const char *fn = "sgemm";
+  napi_value argv[10];
+  int tA, tB;
+  long M, N, K, la, lb, lc;
+  double alpha, beta;
+  float *A, *B, *C;
+  if (!get_args(env, info, 10, argv, fn) || !get_bool(env, argv[0], fn, "transA", &tA) ||
+      !get_bool(env, argv[1], fn, "transB", &tB) || !get_int(env, argv[2], fn, "M", 0, &M) ||
+      !get_int(env, argv[3], fn, "N", 0, &N) || !get_int(env, argv[4], fn, "K", 0, &K) ||
+      !get_number(env, argv[5], fn, "alpha", &alpha) || !get_f32(env, argv[6], fn, "A", &A, &la) ||
+      !get_f32(env, argv[7], fn, "B", &B, &lb) || !get_number(env, argv[8], fn, "beta", &beta) ||
+      !get_f32(env, argv[9], fn, "C", &C, &lc))
+    return 0;
+  if (!need(env, fn, "A", la, (double)M * K, "M*K") || !need(env, fn, "B", lb, (double)K * N, "K*N") ||
+      !need(env, fn, "C", lc, (double)M * N, "M*N"))
+    return 0;
+  const hesse_gemm_args g = {tA, tB, M, N, K, (float)alpha, A, tA ? M : K, B, tB ? K : N, (float)beta, C, N};
+  if (hesse_sgemm(&g, hesse_threads_get()) != 0) napi_throw_error(env, 0, "hesse native sgemm: out of memory for the packing buffers");
+  return 0;
+}
+
+static napi_value js_im2col(napi_env env, napi_callback_info info, int fold) {
+  const char *fn = fold ? "col2im" : "im2col";
+  napi_value argv[3];
+  hesse_geom g;
+  float *a, *b;
+  long la, lb;
+  if (!get_args(env, info, 3, argv, fn) || !get_f32(env, argv[0], fn, fold ? "col" : "x", &a, &la) ||
+      !get_geom(env, argv[1], fn, &g) || !get_f32(env, argv[2], fn, fold ? "x" : "col", &b, &lb))
+    return 0;
+  const double image = (double)g.C * g.H * g.W, cols = (double)g.C * g.kh * g.kw * g.Ho * g.Wo;
+  const long P = g.Ho * g.Wo;
+  if (fold) {
+    if (!need(env, fn, "col", la, cols, "C*kh*kw*Ho*Wo") || !need(env, fn, "x", lb, image, "C*H*W")) return 0;
+    hesse_col2im(a, &g, b, P);
+  } else {
+    if (!need(env, fn, "x", la, image, "C*H*W") || !need(env, fn, "col", lb, cols, "C*kh*kw*Ho*Wo")) return 0;
+    hesse_im2col(a, &g, b, P);
+  }
+  return 0;
+}
+
+static napi_value js_im2col_unfold(napi_env env, napi_callback_info info) { return js_im2col(env, info, 0); }
+static napi_value js_col2im(napi_env env, napi_callback_info info) { return js_im2col(env, info, 1); }
+
+typedef enum { CONV_FORWARD, CONV_BACKWARD_INPUT, CONV_BACKWARD_WEIGHT } conv_which;
+
+static napi_value js_conv(napi_env env, napi_callback_info info, conv_which which) {
+  static const char *fns[3] = {"conv2dForward", "conv2dBackwardInput", "conv2dBackwardWeight"};
+  static const char *names[3][3] = {{"x", "w", "y"}, {"gy", "w", "gx"}, {"gy", "x", "gw"}};
+  const char *fn = fns[which];
+  napi_value argv[6];
+  float *p[3];
+  long len[3], N, O;
+  hesse_geom g;
+  if (!get_args(env, info, 6, argv, fn)) return 0;
+  for (int i = 0; i < 3; i++)
+    if (!get_f32(env, argv[i], fn, names[which][i], &p[i], &len[i])) return 0;
+  if (!get_int(env, argv[3], fn, "N", 0, &N) || !get_int(env, argv[4], fn, "O", 1, &O) ||
+      !get_geom(env, argv[5], fn, &g))
+    return 0;
+  const double image = (double)N * g.C * g.H * g.W, out = (double)N * O * g.Ho * g.Wo,
+               weight = (double)O * g.C * g.kh * g.kw;
+  const double sizes[3][3] = {{image, weight, out}, {out, weight, image}, {out, image, weight}};
+  static const char *what[3][3] = {{"N*C*H*W", "O*C*kh*kw", "N*O*Ho*Wo"},
+                                   {"N*O*Ho*Wo", "O*C*kh*kw", "N*C*H*W"},
+                                   {"N*O*Ho*Wo", "N*C*H*W", "O*C*kh*kw"}};
+  for (int i = 0; i < 3; i++)
+    if (!need(env, fn, names[which][i], len[i], sizes[which][i], what[which][i])) return 0;
+  int rc;
+  switch (which) {
+    case CONV_FORWARD: rc = hesse_conv2d_forward(p[0], p[1], p[2], N, O, &g); break;
+    case CONV_BACKWARD_INPUT: rc = hesse_conv2d_backward_input(p[0], p[1], p[2], N, O, &g); break;
+    default: rc = hesse_conv2d_backward_weight(p[0], p[1], p[2], N, O, &g); break;
+  }
+  if (rc != 0) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "hesse native %s: out of memory for the work buffers", fn);
+    napi_throw_error(env, 0, msg);
+  }
+  return 0;
+}
+
+static napi_value js_conv_forward(napi_env env, napi_callback_info info) { return js_conv(env, info, CONV_FORWARD); }
+static napi_value js_conv_backward_input(napi_env env, napi_callback_info info) {
+  return js_conv(env, info, CONV_BACKWARD_INPUT);
+}
+static napi_value js_conv_backward_weight(napi_env env, napi_callback_info info) {
+  return js_conv(env, info, CONV_BACKWARD_WEIGHT);
+}
+
+static int set_string(napi_env env, napi_value obj, const char *key, const char *value) {
+  napi_value v;
+  if (napi_create_string_utf8(env, value, NAPI_AUTO_LENGTH, &v) != napi_ok) return 0;
+  return napi_set_named_property(env, obj, key, v) == napi_ok;
+}
+
+static int set_int(napi_env env, napi_value obj, const char *key, int value) {
+  napi_value v;
+  if (napi_create_int32(env, value, &v) != napi_ok) return 0;
+  return napi_set_named_property(env, obj, key, v) == napi_ok;
+}
+
+/* { gemm, blas, blasConfig?, isa, bestIsa, kernel, threads, cpus } */
+static napi_value js_info(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value obj, b;
+  CHECK(napi_create_object(env, &obj));
+  set_string(env, obj, "gemm", hesse_gemm_backend_get() == HESSE_GEMM_BLAS ? "blas" : "own");
+  CHECK(napi_get_boolean(env, hesse_blas_linked(), &b));
+  CHECK(napi_set_named_property(env, obj, "blas", b));
+  if (hesse_blas_config()) set_string(env, obj, "blasConfig", hesse_blas_config());
+  set_string(env, obj, "isa", hesse_isa_name(hesse_isa_get()));
+  set_string(env, obj, "bestIsa", hesse_isa_name(hesse_isa_best()));
+  set_string(env, obj, "kernel", hesse_own_kernel_name());
+  set_int(env, obj, "threads", hesse_threads_get());
+  set_int(env, obj, "cpus", hesse_cpu_count());
+  return obj;
+}
+
+static int read_string(napi_env env, napi_value v, char *buf, size_t size) {
+  size_t n;
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_string) return 0;
+  return napi_get_value_string_utf8(env, v, buf, size, &n) == napi_ok;
+}
+
+/* configure({ gemm?: 'own'|'blas', isa?: 'generic'|'avx2'|'avx512', threads?: n }) -> info(). All or nothing. */
+static napi_value js_configure(napi_env env, napi_callback_info info) {
+  const char *fn = "configure";
+  napi_value argv[1], v;
+  napi_valuetype t;
+  bool has;
+  char s[32];
+  int set_gemm = 0, set_isa = 0, set_threads = 0;
+  hesse_gemm_backend gemm = HESSE_GEMM_OWN;
+  hesse_isa isa = HESSE_ISA_GENERIC;
+  long threads = 1;
+  if (!get_args(env, info, 1, argv, fn)) return 0;
+  if (napi_typeof(env, argv[0], &t) != napi_ok || t != napi_object) return fail_type(env, fn, "settings must be an object");
+  CHECK(napi_has_named_property(env, argv[0], "gemm", &has));
+  if (has) {
+    CHECK(napi_get_named_property(env, argv[0], "gemm", &v));
+    if (!read_string(env, v, s, sizeof s) || (strcmp(s, "own") != 0 && strcmp(s, "blas") != 0))
+      return fail_range(env, fn, "gemm must be 'own' or 'blas'");
+    gemm = strcmp(s, "blas") == 0 ? HESSE_GEMM_BLAS : HESSE_GEMM_OWN;
+    if (gemm == HESSE_GEMM_BLAS && !hesse_blas_linked())
+      return fail_range(env, fn, "gemm 'blas' needs OpenBLAS, which this build did not find");
+    set_gemm = 1;
+  }
+  CHECK(napi_has_named_property(env, argv[0], "isa", &has));
+  if (has) {
+    CHECK(napi_get_named_property(env, argv[0], "isa", &v));
+    if (!read_string(env, v, s, sizeof s)) return fail_range(env, fn, "isa must be 'generic', 'avx2' or 'avx512'");
+    if (strcmp(s, "generic") == 0) isa = HESSE_ISA_GENERIC;
+    else if (strcmp(s, "avx2") == 0) isa = HESSE_ISA_AVX2;
+    else if (strcmp(s, "avx512") == 0) isa = HESSE_ISA_AVX512;
+    else return fail_range(env, fn, "isa must be 'generic', 'avx2' or 'avx512'");
+    if (isa > hesse_isa_best()) return fail_range(env, fn, "this CPU cannot run the requested isa");
+    set_isa = 1;
+  }
+  CHECK(napi_has_named_property(env, argv[0], "threads", &has));
+  if (has) {
+    CHECK(napi_get_named_property(env, argv[0], "threads", &v));
+    if (!get_int(env, v, fn, "threads", 1, &threads)) return 0;
+    if (threads > 64) return fail_range(env, fn, "threads must be at most 64");
+    set_threads = 1;
+  }
+  if (set_gemm) hesse_gemm_backend_set(gemm);
+  if (set_isa) hesse_isa_set(isa);
+  if (set_threads) hesse_threads_set((int)threads);
+  return js_info(env, info);
+}
+
+/* fmaPeak(isa, seconds) -> GFLOP/s of independent FMAs on one thread: the ceiling a GEMM can approach. */
+static napi_value js_fma_peak(napi_env env, napi_callback_info info) {
+  const char *fn = "fmaPeak";
+  napi_value argv[2], out;
+  char s[32];
+  double seconds;
+  if (!get_args(env, info, 2, argv, fn)) return 0;
+  if (!read_string(env, argv[0], s, sizeof s)) return fail_type(env, fn, "isa must be a string");
+  if (!get_number(env, argv[1], fn, "seconds", &seconds)) return 0;
+  hesse_isa isa = strcmp(s, "avx512") == 0 ? HESSE_ISA_AVX512 : strcmp(s, "avx2") == 0 ? HESSE_ISA_AVX2 : HESSE_ISA_GENERIC;
+  if (isa > hesse_isa_best()) return fail_range(env, fn, "this CPU cannot run the requested isa");
+  CHECK(napi_create_double(env, hesse_fma_peak_gflops(isa, seconds), &out));
+  return out;
+}
+
+NAPI_MODULE_INIT() {
+  hesse_config_init();
+  napi_property_descriptor props[] = {
+      {"sgemm", 0, js_sgemm, 0, 0, 0, napi_default, 0},
+      {"im2col", 0, js_im2col_unfold, 0, 0, 0, napi_default, 0},
+      {"col2im", 0, js_col2im, 0, 0, 0, napi_default, 0},
+      {"conv2dForward", 0, js_conv_forward, 0, 0, 0, napi_default, 0},
+      {"conv2dBackwardInput", 0, js_conv_backward_input, 0, 0, 0, napi_default, 0},
+      {"conv2dBackwardWeight", 0, js_conv_backward_weight, 0, 0, 0, napi_default, 0},
+      {"info", 0, js_info, 0, 0, 0, napi_default, 0},
+      {"configure", 0, js_configure, 0, 0, 0, napi_default, 0},
+      {"fmaPeak", 0, js_fma_peak, 0, 0, 0, napi_default, 0},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return 0;
+  return exports;
+}

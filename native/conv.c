@@ -1,0 +1,502 @@
+#include "conv.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "gemm.h"
+#include "microkernel.h"
+#include "pack.h"
+#include "threads.h"
+
+/*
+ * The batch is cut into chunks of images that the threads claim one at a time, each thread with
+ * its own work buffers. Within an image, one of three strategies:
+ *
+ * padded (own kernel): the image is copied once into a zero-padded buffer, split into its sh x sw
+ * stride phases (rows i mod sh, columns j mod sw), and the product runs over a grid of Ho x Wq
+ * "pixels" (Wq the width of a phase), so row (c, i, j) of the column matrix is a phase plane read
+ * in place at a fixed offset. The micro-kernel reads B rows there directly; the Wq - Wo extra
+ * columns per output row are computed and dropped. The input gradient of a stride-1 convolution
+ * is itself a convolution (of gy, with the kernel flipped and channels swapped), so it takes the
+ * same path.
+ *
+ * unfold (own kernel; input gradients of strided convolutions, and grids that would waste more
+ * than half their columns): B panels are unfolded straight from the image in small blocks and C
+ * tiles of the input gradient are folded straight back, so no column matrix is stored.
+ *
+ * blas (OpenBLAS): it packs its own panels, so hesse unfolds a chunk of images into an explicit
+ * column matrix and lets cblas_sgemm multiply it; several images side by side make the product
+ * wide even where one image has only 64 output pixels.
+ */
+
+/* The explicit column matrix of a chunk: about L2-sized. */
+#define COL_TARGET_FLOATS (256L * 1024L)
+/* Below this many multiply-adds in the whole batch, one thread is faster than waking more. */
+#define SPLIT_MIN_MACS (1L << 20)
+/*
+ * The weight gradient sums per chunk of images, then the chunks in order: a fixed number of chunks
+ * makes the result independent of the thread count (and of which thread ran what).
+ */
+#define WEIGHT_CHUNKS 8
+
+typedef enum { FORWARD, BACKWARD_INPUT, BACKWARD_WEIGHT } conv_kind;
+typedef enum { PADDED, UNFOLD, BLAS } conv_strategy;
+
+/* A convolution over a padded, phase-split buffer: the forward pass, or a stride-1 input gradient recast as one. */
+typedef struct {
+  long Cin, Hin, Win, ph, pw; /* the image it reads and its padding (negative: cropping) */
+  long sh, sw;
+  long na, nb;          /* phases a kernel tap can land in: min(sh, kh) x min(sw, kw) */
+  long Hq, Wq;          /* size of one phase plane: ceil(padded size / stride) */
+  long Ho, Wo, Q, Cout; /* output size; Q = Ho*Wq grid pixels */
+  long *boff;           /* for each column-matrix row (c, i, j): where it starts in the phase planes */
+} padded_geom;
+
+typedef struct {
+  conv_kind kind;
+  conv_strategy strategy;
+  const float *in;  /* x (forward, weight) or gy (input) */
+  const float *in2; /* w (forward, input) or x (weight) */
+  float *out;       /* y, gx or gw */
+  long N, O, K, P, in_size, out_size;
+  hesse_geom g;
+  int nchunks, threads, gemm_threads;
+  hesse_gemm_backend backend;
+  /* own kernel */
+  const hesse_ukernel *uk;
+  float *apack; /* packed weights, blocks of kc along the GEMM's inner dimension */
+  long kc;      /* that blocking */
+  long mpad;    /* GEMM rows rounded up to whole MR panels */
+  padded_geom pg;
+  /* OpenBLAS: images per GEMM */
+  long nb;
+  float **partial; /* weight gradient: one O x K sum per chunk; chunk 0's is gw itself */
+  int failed;
+} conv_job;
+
+static long min_l(long a, long b) { return a < b ? a : b; }
+static long max_l(long a, long b) { return a > b ? a : b; }
+static long ceil_div(long a, long b) { return (a + b - 1) / b; }
+static long round_up(long a, long b) { return ceil_div(a, b) * b; }
+
+static void zero_columns(float *panel, long rows, int nr, int from) {
+  for (long k = 0; k < rows; k++)
+    for (int j = from; j < nr; j++) panel[k * nr + j] = 0.0f;
+}
+
+/* ---- padded ---- */
+
+/* Floats the phase planes need: garbage columns of the last rows read up to a row and a strip past the end. */
+static long padded_size(const conv_job *j) {
+  const padded_geom *pg = &j->pg;
+  return pg->Cin * pg->na * pg->nb * pg->Hq * pg->Wq + pg->Wq + j->g.kw + j->uk->nr + 16;
+}
+
+/* xq[((c*na + a)*nb + b)*Hq*Wq + yy*Wq + xx] = padded x[c][yy*sh + a][xx*sw + b]. */
+static void pad_image(const padded_geom *pg, const float *x, float *xq, long size) {
+  const long Hq = pg->Hq, Wq = pg->Wq, plane = Hq * Wq;
+  for (long c = 0; c < pg->Cin; c++)
+    for (long a = 0; a < pg->na; a++)
+      for (long b = 0; b < pg->nb; b++) {
+        float *dst = xq + ((c * pg->na + a) * pg->nb + b) * plane;
+        /* phase columns xx whose image column xx*sw + b - pw is inside: [x0, x1) */
+        const long first = pg->pw - b; /* need xx*sw >= first */
+        long x0 = first <= 0 ? 0 : (first + pg->sw - 1) / pg->sw;
+        long x1 = pg->Win - 1 + pg->pw - b < 0 ? 0 : (pg->Win - 1 + pg->pw - b) / pg->sw + 1;
+        if (x1 > Wq) x1 = Wq;
+        if (x0 > x1) x0 = x1;
+        for (long yy = 0; yy < Hq; yy++) {
+          float *row = dst + yy * Wq;
+          const long sy = yy * pg->sh + a - pg->ph;
+          if (sy < 0 || sy >= pg->Hin || x1 == x0) {
+            memset(row, 0, (size_t)Wq * sizeof(float));
+            continue;
+          }
+          const float *src = x + (c * pg->Hin + sy) * pg->Win + b - pg->pw; /* src[xx*sw] for xx in [x0, x1) */
+          memset(row, 0, (size_t)x0 * sizeof(float));
+          if (pg->sw == 1) memcpy(row + x0, src + x0, (size_t)(x1 - x0) * sizeof(float));
+          else
+            for (long xx = x0; xx < x1; xx++) row[xx] = src[xx * pg->sw];
+          memset(row + x1, 0, (size_t)(Wq - x1) * sizeof(float));
+        }
+      }
+  const long used = pg->Cin * pg->na * pg->nb * plane;
+  memset(xq + used, 0, (size_t)(size - used) * sizeof(float));
+}
+
+/* y (Cout x Ho x Wo) = W * col(x), with W packed in j->apack. */
+static int padded_forward(const conv_job *j, const float *x, float *y, hesse_ws *ws) {
+  const padded_geom *pg = &j->pg;
+  const hesse_ukernel *uk = j->uk;
+  const int MR = uk->mr, NR = uk->nr;
+  const long Q = pg->Q, K = j->K;
+  const long size = padded_size(j);
+  float *xp = hesse_ws_get(ws, 0, size);
+  float *yp = hesse_ws_get(ws, 1, pg->Cout * Q);
+  if (!xp || !yp) return -1;
+  pad_image(pg, x, xp, size);
+  for (long q0 = 0; q0 < Q; q0 += NR) {
+    const int nr = (int)min_l(NR, Q - q0);
+    for (long pc = 0; pc < K; pc += j->kc) {
+      const long kc = min_l(j->kc, K - pc);
+      const float *ap = j->apack + pc * j->mpad;
+      for (long ir = 0; ir < pg->Cout; ir += MR)
+        uk->indirect(kc, ap + ir * kc, xp + q0, pg->boff + pc, yp + ir * Q + q0, Q, pc == 0 ? 0.0f : 1.0f,
+                     (int)min_l(MR, pg->Cout - ir), nr);
+    }
+  }
+  /* drop the Wq - Wo columns per row that ran over the padding */
+  for (long o = 0; o < pg->Cout; o++)
+    for (long oy = 0; oy < pg->Ho; oy++)
+      memcpy(y + (o * pg->Ho + oy) * pg->Wo, yp + o * Q + oy * pg->Wq, (size_t)pg->Wo * sizeof(float));
+  return 0;
+}
+
+/* gw (O x K) (+)= gy (O x P, spread onto the Q grid with zeros) * col(x)^T, col rows read from the phase planes. */
+static int padded_backward_weight(const conv_job *j, const float *gy, const float *x, float *gw, int first, hesse_ws *ws) {
+  const padded_geom *pg = &j->pg;
+  const hesse_ukernel *uk = j->uk;
+  const int MR = uk->mr, NR = uk->nr;
+  const long Q = pg->Q, K = j->K, O = j->O;
+  const long size = padded_size(j);
+  float *xp = hesse_ws_get(ws, 0, size);
+  float *gq = hesse_ws_get(ws, 1, O * Q);
+  float *ap = hesse_ws_get(ws, 2, j->mpad * j->kc);
+  float *bp = hesse_ws_get(ws, 3, (long)NR * j->kc);
+  if (!xp || !gq || !ap || !bp) return -1;
+  pad_image(pg, x, xp, size);
+  for (long o = 0; o < O; o++)
+    for (long oy = 0; oy < pg->Ho; oy++) {
+      float *row = gq + o * Q + oy * pg->Wq;
+      memcpy(row, gy + (o * pg->Ho + oy) * pg->Wo, (size_t)pg->Wo * sizeof(float));
+      memset(row + pg->Wo, 0, (size_t)(pg->Wq - pg->Wo) * sizeof(float));
+    }
+  const float *rows[32];
+  for (long q0 = 0; q0 < Q; q0 += j->kc) {
+    const long kc = min_l(j->kc, Q - q0);
+    const float beta = first && q0 == 0 ? 0.0f : 1.0f;
+    hesse_pack_a(0, gq, Q, 0, O, q0, kc, 1.0f, MR, ap);
+    for (long jr = 0; jr < K; jr += NR) {
+      const int nr = (int)min_l(NR, K - jr);
+      for (int r = 0; r < nr; r++) rows[r] = xp + pg->boff[jr + r] + q0;
+      hesse_transpose_rows(rows, nr, kc, bp, NR);
+      if (nr < NR) zero_columns(bp, kc, NR, nr);
+      for (long ir = 0; ir < O; ir += MR)
+        uk->fn(kc, ap + ir * kc, bp, gw + ir * K + jr, K, beta, (int)min_l(MR, O - ir), nr);
+    }
+  }
+  return 0;
+}
+
+/* ---- unfold ---- */
+
+/* y_n (O x P) = W (O x K) * col(x_n), the B panels unfolded from x_n one NR-pixel strip at a time. */
+static int unfold_forward(const conv_job *j, const float *x, float *y, hesse_ws *ws) {
+  const hesse_ukernel *uk = j->uk;
+  const int MR = uk->mr, NR = uk->nr;
+  float *bp = hesse_ws_get(ws, 0, j->kc * NR);
+  if (!bp) return -1;
+  for (long p0 = 0; p0 < j->P; p0 += NR) {
+    const int nr = (int)min_l(NR, j->P - p0);
+    for (long pc = 0; pc < j->K; pc += j->kc) {
+      const long kc = min_l(j->kc, j->K - pc);
+      hesse_im2col_block(x, &j->g, pc, pc + kc, p0, p0 + nr, bp, NR);
+      if (nr < NR) zero_columns(bp, kc, NR, nr);
+      const float *ap = j->apack + pc * j->mpad;
+      for (long ir = 0; ir < j->O; ir += MR)
+        uk->fn(kc, ap + ir * kc, bp, y + ir * j->P + p0, j->P, pc == 0 ? 0.0f : 1.0f, (int)min_l(MR, j->O - ir), nr);
+    }
+  }
+  return 0;
+}
+
+/* gx_n = fold(W^T (K x O) * gy_n): each MR x NR tile of the product is folded into gx_n at once. */
+static int unfold_backward_input(const conv_job *j, const float *gy, float *gx, hesse_ws *ws) {
+  const hesse_ukernel *uk = j->uk;
+  const int MR = uk->mr, NR = uk->nr;
+  float *bp = hesse_ws_get(ws, 0, j->O * NR);
+  float tile[32 * 32] __attribute__((aligned(64)));
+  if (!bp) return -1;
+  memset(gx, 0, (size_t)j->in_size * sizeof(float));
+  for (long p0 = 0; p0 < j->P; p0 += NR) {
+    const int nr = (int)min_l(NR, j->P - p0);
+    hesse_pack_b(0, gy, j->P, 0, j->O, p0, nr, NR, bp);
+    for (long ir = 0; ir < j->K; ir += MR) {
+      const int m = (int)min_l(MR, j->K - ir);
+      for (long pc = 0; pc < j->O; pc += j->kc) {
+        const long kc = min_l(j->kc, j->O - pc);
+        uk->fn(kc, j->apack + pc * j->mpad + ir * kc, bp + pc * NR, tile, NR, pc == 0 ? 0.0f : 1.0f, MR, NR);
+      }
+      hesse_col2im_block(tile, NR, &j->g, ir, ir + m, p0, p0 + nr, gx);
+    }
+  }
+  return 0;
+}
+
+/*
+ * gw (O x K) (+)= gy_n (O x P) * col(x_n)^T. The B panel needs pixels as rows: each strip of conv
+ * rows is unfolded contiguously, then transposed into the panel.
+ */
+static int unfold_backward_weight(const conv_job *j, const float *gy, const float *x, float *gw, int first, hesse_ws *ws) {
+  const hesse_ukernel *uk = j->uk;
+  const int MR = uk->mr, NR = uk->nr;
+  float *ap = hesse_ws_get(ws, 0, j->mpad * j->kc);
+  float *bp = hesse_ws_get(ws, 1, (long)NR * j->kc);
+  float *scratch = hesse_ws_get(ws, 2, (long)NR * j->kc);
+  if (!ap || !bp || !scratch) return -1;
+  for (long pc = 0; pc < j->P; pc += j->kc) {
+    const long kc = min_l(j->kc, j->P - pc);
+    const float beta = first && pc == 0 ? 0.0f : 1.0f;
+    hesse_pack_a(0, gy, j->P, 0, j->O, pc, kc, 1.0f, MR, ap);
+    for (long jr = 0; jr < j->K; jr += NR) {
+      const int nr = (int)min_l(NR, j->K - jr);
+      hesse_im2col_block(x, &j->g, jr, jr + nr, pc, pc + kc, scratch, kc);
+      hesse_transpose(scratch, kc, nr, kc, bp, NR);
+      if (nr < NR) zero_columns(bp, kc, NR, nr);
+      for (long ir = 0; ir < j->O; ir += MR)
+        uk->fn(kc, ap + ir * kc, bp, gw + ir * j->K + jr, j->K, beta, (int)min_l(MR, j->O - ir), nr);
+    }
+  }
+  return 0;
+}
+
+/* ---- blas ---- */
+
+static void blas_gemm(const conv_job *j, int tA, int tB, long M, long N, long K, const float *A, long lda, const float *B,
+                      long ldb, float beta, float *C, long ldc) {
+  const hesse_gemm_args a = {tA, tB, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc};
+  hesse_ws none = {{0}, {0}}; /* OpenBLAS needs no packing buffers from us */
+  if (j->gemm_threads <= 1) hesse_sgemm_serial(&a, HESSE_GEMM_BLAS, &none);
+  else hesse_sgemm(&a, j->gemm_threads);
+}
+
+/* gy of nbc images, rearranged from nbc x O x P to O x (nbc*P). */
+static void gather_gy(const conv_job *j, const float *gy, long nbc, float *dst) {
+  const long P = j->P, ld = nbc * P;
+  for (long b = 0; b < nbc; b++)
+    for (long o = 0; o < j->O; o++) memcpy(dst + o * ld + b * P, gy + b * j->out_size + o * P, (size_t)P * sizeof(float));
+}
+
+/* Images n0..n0+nbc-1 through an explicit column matrix and cblas_sgemm. */
+static int blas_chunk(const conv_job *j, long n0, long nbc, int first, float *gw, hesse_ws *ws) {
+  const long K = j->K, P = j->P, O = j->O, ld = nbc * P;
+  float *col = hesse_ws_get(ws, 0, K * ld);
+  float *buf = hesse_ws_get(ws, 1, O * ld);
+  if (!col || !buf) return -1;
+  switch (j->kind) {
+    case FORWARD: {
+      const float *x = j->in + n0 * j->in_size;
+      float *y = j->out + n0 * j->out_size;
+      for (long b = 0; b < nbc; b++) hesse_im2col(x + b * j->in_size, &j->g, col + b * P, ld);
+      blas_gemm(j, 0, 0, O, ld, K, j->in2, K, col, ld, 0.0f, nbc == 1 ? y : buf, ld);
+      if (nbc > 1)
+        for (long b = 0; b < nbc; b++)
+          for (long o = 0; o < O; o++) memcpy(y + b * j->out_size + o * P, buf + o * ld + b * P, (size_t)P * sizeof(float));
+      break;
+    }
+    case BACKWARD_INPUT: {
+      const float *gy = j->in + n0 * j->out_size;
+      float *gx = j->out + n0 * j->in_size;
+      if (nbc > 1) gather_gy(j, gy, nbc, buf);
+      blas_gemm(j, 1, 0, K, ld, O, j->in2, K, nbc > 1 ? buf : gy, ld, 0.0f, col, ld);
+      memset(gx, 0, (size_t)(nbc * j->in_size) * sizeof(float));
+      for (long b = 0; b < nbc; b++) hesse_col2im(col + b * P, &j->g, gx + b * j->in_size, ld);
+      break;
+    }
+    case BACKWARD_WEIGHT: {
+      const float *gy = j->in + n0 * j->out_size;
+      const float *x = j->in2 + n0 * j->in_size;
+      if (nbc > 1) gather_gy(j, gy, nbc, buf);
+      for (long b = 0; b < nbc; b++) hesse_im2col(x + b * j->in_size, &j->g, col + b * P, ld);
+      blas_gemm(j, 0, 1, O, K, ld, nbc > 1 ? buf : gy, ld, col, ld, first ? 0.0f : 1.0f, gw, K);
+      break;
+    }
+  }
+  return 0;
+}
+
+/* ---- driver ---- */
+
+static int one_image(const conv_job *j, long n, int first, float *gw, hesse_ws *ws) {
+  const float *gy_or_x = j->in + n * (j->kind == FORWARD ? j->in_size : j->out_size);
+  switch (j->kind) {
+    case FORWARD:
+      return j->strategy == PADDED ? padded_forward(j, gy_or_x, j->out + n * j->out_size, ws)
+                                   : unfold_forward(j, gy_or_x, j->out + n * j->out_size, ws);
+    case BACKWARD_INPUT:
+      return j->strategy == PADDED ? padded_forward(j, gy_or_x, j->out + n * j->in_size, ws)
+                                   : unfold_backward_input(j, gy_or_x, j->out + n * j->in_size, ws);
+    default:
+      return j->strategy == PADDED ? padded_backward_weight(j, gy_or_x, j->in2 + n * j->in_size, gw, first, ws)
+                                   : unfold_backward_weight(j, gy_or_x, j->in2 + n * j->in_size, gw, first, ws);
+  }
+}
+
+/* Chunk c of the batch: a fixed range of images (for the weight gradient, with its own partial sum). */
+static void run_chunk(void *ctx, int c, int nchunks) {
+  conv_job *j = (conv_job *)ctx;
+  const int by_nb = j->strategy == BLAS && j->kind != BACKWARD_WEIGHT;
+  const long lo = by_nb ? c * j->nb : j->N * c / nchunks;
+  const long hi = by_nb ? min_l(j->N, lo + j->nb) : j->N * (c + 1) / nchunks;
+  float *gw = j->kind == BACKWARD_WEIGHT ? j->partial[c] : 0;
+  if (j->kind == BACKWARD_WEIGHT && !gw) {
+    j->failed = 1;
+    return;
+  }
+  if (gw && hi <= lo) memset(gw, 0, (size_t)(j->O * j->K) * sizeof(float));
+  hesse_ws *ws = hesse_thread_ws(HESSE_WS_CONV);
+  int rc = ws ? 0 : -1;
+  if (j->strategy == BLAS) {
+    for (long n0 = lo; n0 < hi && rc == 0; n0 += j->nb) rc = blas_chunk(j, n0, min_l(j->nb, hi - n0), n0 == lo, gw, ws);
+  } else {
+    for (long n = lo; n < hi && rc == 0; n++) rc = one_image(j, n, n == lo, gw, ws);
+  }
+  if (rc != 0) j->failed = 1;
+}
+
+/*
+ * Packs the weights once for all threads. Forward: W (O x K). Unfolded input gradient: W^T. Padded
+ * input gradient: the flipped kernel with channels swapped, W'[c][(o*kh + i)*kw + j] =
+ * W[o][(c*kh + kh-1-i)*kw + kw-1-j], as the forward weights of the recast convolution.
+ */
+static int pack_weights(conv_job *j, long M, long inner) {
+  const float *w = j->in2;
+  float *flipped = 0;
+  int trans = 0;
+  long ld = j->K;
+  if (j->kind == BACKWARD_INPUT) {
+    if (j->strategy == PADDED) {
+      const hesse_geom *g = &j->g;
+      const long khw = g->kh * g->kw;
+      flipped = malloc((size_t)(g->C * j->O * khw) * sizeof(float));
+      if (!flipped) return -1;
+      for (long c = 0; c < g->C; c++)
+        for (long o = 0; o < j->O; o++)
+          for (long t = 0; t < khw; t++) flipped[(c * j->O + o) * khw + t] = w[(o * g->C + c) * khw + (khw - 1 - t)];
+      w = flipped;
+      ld = j->O * khw;
+    } else {
+      trans = 1;
+    }
+  }
+  j->apack = malloc((size_t)(j->mpad * inner) * sizeof(float));
+  if (j->apack)
+    for (long pc = 0; pc < inner; pc += j->kc)
+      hesse_pack_a(trans, w, ld, 0, M, pc, min_l(j->kc, inner - pc), 1.0f, j->uk->mr, j->apack + pc * j->mpad);
+  free(flipped);
+  return j->apack ? 0 : -1;
+}
+
+static int setup_own(conv_job *j) {
+  const hesse_geom *g = &j->g;
+  const long O = j->O;
+  const int recast = j->kind == BACKWARD_INPUT; /* only stride 1 */
+  padded_geom *pg = &j->pg;
+  if (recast) {
+    *pg = (padded_geom){O, g->Ho, g->Wo, g->kh - 1 - g->ph, g->kw - 1 - g->pw, 1, 1, 1, 1, 0, 0, g->H, g->W, 0, g->C, 0};
+  } else {
+    *pg = (padded_geom){g->C, g->H, g->W, g->ph, g->pw, g->sh, g->sw, min_l(g->sh, g->kh), min_l(g->sw, g->kw),
+                        0, 0, g->Ho, g->Wo, 0, O, 0};
+  }
+  pg->Hq = ceil_div(pg->Hin + 2 * pg->ph, pg->sh);
+  pg->Wq = ceil_div(pg->Win + 2 * pg->pw, pg->sw);
+  pg->Q = pg->Ho * pg->Wq;
+  /* The grid wastes (Wq - Wo)/Wo of the work; beyond half, unfolding is cheaper. */
+  const int padded = (!recast || (g->sh == 1 && g->sw == 1)) && 2 * pg->Wq <= 3 * pg->Wo + 2;
+  j->strategy = padded ? PADDED : UNFOLD;
+  long M, inner;
+  if (padded) {
+    const long Kp = pg->Cin * g->kh * g->kw; /* equals K, or O*kh*kw for the input gradient */
+    pg->boff = malloc((size_t)Kp * sizeof(long));
+    if (!pg->boff) return -1;
+    const long plane = pg->Hq * pg->Wq;
+    for (long c = 0, k = 0; c < pg->Cin; c++)
+      for (long i = 0; i < g->kh; i++)
+        for (long jj = 0; jj < g->kw; jj++)
+          pg->boff[k++] = ((c * pg->na + i % pg->sh) * pg->nb + jj % pg->sw) * plane + (i / pg->sh) * pg->Wq + jj / pg->sw;
+    if (recast) j->K = Kp; /* the recast product's inner dimension */
+    M = j->kind == BACKWARD_WEIGHT ? O : pg->Cout;
+    inner = j->kind == BACKWARD_WEIGHT ? pg->Q : Kp;
+  } else {
+    M = j->kind == BACKWARD_INPUT ? j->K : O;
+    inner = j->kind == FORWARD ? j->K : j->kind == BACKWARD_INPUT ? O : j->P;
+  }
+  j->uk = hesse_ukernel_for(hesse_isa_get(), M);
+  j->mpad = round_up(M, j->uk->mr);
+  j->kc = ceil_div(inner, ceil_div(inner, j->uk->kc));
+  return j->kind == BACKWARD_WEIGHT ? 0 : pack_weights(j, M, inner);
+}
+
+static int run(conv_kind kind, const float *in, const float *in2, float *out, long N, long O, const hesse_geom *g) {
+  conv_job j;
+  memset(&j, 0, sizeof j);
+  j.kind = kind;
+  j.in = in;
+  j.in2 = in2;
+  j.out = out;
+  j.N = N;
+  j.O = O;
+  j.g = *g;
+  j.K = g->C * g->kh * g->kw;
+  j.P = g->Ho * g->Wo;
+  j.in_size = g->C * g->H * g->W;
+  j.out_size = O * j.P;
+  j.backend = hesse_gemm_backend_get();
+  const int threads = hesse_threads_get();
+  const double macs = (double)N * (double)O * (double)j.K * (double)j.P;
+  j.threads = macs >= (double)SPLIT_MIN_MACS ? threads : 1;
+  j.nchunks = kind == BACKWARD_WEIGHT ? (int)min_l(N, WEIGHT_CHUNKS) : (int)min_l(N, 4L * j.threads);
+  if (j.nchunks < 1) j.nchunks = 1;
+  /* one image alone: the OpenBLAS strategy can still split its GEMM */
+  j.gemm_threads = j.nchunks == 1 ? j.threads : 1;
+
+  if (N == 0) {
+    if (kind == BACKWARD_WEIGHT) memset(out, 0, (size_t)(O * j.K) * sizeof(float));
+    return 0;
+  }
+  int rc = 0;
+  if (j.backend == HESSE_GEMM_OWN) {
+    rc = setup_own(&j);
+  } else {
+    /* chunks of nb images whatever the thread count, so that OpenBLAS sees the same products */
+    j.strategy = BLAS;
+    j.nb = min_l(N, max_l(1, COL_TARGET_FLOATS / (j.K * j.P)));
+    if (kind != BACKWARD_WEIGHT) j.nchunks = (int)ceil_div(N, j.nb);
+    j.gemm_threads = j.nchunks == 1 ? j.threads : 1;
+  }
+  if (rc == 0 && kind == BACKWARD_WEIGHT) {
+    j.partial = calloc((size_t)j.nchunks, sizeof(float *));
+    if (!j.partial) rc = -1;
+    else {
+      j.partial[0] = out;
+      for (int p = 1; p < j.nchunks; p++) j.partial[p] = malloc((size_t)(O * j.K) * sizeof(float));
+    }
+  }
+  if (rc == 0) hesse_parallel(j.nchunks, j.threads, run_chunk, &j);
+
+  if (j.partial) {
+    const long n = O * j.K;
+    for (int p = 1; p < j.nchunks; p++) {
+      if (j.partial[p])
+        for (long i = 0; i < n; i++) out[i] += j.partial[p][i];
+      free(j.partial[p]);
+    }
+    free(j.partial);
+  }
+  free(j.apack);
+  free(j.pg.boff);
+  return rc != 0 || j.failed ? -1 : 0;
+}
+
+int hesse_conv2d_forward(const float *x, const float *w, float *y, long N, long O, const hesse_geom *g) {
+  return run(FORWARD, x, w, y, N, O, g);
+}
+
+int hesse_conv2d_backward_input(const float *gy, const float *w, float *gx, long N, long O, const hesse_geom *g) {
+  return run(BACKWARD_INPUT, gy, w, gx, N, O, g);
+}
+
+int hesse_conv2d_backward_weight(const float *gy, const float *x, float *gw, long N, long O, const hesse_geom *g) {
+  return run(BACKWARD_WEIGHT, gy, x, gw, N, O, g);
+}

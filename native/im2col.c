@@ -1,0 +1,184 @@
+#include "im2col.h"
+
+#include "config.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+static long clamp(long v, long lo, long hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* The output columns ox whose input column ox*s - p + j falls inside [0, W): [*lo, *hi). */
+static void valid_range(long Wo, long W, long s, long p, long j, long *lo, long *hi) {
+  const long a = p - j;         /* need ox*s >= p - j */
+  const long b = W - 1 + p - j; /* need ox*s <= W - 1 + p - j */
+  long l = a <= 0 ? 0 : (a + s - 1) / s;
+  long h = b < 0 ? 0 : b / s + 1;
+  if (h > Wo) h = Wo;
+  if (l > h) l = h;
+  *lo = l;
+  *hi = h;
+}
+
+/*
+ * A run is one stretch of a block row along a single output row: dst[d + t] for t in [t0, t1),
+ * reading x[base + t*sw] where t is in [a, b) and zero elsewhere. The packers call these with runs
+ * of 8 to 32 elements, so each instruction set gets its own inline version and no library call.
+ */
+static inline void gather_run_plain(float *restrict dst, long d, const float *restrict x, long base, long sw, long t0,
+                                    long t1, long a, long b) {
+  for (long t = t0; t < a; t++) dst[d + t] = 0.0f;
+  if (sw == 1)
+    for (long t = a; t < b; t++) dst[d + t] = x[base + t];
+  else
+    for (long t = a; t < b; t++) dst[d + t] = x[base + t * sw];
+  for (long t = b; t < t1; t++) dst[d + t] = 0.0f;
+}
+
+static inline void scatter_run_plain(float *restrict x, long base, long sw, const float *restrict src, long d, long a,
+                                     long b) {
+  if (sw == 1)
+    for (long t = a; t < b; t++) x[base + t] += src[d + t];
+  else
+    for (long t = a; t < b; t++) x[base + t * sw] += src[d + t];
+}
+
+#if defined(__x86_64__)
+/*
+ * Masked loads are slow on current AMD cores, so runs are copied with whole vectors: the tail of
+ * a copy re-copies a few elements (harmless), the tail of an addition steps down in width.
+ */
+#define DEFINE_RUNS(SUFFIX, TARGET, W, LOAD, STORE, ADD)                                                             \
+  TARGET static inline void gather_run_##SUFFIX(float *restrict dst, long d, const float *restrict x, long base,  \
+                                                long sw, long t0, long t1, long a, long b) {                    \
+    const long n = b - a;                                                                                         \
+    if (sw != 1 || n < W) {                                                                                       \
+      gather_run_plain(dst, d, x, base, sw, t0, t1, a, b);                                                        \
+      return;                                                                                                     \
+    }                                                                                                             \
+    for (long t = t0; t < a; t++) dst[d + t] = 0.0f;                                                              \
+    const float *src = x + base + a;                                                                              \
+    float *out = dst + d + a;                                                                                     \
+    long t = 0;                                                                                                   \
+    for (; t + W <= n; t += W) STORE(out + t, LOAD(src + t));                                                     \
+    if (t < n) STORE(out + n - W, LOAD(src + n - W));                                                             \
+    for (long u = b; u < t1; u++) dst[d + u] = 0.0f;                                                              \
+  }                                                                                                               \
+  TARGET static inline void scatter_run_##SUFFIX(float *restrict x, long base, long sw, const float *restrict src, \
+                                                 long d, long a, long b) {                                        \
+    if (sw != 1) {                                                                                                \
+      scatter_run_plain(x, base, sw, src, d, a, b);                                                               \
+      return;                                                                                                     \
+    }                                                                                                             \
+    float *out = x + base + a;                                                                                    \
+    const float *in = src + d + a;                                                                                \
+    const long n = b - a;                                                                                         \
+    long t = 0;                                                                                                   \
+    for (; t + W <= n; t += W) STORE(out + t, ADD(LOAD(out + t), LOAD(in + t)));                                  \
+    if (W > 4)                                                                                                    \
+      for (; t + 4 <= n; t += 4) _mm_storeu_ps(out + t, _mm_add_ps(_mm_loadu_ps(out + t), _mm_loadu_ps(in + t))); \
+    for (; t < n; t++) out[t] += in[t];                                                                           \
+  }
+
+DEFINE_RUNS(avx512, __attribute__((target("avx512f"))), 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_add_ps)
+DEFINE_RUNS(avx2, __attribute__((target("avx2"))), 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps)
+#endif
+
+/*
+ * Both directions walk the same runs: the block's pixels p0..p1 split into segments along output
+ * rows, and within a segment each block row k = (c, i, j) is one run. Valid ranges per j are
+ * computed once, so the walk has no divisions and its inner loop little but the copy.
+ */
+#define MAX_KW 64
+#define WALK_BLOCK(ON_RUN)                                                               \
+  const long Wo = g->Wo, khw = g->kh * g->kw, kw = g->kw;                                \
+  long los[MAX_KW], his[MAX_KW];                                                         \
+  for (long jj = 0; jj < kw && jj < MAX_KW; jj++) valid_range(Wo, g->W, g->sw, g->pw, jj, &los[jj], &his[jj]); \
+  long oy = p0 / Wo, ox = p0 % Wo;                                                       \
+  for (long p = p0; p < p1; oy++, ox = 0) {                                              \
+    const long len = Wo - ox < p1 - p ? Wo - ox : p1 - p, end = ox + len;                \
+    const long d0 = p - p0 - ox; /* block index of output column t in row k0 is d0 + t */ \
+    long c = k0 / khw, i = (k0 % khw) / kw, j = k0 % kw;                                 \
+    long d = d0;                                                                         \
+    for (long k = k0; k < k1;) {                                                         \
+      const long iy = oy * g->sh - g->ph + i;                                            \
+      const int inside = iy >= 0 && iy < g->H;                                           \
+      const long row_base = (c * g->H + iy) * g->W - g->pw;                              \
+      for (; j < kw && k < k1; j++, k++, d += ld) {                                      \
+        long lo, hi;                                                                     \
+        if (j < MAX_KW) {                                                                \
+          lo = los[j];                                                                   \
+          hi = his[j];                                                                   \
+        } else {                                                                         \
+          valid_range(Wo, g->W, g->sw, g->pw, j, &lo, &hi);                              \
+        }                                                                                \
+        /* valid output columns of the run; empty when the input row is padding */       \
+        const long a = inside ? clamp(lo, ox, end) : ox;                                 \
+        const long b = inside ? clamp(hi, a, end) : ox;                                  \
+        const long base = row_base + j; /* input index of output column t: base + t*sw */ \
+        ON_RUN;                                                                          \
+      }                                                                                  \
+      j = 0;                                                                             \
+      if (++i == g->kh) {                                                                \
+        i = 0;                                                                           \
+        c++;                                                                             \
+      }                                                                                  \
+    }                                                                                    \
+    p += len;                                                                            \
+  }
+
+#define DEFINE_WALKERS(SUFFIX, TARGET)                                                                                 \
+  TARGET static void im2col_##SUFFIX(const float *restrict x, const hesse_geom *g, long k0, long k1, long p0, long p1, \
+                                     float *restrict dst, long ld) {                                                 \
+    WALK_BLOCK(gather_run_##SUFFIX(dst, d, x, base, g->sw, ox, end, a, b))                                       \
+  }                                                                                                                  \
+  TARGET static void col2im_##SUFFIX(const float *restrict src, long ld, const hesse_geom *g, long k0, long k1,       \
+                                     long p0, long p1, float *restrict x) {                                          \
+    WALK_BLOCK(if (b > a) scatter_run_##SUFFIX(x, base, g->sw, src, d, a, b))                                         \
+  }
+
+DEFINE_WALKERS(plain, )
+#if defined(__x86_64__)
+DEFINE_WALKERS(avx2, __attribute__((target("avx2"))))
+DEFINE_WALKERS(avx512, __attribute__((target("avx512f"))))
+#endif
+
+void hesse_im2col_block(const float *x, const hesse_geom *g, long k0, long k1, long p0, long p1, float *dst, long ld) {
+  if (k1 <= k0 || p1 <= p0) return;
+#if defined(__x86_64__)
+  const hesse_isa isa = hesse_isa_get();
+  if (isa == HESSE_ISA_AVX512) {
+    im2col_avx512(x, g, k0, k1, p0, p1, dst, ld);
+    return;
+  }
+  if (isa == HESSE_ISA_AVX2) {
+    im2col_avx2(x, g, k0, k1, p0, p1, dst, ld);
+    return;
+  }
+#endif
+  im2col_plain(x, g, k0, k1, p0, p1, dst, ld);
+}
+
+void hesse_col2im_block(const float *src, long ld, const hesse_geom *g, long k0, long k1, long p0, long p1, float *x) {
+  if (k1 <= k0 || p1 <= p0) return;
+#if defined(__x86_64__)
+  const hesse_isa isa = hesse_isa_get();
+  if (isa == HESSE_ISA_AVX512) {
+    col2im_avx512(src, ld, g, k0, k1, p0, p1, x);
+    return;
+  }
+  if (isa == HESSE_ISA_AVX2) {
+    col2im_avx2(src, ld, g, k0, k1, p0, p1, x);
+    return;
+  }
+#endif
+  col2im_plain(src, ld, g, k0, k1, p0, p1, x);
+}
+
+void hesse_im2col(const float *x, const hesse_geom *g, float *col, long ldcol) {
+  hesse_im2col_block(x, g, 0, g->C * g->kh * g->kw, 0, g->Ho * g->Wo, col, ldcol);
+}
+
+void hesse_col2im(const float *col, const hesse_geom *g, float *x, long ldcol) {
+  hesse_col2im_block(col, ldcol, g, 0, g->C * g->kh * g->kw, 0, g->Ho * g->Wo, x);
+}

@@ -1,0 +1,40 @@
+/*
+ * Register-blocked GEMM micro-kernels. Each computes one MR x NR tile of C from packed panels:
+ * a holds kc columns of MR values (a[k*MR + r]), b holds kc rows of NR values (b[k*NR + j]).
+ * beta == 0 writes the tile without reading C (NaN there must not leak); otherwise C = tile + beta*C.
+ * Only the first m rows and n columns are written (edge tiles); the panels are zero-padded to MR, NR.
+ */
+#ifndef HESSE_MICROKERNEL_H
+#define HESSE_MICROKERNEL_H
+
+#include "config.h"
+
+typedef void (*hesse_ukernel_fn)(long kc, const float *a, const float *b, float *c, long ldc, float beta, int m, int n);
+
+/* The same product, but row k of B is read at b + boff[k] (NR floats) instead of from a packed panel. */
+typedef void (*hesse_ukernel_indirect_fn)(long kc, const float *a, const float *b, const long *boff, float *c, long ldc,
+                                          float beta, int m, int n);
+
+typedef struct {
+  const char *name;
+  int mr, nr;
+  /* Cache blocking that suits the tile: kc*nr floats of B stay in L1, mc*kc of A in L2. */
+  int kc, mc, nc;
+  hesse_ukernel_fn fn;
+  hesse_ukernel_indirect_fn indirect;
+} hesse_ukernel;
+
+extern const hesse_ukernel hesse_ukernel_generic;
+#if defined(__x86_64__)
+extern const hesse_ukernel hesse_ukernel_avx2;
+extern const hesse_ukernel hesse_ukernel_avx512_8x32;
+extern const hesse_ukernel hesse_ukernel_avx512_12x32;
+#endif
+
+/* The micro-kernel for this instruction set that wastes least work on a C with M rows. */
+const hesse_ukernel *hesse_ukernel_for(hesse_isa isa, long M);
+
+/* Writes the m x n corner of a full tile held in acc (row stride NR) to C, with beta as above. */
+void hesse_tile_store(const float *acc, int nr, float *c, long ldc, float beta, int m, int n);
+
+#endif

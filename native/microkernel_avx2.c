@@ -1,0 +1,67 @@
+/*
+ * AVX2/FMA tile of 6 x 16: twelve ymm accumulators, two for the B row and one broadcast of A use
+ * 15 of the 16 registers, and each step issues 12 FMAs against 8 loads.
+ */
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include "microkernel.h"
+
+#define TARGET __attribute__((target("avx2,fma")))
+#define MR 6
+#define NR 16
+
+#define ROW_DECL(r) __m256 c##r##0 = _mm256_setzero_ps(), c##r##1 = _mm256_setzero_ps();
+#define ROW_FMA(r)                                  \
+  {                                                 \
+    const __m256 ar = _mm256_broadcast_ss(a + (r)); \
+    c##r##0 = _mm256_fmadd_ps(ar, b0, c##r##0);     \
+    c##r##1 = _mm256_fmadd_ps(ar, b1, c##r##1);     \
+  }
+#define ROW_STORE(r)                        \
+  _mm256_storeu_ps(c + (r) * ldc, c##r##0); \
+  _mm256_storeu_ps(c + (r) * ldc + 8, c##r##1);
+#define ROW_UPDATE(r)                                                                            \
+  _mm256_storeu_ps(c + (r) * ldc, _mm256_fmadd_ps(bv, _mm256_loadu_ps(c + (r) * ldc), c##r##0)); \
+  _mm256_storeu_ps(c + (r) * ldc + 8, _mm256_fmadd_ps(bv, _mm256_loadu_ps(c + (r) * ldc + 8), c##r##1));
+#define ROW_SPILL(r)                         \
+  _mm256_store_ps(acc + (r) * NR, c##r##0); \
+  _mm256_store_ps(acc + (r) * NR + 8, c##r##1);
+#define ROWS(M) M(0) M(1) M(2) M(3) M(4) M(5)
+
+/* BROW(k) is the address of row k of B: a packed panel, or a row of the image read in place. */
+#define DEFINE_KERNEL(NAME, PARAMS, BROW, STEP)                                                  \
+  TARGET static void NAME PARAMS {                                                               \
+    ROWS(ROW_DECL)                                                                               \
+    for (long k = 0; k < kc; k++) {                                                              \
+      const float *bk = BROW;                                                                    \
+      const __m256 b0 = _mm256_loadu_ps(bk), b1 = _mm256_loadu_ps(bk + 8);                       \
+      ROWS(ROW_FMA)                                                                              \
+      a += MR;                                                                                   \
+      STEP;                                                                                      \
+    }                                                                                            \
+    if (m == MR && n == NR) {                                                                    \
+      if (beta == 0.0f) {                                                                        \
+        ROWS(ROW_STORE)                                                                          \
+      } else {                                                                                   \
+        const __m256 bv = _mm256_set1_ps(beta);                                                  \
+        ROWS(ROW_UPDATE)                                                                         \
+      }                                                                                          \
+    } else {                                                                                     \
+      float acc[MR * NR] __attribute__((aligned(32)));                                           \
+      ROWS(ROW_SPILL)                                                                            \
+      hesse_tile_store(acc, NR, c, ldc, beta, m, n);                                             \
+    }                                                                                            \
+  }
+
+DEFINE_KERNEL(avx2_6x16,
+              (long kc, const float *restrict a, const float *restrict b, float *restrict c, long ldc, float beta, int m,
+               int n),
+              b, b += NR)
+DEFINE_KERNEL(avx2_6x16_indirect,
+              (long kc, const float *restrict a, const float *restrict b, const long *restrict boff, float *restrict c,
+               long ldc, float beta, int m, int n),
+              b + boff[k], (void)0)
+
+const hesse_ukernel hesse_ukernel_avx2 = {"AVX2/FMA 6x16", MR, NR, 256, 144, 4096, avx2_6x16, avx2_6x16_indirect};
+#endif

@@ -1,0 +1,49 @@
+import { expect } from 'vitest';
+import { nativeInfo, type NativeSettings } from '../../src/kernels/native.js';
+import { Rng } from '../../src/tensor/rng.js';
+
+export function randomArray(rng: Rng, n: number): Float32Array {
+  return rng.fillUniform(new Float32Array(n), -1, 1) as Float32Array;
+}
+
+/** A Float32Array of n values placed `offset` elements into a larger buffer filled with `fill`. */
+export function viewAt(values: Float32Array, offset: number, fill = 7): Float32Array {
+  const buf = new Float32Array(offset + values.length + 5).fill(fill);
+  const view = buf.subarray(offset, offset + values.length);
+  view.set(values);
+  return view;
+}
+
+export function abs(a: Float32Array): Float32Array {
+  return a.map(Math.abs);
+}
+
+/**
+ * Float32 sums of n products each carry at most about n*u relative error against the float64
+ * reference, measured against the sum of the products' magnitudes (`scale`, same shape).
+ */
+export function expectClose(actual: Float32Array, expected: Float32Array, scale: Float32Array, terms: number, what: string): void {
+  expect(actual.length).toBe(expected.length);
+  const u = 2 ** -24;
+  for (let i = 0; i < actual.length; i++) {
+    const tol = 2 * (terms + 2) * u * scale[i]! + 1e-30;
+    if (!(Math.abs(actual[i]! - expected[i]!) <= tol)) {
+      throw new Error(`${what}: element ${i} is ${actual[i]} but the reference says ${expected[i]} (tolerance ${tol})`);
+    }
+  }
+}
+
+/** Every configuration of the addon worth testing on this machine: each GEMM backend and instruction set, 1 and 2 threads. */
+export function nativeConfigs(): (NativeSettings & { label: string })[] {
+  const info = nativeInfo();
+  if (!info) return [];
+  const isas = (['generic', 'avx2', 'avx512'] as const).filter(
+    (isa) => ['generic', 'avx2', 'avx512'].indexOf(isa) <= ['generic', 'avx2', 'avx512'].indexOf(info.bestIsa),
+  );
+  const out: (NativeSettings & { label: string })[] = [];
+  for (const threads of [1, 2]) {
+    for (const isa of isas) out.push({ label: `own ${isa}, ${threads} thread(s)`, gemm: 'own', isa, threads });
+    if (info.blas) out.push({ label: `OpenBLAS, ${threads} thread(s)`, gemm: 'blas', isa: info.bestIsa, threads });
+  }
+  return out;
+}

@@ -1,0 +1,145 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { configureNative, loadNativeKernels, nativeInfo } from '../../src/kernels/native.js';
+import { referenceKernels as ref } from '../../src/kernels/reference.js';
+import { convOutputSize, type ConvGeometry } from '../../src/kernels/types.js';
+import { Rng } from '../../src/tensor/rng.js';
+import { abs, expectClose, nativeConfigs, randomArray, viewAt } from './helpers.js';
+
+const loaded = loadNativeKernels();
+const initial = nativeInfo();
+
+function native() {
+  if (!loaded.kernels) throw new Error(`the native addon is not built (${loaded.reason}); run 'node scripts/build-native.mjs'`);
+  return loaded.kernels;
+}
+
+afterAll(() => {
+  if (initial) configureNative({ gemm: initial.gemm, isa: initial.isa, threads: initial.threads });
+});
+
+function geom(C: number, H: number, W: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number): ConvGeometry {
+  return { C, H, W, kh, kw, sh, sw, ph, pw };
+}
+
+/** Kernel sizes 1, 3, 5 (and non-square), strides 1-3, padding 0-3 (also larger than kernel-1), odd shapes. */
+const cases: { N: number; O: number; g: ConvGeometry }[] = [
+  { N: 3, O: 5, g: geom(2, 7, 9, 3, 3, 1, 1, 1, 1) },
+  { N: 4, O: 16, g: geom(16, 12, 12, 3, 3, 1, 1, 1, 1) },
+  { N: 3, O: 8, g: geom(6, 12, 10, 3, 3, 2, 2, 1, 1) },
+  { N: 3, O: 12, g: geom(8, 10, 10, 1, 1, 2, 2, 0, 0) },
+  { N: 2, O: 7, g: geom(3, 11, 6, 5, 3, 2, 1, 2, 0) },
+  { N: 2, O: 9, g: geom(5, 9, 11, 5, 5, 1, 1, 2, 2) },
+  { N: 2, O: 9, g: geom(5, 13, 17, 3, 5, 3, 2, 2, 1) },
+  { N: 2, O: 4, g: geom(5, 6, 7, 2, 3, 1, 1, 3, 2) },
+  { N: 2, O: 3, g: geom(4, 1, 9, 1, 3, 1, 1, 0, 0) },
+  { N: 2, O: 3, g: geom(4, 9, 1, 3, 1, 2, 1, 1, 0) },
+  { N: 5, O: 33, g: geom(40, 9, 10, 3, 2, 2, 3, 1, 2) },
+  { N: 1, O: 70, g: geom(75, 5, 5, 3, 3, 1, 1, 1, 1) },
+  { N: 2, O: 1, g: geom(1, 4, 4, 4, 4, 1, 1, 0, 0) },
+];
+
+function run(g: ConvGeometry, N: number, O: number, rng: Rng, label: string): void {
+  const { Ho, Wo } = convOutputSize(g);
+  const K = g.C * g.kh * g.kw;
+  const x = randomArray(rng, N * g.C * g.H * g.W);
+  const w = randomArray(rng, O * K);
+  const gy = randomArray(rng, N * O * Ho * Wo);
+  const what = `${label} N=${N} O=${O} ${JSON.stringify(g)}`;
+
+  const y = new Float32Array(N * O * Ho * Wo);
+  const yScale = new Float32Array(y.length);
+  ref.conv2dForward(x, w, y, N, O, g);
+  ref.conv2dForward(abs(x), abs(w), yScale, N, O, g);
+  const yv = viewAt(new Float32Array(y.length).fill(NaN), 2);
+  native().conv2dForward(viewAt(x, 3), viewAt(w, 1), yv, N, O, g);
+  expectClose(yv, y, yScale, K, `conv2dForward ${what}`);
+
+  const gx = new Float32Array(x.length);
+  const gxScale = new Float32Array(x.length);
+  ref.conv2dBackwardInput(gy, w, gx, N, O, g);
+  ref.conv2dBackwardInput(abs(gy), abs(w), gxScale, N, O, g);
+  const gxv = viewAt(new Float32Array(x.length).fill(NaN), 1);
+  native().conv2dBackwardInput(viewAt(gy, 2), w, gxv, N, O, g);
+  expectClose(gxv, gx, gxScale, O * g.kh * g.kw, `conv2dBackwardInput ${what}`);
+
+  const gw = new Float32Array(w.length);
+  const gwScale = new Float32Array(w.length);
+  ref.conv2dBackwardWeight(gy, x, gw, N, O, g);
+  ref.conv2dBackwardWeight(abs(gy), abs(x), gwScale, N, O, g);
+  const gwv = viewAt(new Float32Array(w.length).fill(NaN), 4);
+  native().conv2dBackwardWeight(gy, viewAt(x, 5), gwv, N, O, g);
+  expectClose(gwv, gw, gwScale, N * Ho * Wo, `conv2dBackwardWeight ${what}`);
+}
+
+describe.each(nativeConfigs())('native convolution, $label', (cfg) => {
+  it('matches the reference forward, input gradient and weight gradient on many geometries', () => {
+    configureNative(cfg);
+    const rng = new Rng(21);
+    for (const c of cases) run(c.g, c.N, c.O, rng, cfg.label);
+  });
+
+  it('matches the reference at a ResNet-20 shape with a batch large enough to use both threads', () => {
+    configureNative(cfg);
+    run(geom(16, 16, 16, 3, 3, 1, 1, 1, 1), 6, 16, new Rng(22), cfg.label);
+    run(geom(16, 16, 16, 3, 3, 2, 2, 1, 1), 6, 32, new Rng(23), cfg.label);
+  });
+
+  it('handles an empty batch: nothing to write, and a zero weight gradient', () => {
+    configureNative(cfg);
+    const g = geom(2, 5, 5, 3, 3, 1, 1, 1, 1);
+    const gw = new Float32Array(4 * 18).fill(NaN);
+    native().conv2dBackwardWeight(new Float32Array(0), new Float32Array(0), gw, 0, 4, g);
+    expect(gw.every((v) => v === 0)).toBe(true);
+    native().conv2dForward(new Float32Array(0), new Float32Array(72), new Float32Array(0), 0, 4, g);
+    native().conv2dBackwardInput(new Float32Array(0), new Float32Array(72), new Float32Array(0), 0, 4, g);
+  });
+});
+
+describe('native convolution results do not depend on the thread count', () => {
+  it('gives bit-identical outputs and weight gradients for 1 and 2 threads', () => {
+    const k = native();
+    const rng = new Rng(25);
+    const g = geom(16, 16, 16, 3, 3, 1, 1, 1, 1);
+    const [N, O] = [11, 16];
+    const x = randomArray(rng, N * g.C * g.H * g.W);
+    const w = randomArray(rng, O * 144);
+    const gy = randomArray(rng, N * O * 256);
+    for (const gemm of nativeInfo()!.blas ? (['own', 'blas'] as const) : (['own'] as const)) {
+      const results = [1, 2].map((threads) => {
+        configureNative({ gemm, threads });
+        const y = new Float32Array(N * O * 256);
+        const gx = new Float32Array(x.length);
+        const gw = new Float32Array(w.length);
+        k.conv2dForward(x, w, y, N, O, g);
+        k.conv2dBackwardInput(gy, w, gx, N, O, g);
+        k.conv2dBackwardWeight(gy, x, gw, N, O, g);
+        return [y, gx, gw];
+      });
+      expect(results[1]).toEqual(results[0]);
+    }
+  });
+});
+
+describe('native convolution is a linear map and its gradients are its adjoints', () => {
+  it('<conv(x, w), gy> = <x, backwardInput(gy, w)> = <w, backwardWeight(gy, x)>', () => {
+    const k = native();
+    const rng = new Rng(24);
+    for (const c of cases.slice(0, 8)) {
+      const { N, O, g } = c;
+      const { Ho, Wo } = convOutputSize(g);
+      const x = randomArray(rng, N * g.C * g.H * g.W);
+      const w = randomArray(rng, O * g.C * g.kh * g.kw);
+      const gy = randomArray(rng, N * O * Ho * Wo);
+      const y = new Float32Array(gy.length);
+      const gx = new Float32Array(x.length);
+      const gw = new Float32Array(w.length);
+      k.conv2dForward(x, w, y, N, O, g);
+      k.conv2dBackwardInput(gy, w, gx, N, O, g);
+      k.conv2dBackwardWeight(gy, x, gw, N, O, g);
+      const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * b[i]!, 0);
+      const lhs = dot(y, gy);
+      expect(dot(x, gx)).toBeCloseTo(lhs, 3);
+      expect(dot(w, gw)).toBeCloseTo(lhs, 3);
+    }
+  });
+});

@@ -1,0 +1,92 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { configureNative, loadNativeKernels, nativeInfo } from '../../src/kernels/native.js';
+import { referenceKernels as ref } from '../../src/kernels/reference.js';
+import { convOutputSize, type ConvGeometry } from '../../src/kernels/types.js';
+import { Rng } from '../../src/tensor/rng.js';
+import { abs, expectClose, randomArray, viewAt } from './helpers.js';
+
+const loaded = loadNativeKernels();
+const initialIsa = nativeInfo()?.isa;
+
+afterEach(() => {
+  if (initialIsa) configureNative({ isa: initialIsa });
+});
+
+function native() {
+  if (!loaded.kernels) throw new Error(`the native addon is not built (${loaded.reason}); run 'node scripts/build-native.mjs'`);
+  return loaded.kernels;
+}
+
+const geometries: ConvGeometry[] = [
+  { C: 2, H: 7, W: 9, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 },
+  { C: 3, H: 32, W: 32, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 },
+  { C: 4, H: 10, W: 10, kh: 1, kw: 1, sh: 2, sw: 2, ph: 0, pw: 0 },
+  { C: 3, H: 11, W: 6, kh: 5, kw: 3, sh: 2, sw: 1, ph: 2, pw: 0 },
+  { C: 2, H: 9, W: 40, kh: 5, kw: 5, sh: 1, sw: 3, ph: 2, pw: 2 },
+  { C: 1, H: 6, W: 7, kh: 2, kw: 3, sh: 1, sw: 1, ph: 3, pw: 2 },
+  { C: 2, H: 1, W: 19, kh: 1, kw: 3, sh: 1, sw: 1, ph: 0, pw: 0 },
+  { C: 2, H: 4, W: 4, kh: 4, kw: 4, sh: 1, sw: 1, ph: 0, pw: 0 },
+];
+
+function colSize(g: ConvGeometry): number {
+  const { Ho, Wo } = convOutputSize(g);
+  return g.C * g.kh * g.kw * Ho * Wo;
+}
+
+describe.each(['generic', 'avx2', 'avx512'] as const)('native im2col and col2im, %s', (isa) => {
+  const supported = () => ['generic', 'avx2', 'avx512'].indexOf(isa) <= ['generic', 'avx2', 'avx512'].indexOf(nativeInfo()!.bestIsa);
+
+  it('im2col equals the reference exactly, in subarray views', () => {
+    native();
+    if (!supported()) return expect(() => configureNative({ isa })).toThrow(RangeError);
+    configureNative({ isa });
+    const rng = new Rng(31);
+    for (const g of geometries) {
+      const x = randomArray(rng, g.C * g.H * g.W);
+      const expected = new Float32Array(colSize(g));
+      ref.im2col(x, g, expected);
+      const col = viewAt(new Float32Array(expected.length).fill(NaN), 3);
+      native().im2col(viewAt(x, 2), g, col);
+      expect(col).toEqual(expected);
+    }
+  });
+
+  it('col2im accumulates into x exactly as the reference does', () => {
+    native();
+    if (!supported()) return;
+    configureNative({ isa });
+    const rng = new Rng(32);
+    for (const g of geometries) {
+      const col = randomArray(rng, colSize(g));
+      const x0 = randomArray(rng, g.C * g.H * g.W);
+      const expected = x0.slice();
+      ref.col2im(col, g, expected);
+      const scale = abs(x0);
+      ref.col2im(abs(col), g, scale);
+      const x = viewAt(x0, 1);
+      native().col2im(viewAt(col, 4), g, x);
+      // each x element sums at most kh*kw col entries (in a different order than the reference)
+      expectClose(x, expected, scale, g.kh * g.kw, `col2im ${JSON.stringify(g)}`);
+    }
+  });
+});
+
+describe('col2im is the adjoint of im2col', () => {
+  it('<col2im(c), x> = <c, im2col(x)> for every geometry', () => {
+    const k = native();
+    const rng = new Rng(33);
+    for (const g of geometries) {
+      const x = randomArray(rng, g.C * g.H * g.W);
+      const c = randomArray(rng, colSize(g));
+      const unfolded = new Float32Array(c.length);
+      k.im2col(x, g, unfolded);
+      const folded = new Float32Array(x.length);
+      k.col2im(c, g, folded);
+      let lhs = 0;
+      let rhs = 0;
+      for (let i = 0; i < x.length; i++) lhs += folded[i]! * x[i]!;
+      for (let i = 0; i < c.length; i++) rhs += c[i]! * unfolded[i]!;
+      expect(lhs).toBeCloseTo(rhs, 4);
+    }
+  });
+});
