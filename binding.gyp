@@ -6,6 +6,7 @@
         "native/addon.c",
         "native/config.c",
         "native/conv.c",
+        "native/elementwise.c",
         "native/gemm.c",
         "native/im2col.c",
         "native/microkernel_generic.c",

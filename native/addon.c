@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "conv.h"
+#include "elementwise.h"
 #include "gemm.h"
 #include "im2col.h"
 #include "peak.h"
@@ -318,6 +319,102 @@ static napi_value js_configure(napi_env env, napi_callback_info info) {
   return js_info(env, info);
 }
 
+/* Reads [rank, shape..., then `sets` stride lists] from a Float64Array and checks each operand's reach. */
+static int get_geometry(napi_env env, napi_value v, const char *fn, int sets, int *rank, long *shape, long strides[][HESSE_EW_MAX_RANK]) {
+  bool is_ta = false;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void *ptr = 0;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta || napi_get_typedarray_info(env, v, &type, &length, &ptr, 0, 0) != napi_ok ||
+      type != napi_float64_array) {
+    fail_type(env, fn, "geometry must be a Float64Array");
+    return 0;
+  }
+  const double *g = (const double *)ptr;
+  if (length < 1 || g[0] < 1 || g[0] > HESSE_EW_MAX_RANK || g[0] != (double)(int)g[0]) {
+    fail_range(env, fn, "geometry: rank must be an integer in 1..8");
+    return 0;
+  }
+  int r = (int)g[0];
+  if (length != (size_t)(1 + r * (1 + sets))) {
+    fail_range(env, fn, "geometry has the wrong length for its rank");
+    return 0;
+  }
+  for (int i = 0; i < r * (1 + sets); i++) {
+    double x = g[1 + i];
+    if (!(x >= 0 && x <= MAX_DIM) || x != (double)(long)x) {
+      fail_range(env, fn, "geometry: shapes and strides must be non-negative integers");
+      return 0;
+    }
+  }
+  *rank = r;
+  for (int d = 0; d < r; d++) shape[d] = (long)g[1 + d];
+  for (int s = 0; s < sets; s++)
+    for (int d = 0; d < r; d++) strides[s][d] = (long)g[1 + r * (1 + s) + d];
+  return 1;
+}
+
+/* The largest element index an operand walked with `st` over `shape` touches, +1 (0 for an empty shape). */
+static long reach(int rank, const long *shape, const long *st) {
+  long m = 0;
+  for (int d = 0; d < rank; d++) {
+    if (shape[d] == 0) return 0;
+    m += (shape[d] - 1) * st[d];
+  }
+  return m + 1;
+}
+
+/* binary(kind, a, b | null, out, geometry = [rank, shape, stridesA, stridesB], accumulate) */
+static napi_value js_binary(napi_env env, napi_callback_info info) {
+  const char *fn = "binary";
+  napi_value argv[6];
+  long kind, shape[HESSE_EW_MAX_RANK], st[2][HESSE_EW_MAX_RANK], la = 0, lb = 0, lo = 0;
+  float *a, *b = 0, *out;
+  int rank;
+  bool acc = false;
+  napi_valuetype t;
+  if (!get_args(env, info, 6, argv, fn)) return 0;
+  if (!get_int(env, argv[0], fn, "kind", 0, &kind)) return 0;
+  if (kind > 4) return fail_range(env, fn, "kind must be 0..4 (add, sub, mul, div, copy)");
+  if (!get_f32(env, argv[1], fn, "a", &a, &la)) return 0;
+  CHECK(napi_typeof(env, argv[2], &t));
+  if (t != napi_null && !get_f32(env, argv[2], fn, "b", &b, &lb)) return 0;
+  if (!get_f32(env, argv[3], fn, "out", &out, &lo)) return 0;
+  if (!get_geometry(env, argv[4], fn, 2, &rank, shape, st)) return 0;
+  CHECK(napi_get_value_bool(env, argv[5], &acc));
+  long total = 1;
+  for (int d = 0; d < rank; d++) total *= shape[d];
+  if (total > lo) return fail_range(env, fn, "out is shorter than the iteration shape");
+  if (reach(rank, shape, st[0]) > la) return fail_range(env, fn, "a is too short for its strides");
+  if (kind != HESSE_EW_COPY) {
+    if (!b) return fail_type(env, fn, "b must be a Float32Array for this kind");
+    if (reach(rank, shape, st[1]) > lb) return fail_range(env, fn, "b is too short for its strides");
+  }
+  hesse_binary((hesse_ew_kind)kind, a, b, out, rank, shape, st[0], st[1], acc, hesse_threads_get());
+  return 0;
+}
+
+/* reduce(a, b | null, out, geometry = [rank, shape, stridesA, stridesB, stridesOut]) */
+static napi_value js_reduce(napi_env env, napi_callback_info info) {
+  const char *fn = "reduce";
+  napi_value argv[4];
+  long shape[HESSE_EW_MAX_RANK], st[3][HESSE_EW_MAX_RANK], la = 0, lb = 0, lo = 0;
+  float *a, *b = 0, *out;
+  int rank;
+  napi_valuetype t;
+  if (!get_args(env, info, 4, argv, fn)) return 0;
+  if (!get_f32(env, argv[0], fn, "a", &a, &la)) return 0;
+  CHECK(napi_typeof(env, argv[1], &t));
+  if (t != napi_null && !get_f32(env, argv[1], fn, "b", &b, &lb)) return 0;
+  if (!get_f32(env, argv[2], fn, "out", &out, &lo)) return 0;
+  if (!get_geometry(env, argv[3], fn, 3, &rank, shape, st)) return 0;
+  if (reach(rank, shape, st[0]) > la) return fail_range(env, fn, "a is too short for its strides");
+  if (b && reach(rank, shape, st[1]) > lb) return fail_range(env, fn, "b is too short for its strides");
+  if (reach(rank, shape, st[2]) > lo) return fail_range(env, fn, "out is too short for its strides");
+  hesse_reduce(a, b, out, lo, rank, shape, st[0], st[1], st[2]);
+  return 0;
+}
+
 /* fmaPeak(isa, seconds) -> GFLOP/s of independent FMAs on one thread: the ceiling a GEMM can approach. */
 static napi_value js_fma_peak(napi_env env, napi_callback_info info) {
   const char *fn = "fmaPeak";
@@ -342,6 +439,8 @@ NAPI_MODULE_INIT() {
       {"conv2dForward", 0, js_conv_forward, 0, 0, 0, napi_default, 0},
       {"conv2dBackwardInput", 0, js_conv_backward_input, 0, 0, 0, napi_default, 0},
       {"conv2dBackwardWeight", 0, js_conv_backward_weight, 0, 0, 0, napi_default, 0},
+      {"binary", 0, js_binary, 0, 0, 0, napi_default, 0},
+      {"reduce", 0, js_reduce, 0, 0, 0, napi_default, 0},
       {"info", 0, js_info, 0, 0, 0, napi_default, 0},
       {"configure", 0, js_configure, 0, 0, 0, napi_default, 0},
       {"fmaPeak", 0, js_fma_peak, 0, 0, 0, napi_default, 0},

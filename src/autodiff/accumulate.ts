@@ -1,3 +1,4 @@
+import { Elementwise, kernels } from '../kernels/index.js';
 import { Tensor } from '../tensor/index.js';
 import { makeNode, type Node, type Primitive } from './node.js';
 
@@ -6,14 +7,18 @@ import { makeNode, type Node, type Primitive } from './node.js';
  * node along several paths. The broadcasting arithmetic lives in ops/; this one stays here so the
  * tape depends on nothing above it.
  */
+function addSame(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length);
+  if (out.length > 0) kernels().binary(Elementwise.Add, a, b, out, Float64Array.of(1, out.length, 1, 1), false);
+  return out;
+}
+
 const accumulateOp: Primitive = {
   name: 'accumulate',
   jvp(_node, [ta, tb]) {
     if (!ta) return tb ?? null;
     if (!tb) return ta;
-    const out = new Float32Array(ta.size);
-    for (let i = 0; i < out.length; i++) out[i] = ta.data[i]! + tb.data[i]!;
-    return new Tensor(ta.shape, out);
+    return new Tensor(ta.shape, addSame(ta.data, tb.data));
   },
   vjp(_node, g, needed) {
     return [needed[0] ? g : null, needed[1] ? g : null];
@@ -21,8 +26,5 @@ const accumulateOp: Primitive = {
 };
 
 export function accumulate(a: Node, b: Node): Node {
-  const out = new Float32Array(a.value.size);
-  const x = a.value.data, y = b.value.data;
-  for (let i = 0; i < out.length; i++) out[i] = x[i]! + y[i]!;
-  return makeNode(accumulateOp, [a, b], new Tensor(a.shape, out));
+  return makeNode(accumulateOp, [a, b], new Tensor(a.shape, addSame(a.value.data, b.value.data)));
 }

@@ -37,6 +37,8 @@ interface Addon {
   conv2dForward: Kernels['conv2dForward'];
   conv2dBackwardInput: Kernels['conv2dBackwardInput'];
   conv2dBackwardWeight: Kernels['conv2dBackwardWeight'];
+  binary: Kernels['binary'];
+  reduce: Kernels['reduce'];
   info(): NativeInfo;
   configure(s: NativeSettings): NativeInfo;
   fmaPeak(isa: NativeIsa, seconds: number): number;
@@ -128,6 +130,8 @@ function makeKernels(a: Addon): Kernels {
     conv2dForward: a.conv2dForward,
     conv2dBackwardInput: a.conv2dBackwardInput,
     conv2dBackwardWeight: a.conv2dBackwardWeight,
+    binary: a.binary,
+    reduce: a.reduce,
   };
 }
 

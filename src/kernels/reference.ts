@@ -1,4 +1,4 @@
-import { convOutputSize, type ConvGeometry, type Kernels } from './types.js';
+import { convOutputSize, Elementwise, type ConvGeometry, type Kernels } from './types.js';
 
 /**
  * Plain TypeScript kernels written for clarity, not speed. They are the oracle the native kernels
@@ -106,6 +106,46 @@ function conv2dBackwardWeight(gy: Float32Array, x: Float32Array, gw: Float32Arra
   if (N === 0) gw.fill(0, 0, O * K);
 }
 
+/** Visits every index of the iteration in row-major order with each stride list's element offset. */
+function iterate(geometry: Float64Array, sets: number, f: (offsets: Float64Array) => void): void {
+  const rank = geometry[0]!;
+  const shape = geometry.subarray(1, 1 + rank);
+  const strides = Array.from({ length: sets }, (_, s) => geometry.subarray(1 + rank * (1 + s), 1 + rank * (2 + s)));
+  if (shape.some((d) => d === 0)) return;
+  const idx = new Array<number>(rank).fill(0);
+  const offsets = new Float64Array(sets);
+  for (;;) {
+    f(offsets);
+    let d = rank - 1;
+    for (; d >= 0; d--) {
+      for (let s = 0; s < sets; s++) offsets[s] += strides[s]![d]!;
+      if (++idx[d]! < shape[d]!) break;
+      for (let s = 0; s < sets; s++) offsets[s] -= strides[s]![d]! * shape[d]!;
+      idx[d] = 0;
+    }
+    if (d < 0) return;
+  }
+}
+
+function binary(kind: Elementwise, a: Float32Array, b: Float32Array | null, out: Float32Array, geometry: Float64Array, accumulate: boolean): void {
+  let o = 0;
+  iterate(geometry, 2, (off) => {
+    const x = a[off[0]!]!;
+    const y = kind === Elementwise.Copy ? 0 : b![off[1]!]!;
+    const r = kind === Elementwise.Add ? x + y : kind === Elementwise.Sub ? x - y : kind === Elementwise.Mul ? x * y : kind === Elementwise.Div ? x / y : x;
+    out[o] = accumulate ? out[o]! + r : r;
+    o++;
+  });
+}
+
+function reduce(a: Float32Array, b: Float32Array | null, out: Float32Array, geometry: Float64Array): void {
+  const acc = new Float64Array(out.length);
+  iterate(geometry, 3, (off) => {
+    acc[off[2]!] += b ? a[off[0]!]! * b[off[1]!]! : a[off[0]!]!;
+  });
+  out.set(acc);
+}
+
 export const referenceKernels: Kernels = {
   name: 'reference',
   description: 'reference (plain TypeScript)',
@@ -115,4 +155,6 @@ export const referenceKernels: Kernels = {
   conv2dForward,
   conv2dBackwardInput,
   conv2dBackwardWeight,
+  binary,
+  reduce,
 };

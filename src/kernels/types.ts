@@ -30,6 +30,10 @@ export function convOutputSize(g: ConvGeometry): { Ho: number; Wo: number } {
 
 export type KernelsName = 'native' | 'reference';
 
+/** Elementwise operations of `binary`: out = a + b, a − b, a · b, a / b, or a copy of a. */
+export const Elementwise = { Add: 0, Sub: 1, Mul: 2, Div: 3, Copy: 4 } as const;
+export type Elementwise = (typeof Elementwise)[keyof typeof Elementwise];
+
 export interface Kernels {
   readonly name: KernelsName;
   /** Human-readable detail, e.g. "native (OpenBLAS cblas_sgemm, 2 threads)". */
@@ -69,4 +73,18 @@ export interface Kernels {
 
   /** gw (O x C*kh*kw, overwritten) = the gradient of sum(gy * conv(x, w)) with respect to w, summed over the batch. */
   conv2dBackwardWeight(gy: Float32Array, x: Float32Array, gw: Float32Array, N: number, O: number, g: ConvGeometry): void;
+
+  /**
+   * out = a ∘ b elementwise over an iteration of `rank` dimensions (or out += a ∘ b with
+   * `accumulate`). geometry = [rank, shape..., stridesA..., stridesB...]: out is contiguous over
+   * shape, a and b are read with element strides (0 where they broadcast). Copy ignores b.
+   */
+  binary(kind: Elementwise, a: Float32Array, b: Float32Array | null, out: Float32Array, geometry: Float64Array, accumulate: boolean): void;
+
+  /**
+   * out[o] = Σ a·b (Σ a when b is null) over an iteration; geometry = [rank, shape..., stridesA...,
+   * stridesB..., stridesOut...] with out's strides 0 along the summed dimensions. Sums in float64;
+   * out is overwritten.
+   */
+  reduce(a: Float32Array, b: Float32Array | null, out: Float32Array, geometry: Float64Array): void;
 }

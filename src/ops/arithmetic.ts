@@ -1,8 +1,8 @@
 import { makeNode, type Node, type Primitive } from '../autodiff/index.js';
 import { ShapeError } from '../errors.js';
 import { formatShape, shapeEquals, sizeOf, Tensor, type Shape } from '../tensor/index.js';
-import { broadcastShape, forEachRow, padShape } from './broadcast.js';
-import { binaryInto, broadcastInto, scaleInto, sumToInto, type BinaryKind } from './elementwise.js';
+import { broadcastShape, padShape } from './broadcast.js';
+import { binaryInto, broadcastInto, mulSumToInto, scaleInto, sumToInto, type BinaryKind } from './elementwise.js';
 import { blockShape } from './tangent.js';
 
 function binaryValue(kind: BinaryKind, a: Node, b: Node): Tensor {
@@ -18,16 +18,16 @@ function linearCombinationJvp(node: Node, ta: Tensor | null, tb: Tensor | null, 
   const outShape = blockShape(k, node.shape);
   const out = new Float32Array(sizeOf(outShape));
   const [a, b] = node.inputs as [Node, Node];
-  if (ta) broadcastInto(ta.data, blockShape(k, a.shape, r), out, outShape);
-  if (tb) {
-    if (signB === 1) broadcastInto(tb.data, blockShape(k, b.shape, r), out, outShape, true);
-    else {
-      const neg = new Float32Array(tb.size);
-      scaleInto(tb.data, -1, neg);
-      broadcastInto(neg, blockShape(k, b.shape, r), out, outShape, true);
-    }
+  const aBlock = blockShape(k, a.shape, r), bBlock = blockShape(k, b.shape, r);
+  if (ta && tb) binaryInto(signB === 1 ? 'add' : 'sub', ta.data, aBlock, tb.data, bBlock, out, outShape);
+  else if (ta) broadcastInto(ta.data, aBlock, out, outShape);
+  else if (tb && signB === 1) broadcastInto(tb.data, bBlock, out, outShape);
+  else if (tb) {
+    const neg = new Float32Array(tb.size);
+    scaleInto(tb.data, -1, neg);
+    broadcastInto(neg, bBlock, out, outShape);
   }
-  return new Tensor(outShape.slice(0, 1).concat(node.shape), out);
+  return new Tensor(outShape, out);
 }
 
 const addOp: Primitive = {
@@ -65,19 +65,6 @@ const mulOp: Primitive = {
   },
 };
 
-/** Σ over the broadcast of a·b down to `shape`, accumulated in float64 without forming a·b. */
-function mulSumToInto(a: Float32Array, aShape: Shape, b: Float32Array, bShape: Shape, full: Shape, acc: Float64Array, shape: Shape): void {
-  forEachRow(full, [aShape, bShape, shape], (off, st, n) => {
-    let ia = off[1]!, ib = off[2]!, o = off[3]!;
-    const sa = st[1]!, sb = st[2]!, so = st[3]!;
-    if (so === 0) {
-      let s = 0;
-      for (let i = 0; i < n; i++, ia += sa, ib += sb) s += a[ia]! * b[ib]!;
-      acc[o] += s;
-    } else for (let i = 0; i < n; i++, ia += sa, ib += sb, o += so) acc[o] += a[ia]! * b[ib]!;
-  });
-}
-
 const mulSumToOp: Primitive = {
   name: 'mulSumTo',
   jvp(node, [ta, tb], k) {
@@ -86,10 +73,14 @@ const mulSumToOp: Primitive = {
     const r = full.length;
     const fullBlock = blockShape(k, full);
     const outBlock = blockShape(k, node.shape, r);
-    const acc = new Float64Array(k * node.value.size);
-    if (ta) mulSumToInto(ta.data, blockShape(k, a.shape, r), b.value.data, b.shape, fullBlock, acc, outBlock);
-    if (tb) mulSumToInto(a.value.data, a.shape, tb.data, blockShape(k, b.shape, r), fullBlock, acc, outBlock);
-    return new Tensor([k, ...node.shape], Float32Array.from(acc));
+    const out = new Float32Array(k * node.value.size);
+    if (ta) mulSumToInto(ta.data, blockShape(k, a.shape, r), b.value.data, b.shape, fullBlock, out, outBlock);
+    if (tb) {
+      const second = ta ? new Float32Array(out.length) : out;
+      mulSumToInto(a.value.data, a.shape, tb.data, blockShape(k, b.shape, r), fullBlock, second, outBlock);
+      if (second !== out) for (let i = 0; i < out.length; i++) out[i] += second[i]!;
+    }
+    return new Tensor([k, ...node.shape], out);
   },
   vjp(node, g, needed) {
     const [a, b] = node.inputs as [Node, Node];
@@ -105,9 +96,9 @@ export function mulSumTo(a: Node, b: Node, shape: Shape): Node {
   // the cotangent of a broadcast operand can be smaller than the operand: iterate over all three
   const full = broadcastShape(broadcastShape(a.shape, b.shape), shape);
   if (shapeEquals(full, shape)) return broadcastTo(mul(a, b), shape);
-  const acc = new Float64Array(sizeOf(shape));
-  mulSumToInto(a.value.data, a.shape, b.value.data, b.shape, full, acc, padShape(shape, full.length));
-  return makeNode(mulSumToOp, [a, b], new Tensor(shape, Float32Array.from(acc)), full);
+  const out = new Tensor(shape);
+  mulSumToInto(a.value.data, a.shape, b.value.data, b.shape, full, out.data, padShape(shape, full.length));
+  return makeNode(mulSumToOp, [a, b], out, full);
 }
 
 const divOp: Primitive = {

@@ -1,5 +1,5 @@
 import { ShapeError } from '../errors.js';
-import { formatShape, sizeOf, type Shape } from '../tensor/index.js';
+import { formatShape, type Shape } from '../tensor/index.js';
 
 /** NumPy broadcasting of two shapes (right-aligned; a dimension of 1 stretches). */
 export function broadcastShape(a: Shape, b: Shape): number[] {
@@ -60,33 +60,17 @@ function coalesce(shape: number[], strides: number[][]): { shape: number[]; stri
 }
 
 /**
- * Calls `row(offsets, strides, length)` for every innermost row of the broadcast iteration over
- * `outShape`, with one offset and stride per operand (the output is operand 0, contiguous).
+ * The kernels' description of an iteration over `iterShape` (contiguous, like the output of a
+ * binary op): [rank, shape..., strides of each operand...], broadcast dimensions at stride 0 and
+ * dimensions that every operand walks contiguously merged, so the innermost rows are long.
  */
-export function forEachRow(
-  outShape: Shape,
-  operandShapes: readonly Shape[],
-  row: (offsets: number[], innerStrides: number[], length: number) => void,
-): void {
-  if (sizeOf(outShape) === 0) return;
-  const all = [outShape, ...operandShapes].map((s) => alignedStrides(s, outShape));
-  const { shape, strides } = coalesce([...outShape], all);
-  const d = shape.length;
-  const inner = shape[d - 1]!;
-  const innerStrides = strides.map((s) => s[d - 1]!);
-  const counters = new Array<number>(d - 1).fill(0);
-  const offsets = new Array<number>(strides.length).fill(0);
-  for (;;) {
-    row(offsets, innerStrides, inner);
-    let axis = d - 2;
-    while (axis >= 0) {
-      counters[axis]!++;
-      for (let j = 0; j < strides.length; j++) offsets[j]! += strides[j]![axis]!;
-      if (counters[axis]! < shape[axis]!) break;
-      for (let j = 0; j < strides.length; j++) offsets[j]! -= strides[j]![axis]! * shape[axis]!;
-      counters[axis] = 0;
-      axis--;
-    }
-    if (axis < 0) return;
-  }
+export function geometry(iterShape: Shape, operandShapes: readonly Shape[]): Float64Array {
+  const all = [iterShape, ...operandShapes].map((s) => alignedStrides(s, iterShape));
+  const { shape, strides } = coalesce([...iterShape], all);
+  const r = shape.length;
+  const g = new Float64Array(1 + r * (1 + operandShapes.length));
+  g[0] = r;
+  g.set(shape, 1);
+  strides.slice(1).forEach((st, i) => g.set(st, 1 + r * (1 + i)));
+  return g;
 }

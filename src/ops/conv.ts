@@ -1,6 +1,6 @@
 import { makeNode, type Node, type Primitive } from '../autodiff/index.js';
 import { ShapeError } from '../errors.js';
-import { convOutputSize, kernels, type ConvGeometry } from '../kernels/index.js';
+import { convOutputSize, Elementwise, kernels, type ConvGeometry } from '../kernels/index.js';
 import { formatShape, Tensor } from '../tensor/index.js';
 import { add, reshape } from './arithmetic.js';
 
@@ -45,15 +45,15 @@ function blockToChannels(t: Float32Array, k: number, N: number, O: number, P: nu
   return out;
 }
 
-/** out[k, N, O, P] += src[N, k*O, P]. */
+/** out[k, N, O, P] += src[N, k*O, P]: one strided pass of the elementwise kernel. */
 function addChannelsToBlock(src: Float32Array, out: Float32Array, k: number, N: number, O: number, P: number): void {
   const plane = O * P;
-  for (let n = 0; n < N; n++) {
-    for (let j = 0; j < k; j++) {
-      const s = (n * k + j) * plane, d = (j * N + n) * plane;
-      for (let i = 0; i < plane; i++) out[d + i] += src[s + i]!;
-    }
-  }
+  kernels().binary(Elementwise.Copy, src, null, out, Float64Array.of(3, k, N, plane, plane, k * plane, 1, 0, 0, 0), true);
+}
+
+/** out += src, both of the same length. */
+function addInPlace(out: Float32Array, src: Float32Array): void {
+  kernels().binary(Elementwise.Copy, src, null, out, Float64Array.of(1, out.length, 1, 0), true);
 }
 
 const conv2dOp: Primitive = {
@@ -96,8 +96,7 @@ const gradInputOp: Primitive = {
       const wSize = w.value.size;
       for (let j = 0; j < k; j++) {
         kern.conv2dBackwardInput(gy.value.data, tw.data.subarray(j * wSize, (j + 1) * wSize), tmp, N, O, g);
-        const o = out.subarray(j * inSize, (j + 1) * inSize);
-        for (let i = 0; i < inSize; i++) o[i] += tmp[i]!;
+        addInPlace(out.subarray(j * inSize, (j + 1) * inSize), tmp);
       }
     }
     return new Tensor([k, ...node.shape], out);
@@ -127,8 +126,7 @@ const gradWeightOp: Primitive = {
       const xSize = x.value.size;
       for (let j = 0; j < k; j++) {
         kern.conv2dBackwardWeight(gy.value.data, tx.data.subarray(j * xSize, (j + 1) * xSize), tmp, N, O, g);
-        const o = out.subarray(j * wSize, (j + 1) * wSize);
-        for (let i = 0; i < wSize; i++) o[i] += tmp[i]!;
+        addInPlace(out.subarray(j * wSize, (j + 1) * wSize), tmp);
       }
     }
     return new Tensor([k, ...node.shape], out);

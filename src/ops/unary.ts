@@ -1,6 +1,7 @@
 import { makeNode, type Node, type Primitive } from '../autodiff/index.js';
 import { Tensor } from '../tensor/index.js';
 import { mul } from './arithmetic.js';
+import { scaleRowsInto } from './elementwise.js';
 
 /**
  * Elementwise functions as families of derivatives: order 0 is the function, order d its d-th
@@ -39,13 +40,8 @@ function orderOp(family: Family, order: number): Primitive {
         d(node.inputs[0]!.value.data, slope);
         cache.set(node, slope);
       }
-      const n = slope.length;
-      const out = new Float32Array(k * n);
-      const td = t!.data;
-      for (let j = 0; j < k; j++) {
-        const o = j * n;
-        for (let i = 0; i < n; i++) out[o + i] = slope[i]! * td[o + i]!;
-      }
+      const out = new Float32Array(k * slope.length);
+      scaleRowsInto(t!.data, slope, k, out);
       return new Tensor([k, ...node.shape], out);
     },
     vjp(node, g) {

@@ -1,0 +1,23 @@
+/* Broadcast elementwise loops: the memory-bound part of forward and tangent passes. */
+#ifndef HESSE_ELEMENTWISE_H
+#define HESSE_ELEMENTWISE_H
+
+#define HESSE_EW_MAX_RANK 8
+
+typedef enum { HESSE_EW_ADD = 0, HESSE_EW_SUB = 1, HESSE_EW_MUL = 2, HESSE_EW_DIV = 3, HESSE_EW_COPY = 4 } hesse_ew_kind;
+
+/*
+ * out (contiguous over shape) = a ∘ b, or += with accumulate; a and b are read with the given
+ * element strides (0 along broadcast dimensions). COPY ignores b.
+ */
+void hesse_binary(hesse_ew_kind kind, const float *a, const float *b, float *out, int rank, const long *shape, const long *sa,
+                  const long *sb, int accumulate, int threads);
+
+/*
+ * out[o] = Σ a·b (b NULL: Σ a) over the iteration `shape`, where o walks with strides so (0 along
+ * summed dimensions); sums in double, written as float (out is overwritten, length out_len).
+ */
+void hesse_reduce(const float *a, const float *b, float *out, long out_len, int rank, const long *shape, const long *sa,
+                  const long *sb, const long *so);
+
+#endif
