@@ -6,7 +6,7 @@
 export { analyze, analysisOperator, datasetBatches, type AnalyzeOptions, type AnalyzeOutput, type EigenMethod, type TraceMethod } from './api/analyze.js';
 export { landscapeRun, type LandscapeRunOptions } from './api/landscapeRun.js';
 export { trainRun, trainingSection, type TrainRunOptions } from './api/trainRun.js';
-export { runDemo, DEMO, type DemoOptions } from './api/demo.js';
+export { runDemo, DEMO_FULL, DEMO_QUICK, type DemoOptions } from './api/demo.js';
 export { parseDataArg, openDataArg, defaultNormalization } from './api/dataArg.js';
 export { parseArch, loadModelArg } from './api/modelArg.js';
 

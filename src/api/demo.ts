@@ -6,8 +6,25 @@ import { analyze } from './analyze.js';
 import { landscapeRun } from './landscapeRun.js';
 import { trainingSection, trainRun } from './trainRun.js';
 
+export interface DemoSizes {
+  depth: number;
+  width: number;
+  trainSamples: number;
+  testSamples: number;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  hessianBatch: number;
+  eigen: number;
+  traceProducts: number;
+  densitySteps: number;
+  perLayerProbes: number;
+  landscapeSteps: number;
+  landscapeRange: number;
+}
+
 /** The demo's sizes: small enough for about two minutes on two cores, large enough to show something. */
-export const DEMO = Object.freeze({
+export const DEMO_FULL: Readonly<DemoSizes> = Object.freeze({
   depth: 8,
   width: 8,
   trainSamples: 2048,
@@ -24,6 +41,24 @@ export const DEMO = Object.freeze({
   landscapeRange: 1,
 });
 
+/** A seconds-long run through every step of the demo (a smoke test), with tiny sizes. */
+export const DEMO_QUICK: Readonly<DemoSizes> = Object.freeze({
+  depth: 8,
+  width: 2,
+  trainSamples: 64,
+  testSamples: 32,
+  epochs: 1,
+  batchSize: 32,
+  lr: 0.05,
+  hessianBatch: 16,
+  eigen: 2,
+  traceProducts: 12,
+  densitySteps: 10,
+  perLayerProbes: 4,
+  landscapeSteps: 5,
+  landscapeRange: 1,
+});
+
 export interface DemoOptions {
   out: string;
   seed?: number;
@@ -32,6 +67,8 @@ export interface DemoOptions {
   onProgress?: (stage: string, p: Progress) => void;
   signal?: AbortSignal;
   kernels: string;
+  /** 'quick' runs every step at tiny sizes in seconds */
+  scale?: 'full' | 'quick';
 }
 
 /**
@@ -41,6 +78,7 @@ export interface DemoOptions {
  */
 export async function runDemo(o: DemoOptions): Promise<{ results: HesseResults; modelPath: string }> {
   const seed = o.seed ?? 0;
+  const DEMO = o.scale === 'quick' ? DEMO_QUICK : DEMO_FULL;
   const t0 = performance.now();
   const say = o.onStep ?? (() => {});
   const trainSet = synthetic({ n: DEMO.trainSamples, seed, split: 'train' });

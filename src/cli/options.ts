@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { OptionError } from '../errors.js';
 
 /** A commander parser for an integer option with a minimum. */
 export function intOption(name: string, min: number) {
@@ -18,9 +19,10 @@ export function numberOption(name: string) {
   };
 }
 
+/** Checks an option's value against its choices (after parsing, so a HesseError: one line from the CLI). */
 export function oneOf<T extends string>(name: string, value: string, choices: readonly T[]): T {
   if (!(choices as readonly string[]).includes(value)) {
-    throw new InvalidArgumentError(`${name} must be one of ${choices.join(', ')}, got '${value}'`);
+    throw new OptionError(`${name} must be one of ${choices.join(', ')}, got '${value}'`);
   }
   return value as T;
 }

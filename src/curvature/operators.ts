@@ -44,6 +44,10 @@ function checkOptions(opts: CurvatureOptions) {
   return { kind, bnMode, loss: opts.loss ?? 'cross-entropy', maxBlock };
 }
 
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Splits a block into chunks of at most `max` and concatenates the products. */
 function chunked(vs: Float32Array[], max: number, f: (chunk: Float32Array[]) => Float32Array[]): Float32Array[] {
   const out: Float32Array[] = [];
@@ -60,11 +64,19 @@ function counted(base: { size: number; info: CurvatureInfo }, matmat: (vs: Float
     stats.products += vs.length;
     return r;
   };
+  // Products are long synchronous computations: yield to the event loop before each, so signals
+  // (Ctrl-C), timers and progress output get through between products.
   return {
     ...base,
     stats,
-    matvec: async (v) => run([v])[0]!,
-    matmat: async (vs) => run(vs),
+    matvec: async (v) => {
+      await yieldToEventLoop();
+      return run([v])[0]!;
+    },
+    matmat: async (vs) => {
+      await yieldToEventLoop();
+      return run(vs);
+    },
   };
 }
 

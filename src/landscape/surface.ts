@@ -32,6 +32,11 @@ export interface Landscape2D {
   complete: boolean;
 }
 
+/** Lets signals (Ctrl-C) and progress output through between evaluations, which are synchronous. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 export function gridCoordinates(steps: number, range: number): number[] {
   if (!Number.isInteger(steps) || steps < 2) throw new OptionError(`steps must be an integer of at least 2, got ${steps}`);
   if (!(range > 0) || !Number.isFinite(range)) throw new OptionError(`range must be a positive number, got ${range}`);
@@ -58,6 +63,7 @@ export async function landscape1d(evaluate: Evaluator, theta0: Float32Array, d: 
       complete = false;
       break;
     }
+    await nextTurn();
     const r = await evaluate(point(theta0, [d], [alphas[i]!]));
     loss[i] = r.loss;
     accuracy[i] = r.accuracy;
@@ -80,6 +86,7 @@ export async function landscape2d(evaluate: Evaluator, theta0: Float32Array, d1:
         complete = false;
         break outer;
       }
+      await nextTurn();
       const r = await evaluate(point(theta0, [d1, d2], [alphas[i]!, betas[j]!]));
       loss[i]![j] = r.loss;
       accuracy[i]![j] = r.accuracy;

@@ -95,9 +95,8 @@ export class Model {
     const got = x.shape.slice(1);
     const ok = this.description.arch === 'mlp' ? got.reduce((p, d) => p * d, 1) === want[0] : got.length === 3 && got[0] === want[0];
     if (!ok) {
-      throw new ShapeError(
-        `the input ${formatShape(x.shape)} does not fit ${describeModel(this.description)}, which expects [N, ${want.join(', ')}]${this.description.arch === 'resnet' ? ' (any height and width)' : ''}`,
-      );
+      const expects = this.description.arch === 'resnet' ? `[N, ${want[0]}, H, W] images with ${want[0]} channels` : `[N, ${want[0]}] (${want[0]} features)`;
+      throw new ShapeError(`the input ${formatShape(x.shape)} does not fit ${describeModel(this.description)}, which expects ${expects}`);
     }
   }
 

@@ -13,7 +13,7 @@ import { ConnectionClosedError, type IRedisClient, type IRedisTransaction } from
 import { asText, encodeCommand, RespError, RespParser, type RespValue } from './respParser.js';
 import { redactTarget, type RedisTarget } from './redisUrl.js';
 
-export type Arg = string | number | Buffer | Uint8Array;
+export type RespArg = string | number | Buffer | Uint8Array;
 
 export interface RespOptions {
   /** CLIENT SETNAME after connecting */
@@ -47,7 +47,7 @@ function scriptArgs(args: unknown[]): unknown[] {
   return args.length === 1 && Array.isArray(args[0]) ? (args[0] as unknown[]) : args;
 }
 
-function toArg(a: unknown): Arg {
+function toArg(a: unknown): RespArg {
   if (Buffer.isBuffer(a) || a instanceof Uint8Array) return a;
   if (a === undefined || a === null) return '';
   return typeof a === 'number' ? a : String(a);
@@ -278,7 +278,7 @@ export class RespClient extends EventEmitter implements IRedisClient {
   }
 
   /** Sends commands back to back (nothing else can come between them); one promise per command. */
-  private sendGroup(commands: readonly (readonly Arg[])[]): Promise<RespValue>[] {
+  private sendGroup(commands: readonly (readonly RespArg[])[]): Promise<RespValue>[] {
     const pending: Pending[] = [];
     const promises = commands.map((_, i) => new Promise<RespValue>((resolve, reject) => (pending[i] = { resolve, reject })));
     if (this.state === 'end' || (this.closing && this.state !== 'ready')) {
@@ -296,22 +296,22 @@ export class RespClient extends EventEmitter implements IRedisClient {
   }
 
   /** During the handshake, before queued commands may go. */
-  private direct(args: readonly Arg[]): Promise<RespValue> {
+  private direct(args: readonly RespArg[]): Promise<RespValue> {
     return new Promise((resolve, reject) => this.write([encodeCommand(args)], [{ resolve, reject }]));
   }
 
   /** One command; the raw reply (bulk strings as Buffers). */
-  send(args: readonly Arg[]): Promise<RespValue> {
+  send(args: readonly RespArg[]): Promise<RespValue> {
     return this.sendGroup([args])[0]!;
   }
 
   /** One command; bulk strings as text. */
-  async call(...args: Arg[]): Promise<any> {
+  async call(...args: RespArg[]): Promise<any> {
     return asText(await this.send(args));
   }
 
   /** One command; bulk strings as bytes (GET of a vector, say). */
-  callBuffer(...args: Arg[]): Promise<RespValue> {
+  callBuffer(...args: RespArg[]): Promise<RespValue> {
     return this.send(args);
   }
 
@@ -323,7 +323,7 @@ export class RespClient extends EventEmitter implements IRedisClient {
     (this as unknown as Record<string, unknown>)[name] = (...a: unknown[]) => this.runCommand(name, a);
   }
 
-  private scriptCall(name: string, args: unknown[]): { script: Script; tail: Arg[] } {
+  private scriptCall(name: string, args: unknown[]): { script: Script; tail: RespArg[] } {
     const script = this.scripts.get(name);
     if (!script) throw new Error(`BullMQ: unknown command "${name}"`);
     const all = scriptArgs(args);
@@ -359,7 +359,7 @@ export class RespClient extends EventEmitter implements IRedisClient {
   }
 
   /** Runs a batch: MULTI ... EXEC when transactional, else a plain pipeline. */
-  async runBatch(commands: Arg[][], transactional: boolean): Promise<{ ok: boolean; replies: RespValue[] } | null> {
+  async runBatch(commands: RespArg[][], transactional: boolean): Promise<{ ok: boolean; replies: RespValue[] } | null> {
     if (!transactional) {
       const settled = await Promise.allSettled(this.sendGroup(commands));
       return { ok: true, replies: settled.map((s) => (s.status === 'fulfilled' ? s.value : (s.reason instanceof Error ? (s.reason as RespError) : new RespError(String(s.reason))))) };
@@ -383,7 +383,7 @@ export class RespClient extends EventEmitter implements IRedisClient {
     return this.call('HMGET', key, ...fields);
   }
   hset(key: string, data: Record<string, string | number> | string, ...rest: (string | number)[]): Promise<number> {
-    const args: Arg[] = ['HSET', key];
+    const args: RespArg[] = ['HSET', key];
     if (typeof data === 'object') for (const [k, v] of Object.entries(data)) args.push(k, String(v));
     else args.push(data, ...rest.map(String));
     return this.call(...args);
@@ -398,7 +398,7 @@ export class RespClient extends EventEmitter implements IRedisClient {
     return this.call('GET', key);
   }
   set(key: string, value: string | number | Buffer, options?: { PX?: number; EX?: number }): Promise<string | null> {
-    const args: Arg[] = ['SET', key, value];
+    const args: RespArg[] = ['SET', key, value];
     if (options?.PX != null) args.push('PX', options.PX);
     else if (options?.EX != null) args.push('EX', options.EX);
     return this.call(...args);
@@ -434,14 +434,14 @@ export class RespClient extends EventEmitter implements IRedisClient {
     return this.call('SMEMBERS', key);
   }
   xadd(key: string, id: string, fields: Record<string, string | number>, options?: { MAXLEN?: number; approximate?: boolean }): Promise<string> {
-    const args: Arg[] = ['XADD', key];
+    const args: RespArg[] = ['XADD', key];
     if (options?.MAXLEN != null) args.push('MAXLEN', ...(options.approximate !== false ? ['~'] : []), options.MAXLEN);
     args.push(id);
     for (const [k, v] of Object.entries(fields)) args.push(k, String(v));
     return this.call(...args);
   }
   async xread(streams: { key: string; id: string }[], options?: { BLOCK?: number; COUNT?: number }): Promise<any> {
-    const args: Arg[] = ['XREAD'];
+    const args: RespArg[] = ['XREAD'];
     if (options?.COUNT != null) args.push('COUNT', options.COUNT);
     if (options?.BLOCK != null) args.push('BLOCK', options.BLOCK);
     args.push('STREAMS', ...streams.map((s) => s.key), ...streams.map((s) => s.id));
@@ -476,11 +476,11 @@ export class RespClient extends EventEmitter implements IRedisClient {
   clientInfo(): Promise<string> {
     return this.call('CLIENT', 'INFO');
   }
-  client(...args: Arg[]): Promise<any> {
+  client(...args: RespArg[]): Promise<any> {
     return this.call('CLIENT', ...args);
   }
   async scan(cursor: string | number, options: { MATCH?: string; COUNT?: number }): Promise<[string, string[]]> {
-    const args: Arg[] = ['SCAN', String(cursor)];
+    const args: RespArg[] = ['SCAN', String(cursor)];
     if (options.MATCH) args.push('MATCH', options.MATCH);
     if (options.COUNT) args.push('COUNT', options.COUNT);
     const r = (await this.call(...args)) as [string, string[]];
@@ -572,7 +572,7 @@ export class RespClient extends EventEmitter implements IRedisClient {
 
 /** MULTI/EXEC or a pipeline: commands queued, then sent back to back. */
 class RespBatch implements IRedisTransaction {
-  private readonly commands: Arg[][] = [];
+  private readonly commands: RespArg[][] = [];
   private readonly transforms: ((v: unknown) => unknown)[] = [];
   private readonly scripts: Script[] = [];
 
@@ -581,7 +581,7 @@ class RespBatch implements IRedisTransaction {
     private readonly transactional: boolean,
   ) {}
 
-  private add(args: Arg[], transform: (v: unknown) => unknown = (v) => v): this {
+  private add(args: RespArg[], transform: (v: unknown) => unknown = (v) => v): this {
     this.commands.push(args);
     this.transforms.push(transform);
     return this;
@@ -591,7 +591,7 @@ class RespBatch implements IRedisTransaction {
     return this.add(['HGETALL', key], hgetallObject);
   }
   hset(key: string, data: Record<string, string | number>): this {
-    const args: Arg[] = ['HSET', key];
+    const args: RespArg[] = ['HSET', key];
     for (const [k, v] of Object.entries(data)) args.push(k, String(v));
     return this.add(args);
   }

@@ -6,12 +6,13 @@ import type { CommandContext } from '../context.js';
 import { fmt } from '../format.js';
 import { printAnalysis } from './analyze.js';
 
-export function registerDemo(program: Command, run: (f: (ctx: CommandContext, flags: { out: string; seed: string; png: boolean }) => Promise<void>) => (...a: unknown[]) => Promise<void>): void {
+export function registerDemo(program: Command, run: (f: (ctx: CommandContext, flags: { out: string; seed: string; png: boolean; quick?: boolean }) => Promise<void>) => (...a: unknown[]) => Promise<void>): void {
   program
     .command('demo')
     .description('offline demo: train a small ResNet on the built-in synthetic set, analyse its Hessian, write a report')
     .option('--out <dir>', 'where the report goes', 'hesse-report')
     .option('--seed <n>', 'random seed', '0')
+    .option('--quick', 'every step at tiny sizes, in seconds (a smoke test; the numbers mean little)')
     .option('--no-png', 'skip PNG copies of the plots')
     .action(run(async (ctx, flags) => {
       const t0 = performance.now();
@@ -21,6 +22,7 @@ export function registerDemo(program: Command, run: (f: (ctx: CommandContext, fl
         out,
         seed: Number(flags.seed),
         kernels: ctx.kernels,
+        scale: flags.quick ? 'quick' : 'full',
         onStep: (line) => ctx.progress.say(line),
         onProgress: ctx.onProgress,
         signal: ctx.signal,

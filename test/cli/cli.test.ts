@@ -1,0 +1,165 @@
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { saveModel } from '../../src/io/checkpoint.js';
+import { writeSafetensors } from '../../src/io/safetensors.js';
+import { resnet } from '../../src/nn/index.js';
+import { readResults } from '../../src/report/index.js';
+import { hesse } from './run.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'hesse-cli-'));
+const model = join(dir, 'r8.safetensors');
+
+/** One clear error line (after any narration of what was being done), no stack trace. */
+function expectOneLineError(stderr: string, pattern: RegExp): void {
+  const errors = stderr.trim().split('\n').filter((l) => /^(hesse|error):/.test(l));
+  expect(errors, stderr).toHaveLength(1);
+  expect(errors[0]).toMatch(pattern);
+  expect(stderr.trim().split('\n').at(-1)).toBe(errors[0]);
+  expect(stderr).not.toMatch(/\n\s+at /);
+}
+
+beforeAll(async () => {
+  await saveModel(model, resnet({ depth: 8, width: 2, seed: 1 }));
+});
+
+describe('the hesse command', () => {
+  it('with no arguments prints a short help that points to hesse demo; --version and --help work', async () => {
+    const r = await hesse([]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/hesse demo/);
+    const v = await hesse(['--version']);
+    expect(v.stdout.trim()).toBe(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version);
+    for (const sub of ['demo', 'analyze', 'landscape', 'train', 'report', 'data']) {
+      const h = await hesse([sub, '--help']);
+      expect(h.code).toBe(0);
+      expect(h.stdout).toMatch(/Usage: hesse/);
+    }
+  });
+
+  it('analyze writes results.json, the plots and the report, and --json prints a parseable summary', async () => {
+    const out = join(dir, 'analyze');
+    const r = await hesse([
+      'analyze', '--model', model, '--data', 'synthetic:48', '--batch', '16', '--eigen', '2', '--trace', '--trace-products', '12',
+      '--density', '--density-steps', '12', '--per-layer', '--probes', '6', '--seed', '3', '--out', out, '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    expect(summary.eigenvalues).toHaveLength(2);
+    expect(summary.eigenvalues[0]).toBeGreaterThanOrEqual(summary.eigenvalues[1]);
+    const res = await readResults(out);
+    expect(res.command).toBe('analyze');
+    expect(res.options.seed).toBe(3);
+    expect(res.options.bnMode).toBe('eval');
+    expect(res.inputs.samples.hessian).toBe(16);
+    expect(res.results.eigen!.values).toEqual(summary.eigenvalues);
+    expect(res.results.trace!.products).toBe(12);
+    expect(res.results.density!.nodes[0]).toHaveLength(12);
+    expect(res.results.perLayer!.map((l) => l.name)[0]).toBe('conv1');
+    expect(res.products.eigen).toBeGreaterThan(0);
+    expect(res.timings.trace).toBeGreaterThan(0);
+    expect(res.hesse.kernels).toMatch(/native|reference/);
+    for (const f of ['index.html', 'results.json', 'plots/esd.svg', 'plots/esd.png', 'plots/eigenvalues.svg', 'plots/per-layer-trace.svg']) {
+      expect(existsSync(join(out, f)), f).toBe(true);
+    }
+  });
+
+  it('the same seed gives the same numbers', async () => {
+    const args = (out: string) => ['analyze', '--model', model, '--data', 'synthetic:32', '--batch', '8', '--trace', '--trace-products', '6', '--out', out, '--json', '--seed', '5'];
+    const a = JSON.parse((await hesse(args(join(dir, 's1')))).stdout);
+    const b = JSON.parse((await hesse(args(join(dir, 's2')))).stdout);
+    expect(a.trace).toEqual(b.trace);
+  });
+
+  it('landscape computes a 2-D surface along random filter-normalised directions', async () => {
+    const out = join(dir, 'landscape');
+    const r = await hesse(['landscape', '--model', model, '--data', 'synthetic:32', '--batch', '8', '--directions', 'random', '--dims', '2', '--steps', '3', '--range', '0.5', '--out', out, '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    const res = await readResults(out);
+    const loss = res.results.landscape!.loss as number[][];
+    expect(loss).toHaveLength(3);
+    expect(loss[1]![1]).toBeCloseTo(res.results.landscape!.originLoss!, 5);
+    expect(existsSync(join(out, 'plots/landscape-2d.svg'))).toBe(true);
+  });
+
+  it('train writes a model, a checkpoint and a report, and resumes from the checkpoint', async () => {
+    const out = join(dir, 'train');
+    const r = await hesse(['train', '--model', 'resnet8-w2', '--data', 'synthetic:64', '--epochs', '1', '--batch-size', '32', '--out', out, '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    for (const f of ['model.safetensors', 'checkpoint.safetensors', 'results.json', 'plots/training.svg']) expect(existsSync(join(out, f)), f).toBe(true);
+    const resumed = await hesse(['train', '--model', 'resnet8-w2', '--data', 'synthetic:64', '--epochs', '2', '--batch-size', '32', '--out', out, '--resume', join(out, 'checkpoint.safetensors'), '--json']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(JSON.parse(resumed.stdout).history).toHaveLength(2);
+    const again = await hesse(['analyze', '--model', join(out, 'model.safetensors'), '--data', 'synthetic:32', '--batch', '8', '--eigen', '1', '--out', join(dir, 'trained-analyze'), '--quiet']);
+    expect(again.code, again.stderr).toBe(0);
+  });
+
+  it('report rebuilds the HTML report from results.json', async () => {
+    const out = join(dir, 'analyze');
+    const before = readFileSync(join(out, 'index.html'), 'utf8');
+    const r = await hesse(['report', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(out, 'index.html'), 'utf8')).toBe(before);
+  });
+
+  it('user mistakes give one clear line and a non-zero exit, and --debug shows the stack', async () => {
+    const missing = await hesse(['analyze', '--model', join(dir, 'nope.safetensors'), '--data', 'synthetic']);
+    expect(missing.code).not.toBe(0);
+    expectOneLineError(missing.stderr, /nope\.safetensors/);
+
+    const garbage = join(dir, 'garbage.safetensors');
+    writeFileSync(garbage, 'this is not a safetensors file at all');
+    const corrupt = await hesse(['analyze', '--model', garbage, '--data', 'synthetic']);
+    expect(corrupt.code).not.toBe(0);
+    expectOneLineError(corrupt.stderr, /garbage\.safetensors/);
+
+    const badMode = await hesse(['analyze', '--model', model, '--data', 'synthetic', '--bn-mode', 'sometimes']);
+    expect(badMode.code).not.toBe(0);
+    expectOneLineError(badMode.stderr, /--bn-mode must be one of eval, train/);
+
+    const badNumber = await hesse(['analyze', '--model', model, '--data', 'synthetic', '--eigen', 'many']);
+    expect(badNumber.code).not.toBe(0);
+    expectOneLineError(badNumber.stderr, /--eigen must be an integer/);
+
+    const badArch = await hesse(['train', '--model', 'resnet21', '--data', 'synthetic:8', '--epochs', '1']);
+    expect(badArch.code).not.toBe(0);
+    expectOneLineError(badArch.stderr, /6n\+2/);
+
+    const gray = join(dir, 'gray.safetensors');
+    await writeSafetensors(gray, { x: { dtype: 'F32', shape: [4, 1, 8, 8], data: new Float32Array(256) }, y: { dtype: 'I64', shape: [4], data: BigInt64Array.of(0n, 1n, 2n, 3n) } });
+    const mismatch = await hesse(['analyze', '--model', model, '--data', gray, '--eigen', '1']);
+    expect(mismatch.code).not.toBe(0);
+    expectOneLineError(mismatch.stderr, /channels/);
+
+    const unknownData = await hesse(['analyze', '--model', model, '--data', 'imagenet']);
+    expectOneLineError(unknownData.stderr, /unknown data 'imagenet'/);
+
+    const debug = await hesse(['analyze', '--model', join(dir, 'nope.safetensors'), '--data', 'synthetic', '--debug']);
+    expect(debug.code).not.toBe(0);
+    expect(debug.stderr).toMatch(/\n\s+at /);
+  });
+
+  it('the demo runs every step offline (quick sizes) and writes the whole report', async () => {
+    const out = join(dir, 'demo');
+    const r = await hesse(['demo', '--quick', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/report: .*index\.html/);
+    const res = await readResults(out);
+    for (const section of ['eigen', 'trace', 'density', 'perLayer', 'landscape', 'training'] as const) expect(res.results[section], section).toBeDefined();
+    expect(r.stderr).toMatch(/training/);
+  });
+
+  it('Ctrl-C stops cleanly and keeps what was finished', async () => {
+    const out = join(dir, 'interrupted');
+    const r = await hesse(
+      ['analyze', '--model', model, '--data', 'synthetic:32', '--batch', '16', '--trace', '--trace-products', '100000', '--out', out],
+      { signalAfterMs: 2500 },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const res = await readResults(out);
+    expect(res.interrupted).toBe(true);
+    expect(res.results.trace!.products).toBeGreaterThan(0);
+    expect(res.results.trace!.products).toBeLessThan(100000);
+  });
+});
