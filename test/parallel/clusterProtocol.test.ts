@@ -1,0 +1,186 @@
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OptionError } from '../../src/errors.js';
+import {
+  DEFAULT_LIMITS,
+  jobProblem,
+  parseRedisUrl,
+  parseWorkerArgs,
+  PROTOCOL_VERSION,
+  realRoots,
+  redactUrls,
+  resolveInRoots,
+  RunKeys,
+  specWithinRoots,
+  type ShardJob,
+} from '../../src/parallel/index.js';
+import { encodeCommand, RespError, RespParser } from '../../src/parallel/respParser.js';
+
+describe('Redis URLs', () => {
+  it('reads host, port, database, TLS and credentials', () => {
+    const t = parseRedisUrl('rediss://alice:p%40ss:w0rd@cache.example:6380/3');
+    expect(t).toMatchObject({ host: 'cache.example', port: 6380, db: 3, tls: true, username: 'alice', password: 'p@ss:w0rd' });
+    expect(t.display).toBe('rediss://alice:***@cache.example:6380/3');
+    expect(parseRedisUrl('redis://127.0.0.1')).toMatchObject({ host: '127.0.0.1', port: 6379, db: 0, tls: false });
+    expect(parseRedisUrl('redis://[::1]:7000').host).toBe('::1');
+  });
+
+  it('rejects other schemes and bad databases without echoing the password', () => {
+    for (const bad of ['http://u:hunter2@h:1', 'redis://u:hunter2@h:1/x', 'not a url hunter2@']) {
+      let message = '';
+      try {
+        parseRedisUrl(bad);
+      } catch (e) {
+        expect(e).toBeInstanceOf(OptionError);
+        message = (e as Error).message;
+      }
+      expect(message).not.toBe('');
+      if (bad.startsWith('redis')) expect(message).not.toContain('hunter2');
+    }
+  });
+
+  it('redacts every Redis URL in a text', () => {
+    expect(redactUrls('a redis://u:pw@h:1 and rediss://:pw2@h2 b')).toBe('a redis://u:***@h:1 and rediss://***@h2 b');
+  });
+
+  it('takes the URL from the environment for the worker entry, so the password stays out of the process list', () => {
+    const o = parseWorkerArgs(['--concurrency', '2', '--dataset-root', '/data', '--run', 'r1'], { HESSE_REDIS_URL: 'redis://u:pw@h:1' });
+    expect(o).toMatchObject({ redisUrl: 'redis://u:pw@h:1', concurrency: 2, datasetRoots: ['/data'], runName: 'r1' });
+    expect(() => parseWorkerArgs([], {})).toThrow(/--redis/);
+    expect(() => parseWorkerArgs(['--concurrency', '0'], { HESSE_REDIS_URL: 'redis://h' })).toThrow(/positive integer/);
+  });
+});
+
+describe('job checks', () => {
+  const keys = new RunKeys('r1');
+  const job: ShardJob = {
+    v: PROTOCOL_VERSION,
+    runId: 'run-a',
+    op: 'product',
+    seq: 3,
+    shardIndex: 1,
+    modelHash: 'a'.repeat(64),
+    thetaHash: null,
+    parameters: 1000,
+    dataset: { spec: { kind: 'synthetic', n: 100, seed: 1, classes: 10, split: 'train' }, normalize: { mean: [0.5, 0.5, 0.5], std: [0.2, 0.2, 0.2] } },
+    shard: { start: 10, end: 20 },
+    batchSize: 8,
+    bnMode: 'eval',
+    loss: 'cross-entropy',
+    kind: 'hessian',
+    maxBlock: 8,
+    vectorKey: keys.vectors('run-a', 3),
+    k: 4,
+  };
+
+  it('accepts a well-formed job of the admitted run', () => {
+    expect(jobProblem(job, 'run-a', keys, DEFAULT_LIMITS)).toBeNull();
+    expect(jobProblem({ ...job, op: 'loss', vectorKey: undefined, k: undefined }, 'run-a', keys, DEFAULT_LIMITS)).toBeNull();
+  });
+
+  it('names what is wrong with a malformed job', () => {
+    const cases: [unknown, RegExp][] = [
+      [null, /no data/],
+      [{ ...job, v: 99 }, /protocol version/],
+      [{ ...job, runId: 'run-b' }, /admitted to 'run-a'/],
+      [{ ...job, op: 'exec' }, /unknown operation/],
+      [{ ...job, modelHash: '../../etc/passwd' }, /model hash/],
+      [{ ...job, thetaHash: 'xyz' }, /weights hash/],
+      [{ ...job, parameters: 1e12 }, /limit/],
+      [{ ...job, kind: 'fisher' }, /kind/],
+      [{ ...job, bnMode: 'x' }, /BN mode/],
+      [{ ...job, loss: 'hinge' }, /loss/],
+      [{ ...job, batchSize: 0 }, /batch size/],
+      [{ ...job, shard: { start: 5, end: 5 } }, /range/],
+      [{ ...job, shard: { start: 0, end: 2e7 } }, /beyond/],
+      [{ ...job, k: 0 }, /block of 0/],
+      [{ ...job, k: 64, parameters: 1e7 }, /exceed/],
+      [{ ...job, vectorKey: 'hesse:r1:model:abc' }, /vector key/],
+      [{ ...job, vectorKey: keys.vectors('run-b', 3) }, /vector key/],
+      [{ ...job, dataset: { spec: { kind: 'shell', cmd: 'rm -rf /' }, normalize: null } }, /unknown dataset kind/],
+      [{ ...job, dataset: { spec: { kind: 'synthetic', n: 1e9, seed: 1, classes: 10, split: 'train' }, normalize: null } }, /synthetic set/],
+      [{ ...job, dataset: { spec: { kind: 'tensor', path: '' }, normalize: null } }, /path/],
+      [{ ...job, dataset: { ...job.dataset, normalize: { mean: [0], std: [0] } } }, /normalisation/],
+    ];
+    for (const [data, reason] of cases) expect(jobProblem(data, 'run-a', keys, DEFAULT_LIMITS), JSON.stringify(data)?.slice(0, 80)).toMatch(reason);
+    expect(jobProblem(job, null, keys, DEFAULT_LIMITS)).toMatch(/admitted to 'none'/);
+  });
+
+  it('keeps run names to safe characters', () => {
+    expect(() => new RunKeys('a:b')).toThrow(OptionError);
+    expect(() => new RunKeys('*')).toThrow(OptionError);
+    expect(new RunKeys('exp-1.2_b').pattern).toBe('hesse:exp-1.2_b:*');
+  });
+});
+
+describe('dataset roots', () => {
+  let base: string;
+  let root: string;
+  beforeAll(async () => {
+    base = await mkdtemp(join(tmpdir(), 'hesse-roots-'));
+    root = join(base, 'data');
+    await mkdir(join(root, 'sub'), { recursive: true });
+    await writeFile(join(root, 'sub', 'set.safetensors'), 'x');
+    await writeFile(join(base, 'secret.txt'), 'x');
+    await symlink(join(base, 'secret.txt'), join(root, 'link.txt'));
+  });
+  afterAll(async () => {
+    await rm(base, { recursive: true, force: true });
+  });
+
+  it('finds files inside the roots, absolute or relative, and nothing outside', async () => {
+    const roots = await realRoots([root]);
+    expect(await resolveInRoots(join(root, 'sub', 'set.safetensors'), roots)).toBe(join(roots[0]!, 'sub', 'set.safetensors'));
+    expect(await resolveInRoots('sub/set.safetensors', roots)).toBe(join(roots[0]!, 'sub', 'set.safetensors'));
+    expect(await resolveInRoots(join(base, 'secret.txt'), roots)).toBeNull();
+    expect(await resolveInRoots('../secret.txt', roots)).toBeNull();
+    // a link inside a root that points out of it does not count as inside
+    expect(await resolveInRoots('link.txt', roots)).toBeNull();
+    expect(await resolveInRoots('missing.safetensors', roots)).toBeNull();
+  });
+
+  it('turns a job spec into one the worker may open, or says why not', async () => {
+    const roots = await realRoots([root]);
+    expect(await specWithinRoots({ kind: 'tensor', path: 'sub/set.safetensors' }, roots)).toEqual({ kind: 'tensor', path: join(roots[0]!, 'sub', 'set.safetensors') });
+    await expect(specWithinRoots({ kind: 'tensor', path: join(base, 'secret.txt') }, roots)).rejects.toThrow(/not inside/);
+    await expect(specWithinRoots({ kind: 'cifar10', dir: '/etc', split: 'train' }, roots)).rejects.toThrow(/not inside/);
+    await expect(specWithinRoots({ kind: 'tensor', path: 'sub/set.safetensors' }, [])).rejects.toThrow(/without dataset roots/);
+    await expect(realRoots([join(base, 'nope')])).rejects.toThrow(/does not exist/);
+  });
+});
+
+describe('RESP', () => {
+  it('parses replies split anywhere, including megabyte bulk strings', () => {
+    const big = Buffer.alloc(1_000_003);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 255;
+    const wire = Buffer.concat([
+      Buffer.from('+OK\r\n:42\r\n-ERR wrong\r\n$-1\r\n*-1\r\n'),
+      Buffer.from(`$${big.length}\r\n`),
+      big,
+      Buffer.from('\r\n*2\r\n*2\r\n$1\r\na\r\n:7\r\n$4\r\nb\r\nc\r\n'),
+    ]);
+    for (const step of [1, 7, 1000, 65_536, wire.length]) {
+      const p = new RespParser();
+      const got: unknown[] = [];
+      for (let at = 0; at < wire.length; at += step) got.push(...p.push(wire.subarray(at, at + step)));
+      expect(got.length).toBe(7);
+      expect(got[0]).toBe('OK');
+      expect(got[1]).toBe(42);
+      expect(got[2]).toBeInstanceOf(RespError);
+      expect((got[2] as Error).message).toBe('ERR wrong');
+      expect(got[3]).toBeNull();
+      expect(got[4]).toBeNull();
+      expect(Buffer.compare(got[5] as Buffer, big)).toBe(0);
+      expect(JSON.stringify(got[6])).toBe(JSON.stringify([[Buffer.from('a'), 7], Buffer.from('b\r\nc')]));
+    }
+  });
+
+  it('encodes commands with text and binary arguments as the server reads them', () => {
+    const bin = Buffer.from([0, 13, 10, 255]);
+    const wire = Buffer.concat(encodeCommand(['SET', 'k', bin, 12]));
+    const [parsed] = new RespParser().push(wire) as Buffer[][];
+    expect(parsed!.map((b) => b.toString('latin1'))).toEqual(['SET', 'k', bin.toString('latin1'), '12']);
+  });
+});
