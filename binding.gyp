@@ -18,6 +18,9 @@
       ],
       "defines": ["<!@(node scripts/build-native.mjs --openblas-defines)"],
       "include_dirs": ["<!@(node scripts/build-native.mjs --openblas-include)"],
+      # never unloaded: worker threads load the addon too, and thread-local destructors (OpenBLAS's)
+      # must still be mapped when those threads exit
+      "ldflags": ["-Wl,-z,nodelete"],
       "libraries": ["<!@(node scripts/build-native.mjs --openblas-libs)", "-lpthread"],
       "cflags_c": ["-std=gnu11", "-O3", "-fno-math-errno", "-fno-tree-loop-distribute-patterns", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "xcode_settings": {

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 /**
  * Sharded Hessian-vector products of ResNet-20 over CIFAR-shaped synthetic samples: products per
  * second in this thread, on 1 and 2 local worker threads (the speed-up), and on a Redis + BullMQ
@@ -15,7 +16,6 @@ import { resnet } from '../src/nn/index.js';
 import { clusterExecutor, inProcessExecutor, planShards, threadExecutor, type ShardExecutor, type ShardProblem } from '../src/parallel/index.js';
 import { parseRedisUrl } from '../src/parallel/redisUrl.js';
 import { RespClient } from '../src/parallel/respClient.js';
-import { workerEntry } from '../src/parallel/workerScript.js';
 import { Rng } from '../src/tensor/index.js';
 
 function env(name: string, fallback: number): number {
@@ -87,10 +87,10 @@ export async function benchParallel(): Promise<void> {
   await measureLocal('2 worker threads', () => threadExecutor(problem, { workers: 2, cacheBytes }));
 
   if (redisUrl !== 'none' && (await redisAnswers(redisUrl))) {
-    const entry = workerEntry('workerMain');
+    const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
     const run = `bench-${process.pid}`;
     const procs = [0, 1].map(() =>
-      spawn(process.execPath, [...entry.execArgv, entry.url.pathname, '--run', run, '--concurrency', '1', '--cache-mb', String(Math.floor(cacheBytes / 2 / 2 ** 20))], {
+      spawn(process.execPath, [cli, '--json', 'worker', '--run', run, '--concurrency', '1', '--cache-mb', String(Math.floor(cacheBytes / 2 / 2 ** 20))], {
         stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
         env: { ...process.env, HESSE_REDIS_URL: redisUrl },
       }),

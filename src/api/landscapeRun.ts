@@ -23,6 +23,8 @@ export interface LandscapeRunOptions {
   seed?: number;
   /** top eigenvectors already computed (eigen directions), so they are not computed again */
   eigenvectors?: Float32Array[];
+  /** evaluates the whole dataset elsewhere (worker threads, a cluster) instead of in this thread */
+  datasetEvaluator?: Evaluator;
   onProgress?: (stage: string, p: Progress) => void;
   signal?: AbortSignal;
 }
@@ -53,7 +55,7 @@ export async function landscapeRun(o: LandscapeRunOptions): Promise<{ result: La
   const directionsMs = performance.now() - t0;
   const evaluate: Evaluator = batch
     ? batchEvaluator(o.model, batch, { bnMode })
-    : datasetEvaluator(o.model, datasetBatches(o.dataset, 128, o.normalize), { bnMode });
+    : o.datasetEvaluator ?? datasetEvaluator(o.model, datasetBatches(o.dataset, 128, o.normalize), { bnMode });
   const grid = { steps: o.steps, range: o.range, onProgress: (p: Progress) => o.onProgress?.('landscape', p), ...(o.signal ? { signal: o.signal } : {}) };
   const t1 = performance.now();
   const origin = await evaluate(o.model.theta);

@@ -5,6 +5,7 @@ import { registerAnalyze } from './commands/analyze.js';
 import { registerData } from './commands/data.js';
 import { registerDemo } from './commands/demo.js';
 import { registerTrain } from './commands/train.js';
+import { registerWorker } from './commands/worker.js';
 import { registerLandscape } from './commands/landscape.js';
 import { registerReport } from './commands/report.js';
 import { CommandContext, type GlobalFlags } from './context.js';
@@ -17,6 +18,7 @@ const SHORT_HELP = `hesse ${hesseVersion()}: look at neural networks through the
   hesse train --model resnet20 --data D --epochs E --out DIR
   hesse report DIR              rebuild a report from its results.json
   hesse data download cifar10   fetch a dataset
+  hesse worker --redis URL      serve products for 'hesse analyze --full-dataset --cluster URL'
 
 Run 'hesse <command> --help' for the options of a command.`;
 
@@ -60,6 +62,7 @@ export function buildProgram(): Command {
   registerLandscape(program, run);
   registerReport(program, run);
   registerData(program, run);
+  registerWorker(program, run);
   return program;
 }
 

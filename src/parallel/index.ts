@@ -12,5 +12,4 @@ export * from './clusterProtocol.js';
 export * from './datasetRoots.js';
 export * from './clusterWorker.js';
 export * from './clusterExecutor.js';
-export * from './workerMain.js';
 export * from './createExecutor.js';

@@ -72,6 +72,22 @@ describe('the hesse command', () => {
     expect(a.trace).toEqual(b.trace);
   });
 
+  it('the whole-dataset Hessian on worker threads gives the numbers of this thread', async () => {
+    const args = (workers: string, out: string) => ['analyze', '--model', model, '--data', 'synthetic:96', '--full-dataset', '--workers', workers, '--trace', '--trace-products', '8', '--eigen', '1', '--seed', '2', '--out', join(dir, out), '--json'];
+    const one = await hesse(args('1', 'w1'));
+    const two = await hesse(args('2', 'w2'));
+    expect(one.code, one.stderr).toBe(0);
+    expect(two.code, two.stderr).toBe(0);
+    const a = JSON.parse(one.stdout), b = JSON.parse(two.stdout);
+    expect(Math.abs(a.trace.estimate - b.trace.estimate) / Math.abs(a.trace.estimate)).toBeLessThan(1e-5);
+    expect(Math.abs(a.eigenvalues[0] - b.eigenvalues[0]) / Math.abs(a.eigenvalues[0])).toBeLessThan(1e-4);
+    const res = await readResults(join(dir, 'w2'));
+    expect(res.options.fullDataset).toBe(true);
+    expect(res.inputs.samples.hessian).toBe(96);
+    const refused = await hesse(['analyze', '--model', model, '--data', 'synthetic:32', '--workers', '2']);
+    expectOneLineError(refused.stderr, /--full-dataset/);
+  });
+
   it('landscape computes a 2-D surface along random filter-normalised directions', async () => {
     const out = join(dir, 'landscape');
     const r = await hesse(['landscape', '--model', model, '--data', 'synthetic:32', '--batch', '8', '--directions', 'random', '--dims', '2', '--steps', '3', '--range', '0.5', '--out', out, '--quiet']);

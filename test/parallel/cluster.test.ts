@@ -22,7 +22,7 @@ import {
   type ShardPlan,
   type WorkerEvent,
 } from '../../src/parallel/index.js';
-import { workerEntry } from '../../src/parallel/workerScript.js';
+import { cliPath } from '../cli/run.js';
 import { Rng } from '../../src/tensor/index.js';
 import { relativeError } from '../helpers/fixtures.js';
 
@@ -77,8 +77,8 @@ interface WorkerProcess {
 }
 
 function startWorker(root: string, runName: string): WorkerProcess {
-  const entry = workerEntry('workerMain');
-  const args = [...entry.execArgv, entry.url.pathname, '--run', runName, '--concurrency', '1', '--dataset-root', root, '--lock-ms', '2000', '--stalled-ms', '700', '--poll-ms', '200'];
+  // the built command, as a user starts it: hesse worker (the URL through the environment)
+  const args = [cliPath, '--json', 'worker', '--run', runName, '--concurrency', '1', '--dataset-root', root, '--lock-ms', '2000', '--stalled-ms', '700', '--poll-ms', '200'];
   // the URL through the environment, as a user with a password would pass it
   // the IPC channel makes the worker stop should this test process die
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, HESSE_REDIS_URL: URL_ } });

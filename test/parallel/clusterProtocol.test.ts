@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OptionError } from '../../src/errors.js';
+import { hesse } from '../cli/run.js';
 import {
   DEFAULT_LIMITS,
   jobProblem,
   parseRedisUrl,
-  parseWorkerArgs,
   PROTOCOL_VERSION,
   realRoots,
   redactUrls,
@@ -45,11 +45,18 @@ describe('Redis URLs', () => {
     expect(redactUrls('a redis://u:pw@h:1 and rediss://:pw2@h2 b')).toBe('a redis://u:***@h:1 and rediss://***@h2 b');
   });
 
-  it('takes the URL from the environment for the worker entry, so the password stays out of the process list', () => {
-    const o = parseWorkerArgs(['--concurrency', '2', '--dataset-root', '/data', '--run', 'r1'], { HESSE_REDIS_URL: 'redis://u:pw@h:1' });
-    expect(o).toMatchObject({ redisUrl: 'redis://u:pw@h:1', concurrency: 2, datasetRoots: ['/data'], runName: 'r1' });
-    expect(() => parseWorkerArgs([], {})).toThrow(/--redis/);
-    expect(() => parseWorkerArgs(['--concurrency', '0'], { HESSE_REDIS_URL: 'redis://h' })).toThrow(/positive integer/);
+  it('hesse worker needs a Redis URL (flag or HESSE_REDIS_URL) and sane numbers, and says so in one line', async () => {
+    const env = { HESSE_REDIS_URL: '' };
+    const none = await hesse(['worker'], { env });
+    expect(none.code).not.toBe(0);
+    expect(none.stderr.trim()).toMatch(/^hesse: give the Redis URL with --redis/);
+    const zero = await hesse(['worker', '--redis', 'redis://127.0.0.1:1', '--concurrency', '0'], { env });
+    expect(zero.code).not.toBe(0);
+    expect(zero.stderr).toMatch(/--concurrency must be an integer of at least 1/);
+    const unreachable = await hesse(['worker', '--redis', 'redis://hesse:hunter2@127.0.0.1:1'], { env });
+    expect(unreachable.code).not.toBe(0);
+    expect(unreachable.stderr).toMatch(/127\.0\.0\.1:1/);
+    expect(unreachable.stderr).not.toMatch(/hunter2/);
   });
 });
 

@@ -1,6 +1,9 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { analyze, type EigenMethod, type TraceMethod } from '../../api/analyze.js';
+import { datasetExecutor } from '../../api/executorArg.js';
+import { OptionError } from '../../errors.js';
+import { executorOperator, type ClusterProgress } from '../../parallel/index.js';
 import { defaultNormalization, openDataArg } from '../../api/dataArg.js';
 import { loadModelArg } from '../../api/modelArg.js';
 import { createResults, writeReport, type HesseResults } from '../../report/index.js';
@@ -33,6 +36,9 @@ export interface AnalyzeFlags {
   seed: number;
   out: string;
   png: boolean;
+  workers?: number;
+  cluster?: string;
+  run?: string;
 }
 
 export function registerAnalyze(program: Command, run: (f: (ctx: CommandContext, flags: AnalyzeFlags) => Promise<void>) => (...a: unknown[]) => Promise<void>): void {
@@ -61,6 +67,9 @@ export function registerAnalyze(program: Command, run: (f: (ctx: CommandContext,
     .option('--bn-mode <mode>', 'batch norm statistics: eval (running, as PyHessian) or train (batch)', 'eval')
     .option('--curvature <kind>', 'hessian or ggn (generalised Gauss-Newton)', 'hessian')
     .option('--seed <n>', 'random seed', intOption('--seed', 0), 0)
+    .option('--workers <n>', 'with --full-dataset: worker threads (default one per core; 1 runs in this thread)', intOption('--workers', 1))
+    .option('--cluster <url>', 'with --full-dataset: send the products to `hesse worker` processes through Redis (redis://host:port)')
+    .option('--run <name>', 'the run name the cluster workers serve', 'hesse')
     .option('--out <dir>', 'where results.json and the report go', 'hesse-report')
     .option('--no-png', 'skip PNG copies of the plots')
     .action(run(analyzeCommand));
@@ -83,7 +92,20 @@ export async function analyzeCommand(ctx: CommandContext, flags: AnalyzeFlags): 
   const normalize = m.normalization !== undefined ? m.normalization : defaultNormalization(data.spec);
   if (!wanted) ctx.progress.say('nothing chosen: computing the top eigenvalue, the trace and the density (see --help)');
   ctx.progress.say(`analysing ${m.description} on ${data.description}`);
-
+  if ((flags.cluster || flags.workers !== undefined) && !flags.fullDataset) {
+    throw new OptionError('--workers and --cluster spread the products of a whole-dataset Hessian: add --full-dataset (one Hessian batch runs in this process)');
+  }
+  const executor = flags.fullDataset
+    ? await datasetExecutor({
+        model: m.model,
+        dataset: data.dataset,
+        normalize,
+        kind: curvature,
+        bnMode,
+        ...(flags.workers !== undefined ? { workers: flags.workers } : {}),
+        ...(flags.cluster ? { cluster: flags.cluster, runName: flags.run, onClusterProgress: clusterNarrator(ctx) } : {}),
+      })
+    : undefined;
   const out = await analyze({
     model: m.model,
     dataset: data.dataset,
@@ -108,7 +130,8 @@ export async function analyzeCommand(ctx: CommandContext, flags: AnalyzeFlags): 
     seed: flags.seed,
     onProgress: ctx.onProgress,
     signal: ctx.signal,
-  });
+    ...(executor ? { operator: executorOperator(executor) } : {}),
+  }).finally(() => executor?.close());
   ctx.progress.end();
 
   const results: HesseResults = createResults({
@@ -126,7 +149,7 @@ export async function analyzeCommand(ctx: CommandContext, flags: AnalyzeFlags): 
       curvature,
       eigenMethod: method,
       traceMethod,
-      ...(flags.fullDataset ? { fullDataset: true } : { batch: out.samples }),
+      ...(flags.fullDataset ? { fullDataset: true, workers: flags.cluster ? 'cluster' : flags.workers ?? 'one per core' } : { batch: out.samples }),
       eigen,
       trace,
       density,
@@ -144,6 +167,17 @@ export async function analyzeCommand(ctx: CommandContext, flags: AnalyzeFlags): 
   const dir = resolve(flags.out);
   await writeReport(dir, results, { png: flags.png });
   printAnalysis(ctx, results, dir);
+}
+
+/** Says when the cluster's state changes: workers seen, retries (products show on the progress bar). */
+export function clusterNarrator(ctx: CommandContext): (p: ClusterProgress) => void {
+  let last = '';
+  return (p) => {
+    const line = `cluster: ${p.workersAlive} worker(s) alive, ${p.workersSeen} seen, ${p.retries} retried job(s), ${p.products} products`;
+    const key = `${p.workersAlive}/${p.workersSeen}/${p.retries}`;
+    if (key !== last) ctx.progress.say(line);
+    last = key;
+  };
 }
 
 export function printAnalysis(ctx: CommandContext, results: HesseResults, dir: string): void {

@@ -2,11 +2,14 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { defaultNormalization, openDataArg } from '../../api/dataArg.js';
 import { landscapeRun } from '../../api/landscapeRun.js';
+import { datasetExecutor } from '../../api/executorArg.js';
 import { loadModelArg } from '../../api/modelArg.js';
+import { OptionError } from '../../errors.js';
 import { createResults, writeReport } from '../../report/index.js';
 import type { CommandContext } from '../context.js';
 import { fmt } from '../format.js';
 import { intOption, numberOption, oneOf } from '../options.js';
+import { clusterNarrator } from './analyze.js';
 
 export interface LandscapeFlags {
   model: string;
@@ -24,6 +27,9 @@ export interface LandscapeFlags {
   seed: number;
   out: string;
   png: boolean;
+  workers?: number;
+  cluster?: string;
+  run: string;
 }
 
 export function registerLandscape(program: Command, run: (f: (ctx: CommandContext, flags: LandscapeFlags) => Promise<void>) => (...a: unknown[]) => Promise<void>): void {
@@ -43,6 +49,9 @@ export function registerLandscape(program: Command, run: (f: (ctx: CommandContex
     .option('--bn-mode <mode>', 'eval or train', 'eval')
     .option('--include-bias-bn', 'random directions also move biases and BN parameters')
     .option('--seed <n>', 'random seed', intOption('--seed', 0), 0)
+    .option('--workers <n>', 'with --full-dataset: worker threads (default one per core; 1 runs in this thread)', intOption('--workers', 1))
+    .option('--cluster <url>', 'with --full-dataset: evaluate on `hesse worker` processes through Redis')
+    .option('--run <name>', 'the run name the cluster workers serve', 'hesse')
     .option('--out <dir>', 'output directory', 'hesse-report')
     .option('--no-png', 'skip PNG copies of the plots')
     .action(run(landscapeCommand));
@@ -58,6 +67,20 @@ export async function landscapeCommand(ctx: CommandContext, flags: LandscapeFlag
   const data = await openDataArg(flags.data, split, flags.seed);
   const normalize = m.normalization !== undefined ? m.normalization : defaultNormalization(data.spec);
   ctx.progress.say(`${dims}-D landscape of ${m.description} along ${directions} directions on ${data.description}`);
+  if ((flags.cluster || flags.workers !== undefined) && !flags.fullDataset) {
+    throw new OptionError('--workers and --cluster spread a whole-dataset landscape: add --full-dataset');
+  }
+  const executor = flags.fullDataset
+    ? await datasetExecutor({
+        model: m.model,
+        dataset: data.dataset,
+        normalize,
+        kind: 'hessian',
+        bnMode,
+        ...(flags.workers !== undefined ? { workers: flags.workers } : {}),
+        ...(flags.cluster ? { cluster: flags.cluster, runName: flags.run, onClusterProgress: clusterNarrator(ctx) } : {}),
+      })
+    : undefined;
   const r = await landscapeRun({
     model: m.model,
     dataset: data.dataset,
@@ -73,7 +96,8 @@ export async function landscapeCommand(ctx: CommandContext, flags: LandscapeFlag
     seed: flags.seed,
     onProgress: ctx.onProgress,
     signal: ctx.signal,
-  });
+    ...(executor ? { datasetEvaluator: (theta: Float32Array) => executor.losses(theta) } : {}),
+  }).finally(() => executor?.close());
   ctx.progress.end();
   const results = createResults({
     command: 'landscape',
