@@ -22,12 +22,24 @@ export function resnetForwardFlops(d: ResNetDescription, n: number, hw = 32): nu
   return flops + 2 * n * cin * d.classes;
 }
 
+export interface EngineFigures {
+  kernels: string;
+  batch: number;
+  forward_ms: number;
+  grad_ms: number;
+  primal_ms: number;
+  hvp_ms: number;
+  block8_ms: number;
+  peak_rss_mib: number;
+}
+
 /**
  * ResNet-20 (BN, residual, eval mode) on a batch of CIFAR-shaped inputs: forward, gradient, one
  * Hessian-vector product from a cached primal pass, and a block of 8, with GFLOP/s (counting a
  * gradient as 3 forwards and a product as 6, the work of the passes it replays) and peak memory.
  */
-export async function benchEngine(): Promise<void> {
+export async function benchEngine(): Promise<EngineFigures[]> {
+  const figures: EngineFigures[] = [];
   const batchSize = envInt('HESSE_BENCH_BATCH', 128);
   const repeats = envInt('HESSE_BENCH_REPEATS', 5);
   const model = resnet({ depth: 20, seed: 0 });
@@ -63,9 +75,10 @@ export async function benchEngine(): Promise<void> {
     console.log(`  (primal + H·v) / gradient           ${((setup.medianMs + hvp.medianMs) / grad.medianMs).toFixed(2)}`);
     console.log(`  block of 8 / (8 × single H·v)       ${(block.medianMs / (8 * hvp.medianMs)).toFixed(2)}`);
     console.log(`  peak resident memory                ${peak.toFixed(0)} MiB (primal cache ${(ctx.primalBytes / 2 ** 20).toFixed(0)} MiB)`);
-    console.log(
-      `  JSON ${JSON.stringify({ kernels: k.name, batch: batchSize, forward_ms: fwd.medianMs, grad_ms: grad.medianMs, primal_ms: setup.medianMs, hvp_ms: hvp.medianMs, block8_ms: block.medianMs, peak_rss_mib: Math.round(peak) })}`,
-    );
+    const f: EngineFigures = { kernels: k.name, batch: batchSize, forward_ms: fwd.medianMs, grad_ms: grad.medianMs, primal_ms: setup.medianMs, hvp_ms: hvp.medianMs, block8_ms: block.medianMs, peak_rss_mib: Math.round(peak) };
+    console.log(`  JSON ${JSON.stringify(f)}`);
+    figures.push(f);
   }
   setKernels(undefined);
+  return figures;
 }

@@ -1,6 +1,7 @@
 import { Elementwise, kernels } from '../kernels/index.js';
 import { Tensor } from '../tensor/index.js';
 import { makeNode, type Node, type Primitive } from './node.js';
+import { tangentBuffer } from './tangentPool.js';
 
 /**
  * Sum of two values of the same shape: how the backward pass adds up the cotangents that reach a
@@ -8,7 +9,7 @@ import { makeNode, type Node, type Primitive } from './node.js';
  * tape depends on nothing above it.
  */
 function addSame(a: Float32Array, b: Float32Array): Float32Array {
-  const out = new Float32Array(a.length);
+  const out = tangentBuffer(a.length);
   if (out.length > 0) kernels().binary(Elementwise.Add, a, b, out, Float64Array.of(1, out.length, 1, 1), false);
   return out;
 }

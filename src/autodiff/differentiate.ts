@@ -3,6 +3,7 @@ import { sizeOf, Tensor, type Shape } from '../tensor/index.js';
 import { backward } from './backward.js';
 import { parameter, recordOn, Tape, type Node } from './node.js';
 import { replayTangents } from './replay.js';
+import { releaseTangent, withTangentPool } from './tangentPool.js';
 
 /** What a differentiable objective returns: the scalar loss and, optionally, the model outputs (for the GGN). */
 export interface Objective {
@@ -127,8 +128,10 @@ export class SecondOrderContext {
     if (k === 0) return [];
     const seeds = this.seedParameters(vs);
     const keep = this.grads.filter((g): g is Node => g !== null);
-    const tangents = replayTangents(this.tape.nodes, seeds, k, keep);
-    return this.scatter(this.grads.map((g) => (g ? tangents.get(g) : undefined)), k, 'Hessian-vector product');
+    return withTangentPool(() => {
+      const tangents = replayTangents(this.tape.nodes, seeds, k, keep);
+      return this.scatterAndRelease(tangents, k, 'Hessian-vector product');
+    });
   }
 
   /**
@@ -143,13 +146,15 @@ export class SecondOrderContext {
     if (!this.watched) throw new ShapeError('the GGN needs the objective to return its outputs ({ loss, outputs }) and the outputs to depend on the parameters');
     const watched = this.watched;
     const nodes = this.tape.nodes;
-    const lossPart = replayTangents(nodes.slice(0, this.lossPartEnd), this.seedParameters(vs), k, [watched]);
-    const hlJv = lossPart.get(watched);
-    const keep = this.grads.filter((g): g is Node => g !== null);
-    const tangents = hlJv
-      ? replayTangents(nodes.slice(this.lossPartEnd), new Map([[watched, hlJv]]), k, keep)
-      : new Map<Node, Tensor>();
-    return this.scatter(this.grads.map((g) => (g ? tangents.get(g) : undefined)), k, 'GGN-vector product');
+    return withTangentPool(() => {
+      const lossPart = replayTangents(nodes.slice(0, this.lossPartEnd), this.seedParameters(vs), k, [watched]);
+      const hlJv = lossPart.get(watched);
+      for (const [node, t] of lossPart) if (node !== watched) releaseTangent(t.data);
+      const keep = this.grads.filter((g): g is Node => g !== null);
+      const tangents = hlJv ? replayTangents(nodes.slice(this.lossPartEnd), new Map([[watched, hlJv]]), k, keep) : new Map<Node, Tensor>();
+      if (hlJv) releaseTangent(hlJv.data);
+      return this.scatterAndRelease(tangents, k, 'GGN-vector product');
+    });
   }
 
   private seedParameters(vs: readonly Float32Array[]): Map<Node, Tensor> {
@@ -166,6 +171,13 @@ export class SecondOrderContext {
       seeds.set(p, new Tensor([k, ...p.shape], data));
     });
     return seeds;
+  }
+
+  /** Copies the gradient nodes' tangents into k flat vectors and returns every remaining tangent to the pool. */
+  private scatterAndRelease(tangents: Map<Node, Tensor>, k: number, what: string): Float32Array[] {
+    const out = this.scatter(this.grads.map((g) => (g ? tangents.get(g) : undefined)), k, what);
+    for (const t of tangents.values()) releaseTangent(t.data);
+    return out;
   }
 
   private scatter(parts: readonly (Tensor | undefined)[], k: number, what: string): Float32Array[] {

@@ -1,5 +1,6 @@
 import type { Tensor } from '../tensor/index.js';
 import type { Node } from './node.js';
+import { releaseTangent, retainTangent } from './tangentPool.js';
 
 /**
  * Forward-mode replay of a recorded computation: every node's tangent from its inputs' tangents
@@ -16,6 +17,7 @@ export function replayTangents(
   keep: readonly Node[],
 ): Map<Node, Tensor> {
   const tangents = new Map<Node, Tensor>(seeds);
+  for (const t of seeds.values()) retainTangent(t.data);
   const lastUse = new Map<Node, number>();
   nodes.forEach((node, i) => node.inputs.forEach((input) => lastUse.set(input, i)));
   for (const node of keep) lastUse.set(node, Infinity);
@@ -31,9 +33,19 @@ export function replayTangents(
     }
     if (any) {
       const t = node.op.jvp(node, none, k);
-      if (t) tangents.set(node, t);
+      if (t) {
+        retainTangent(t.data);
+        tangents.set(node, t);
+      }
     }
-    for (const input of node.inputs) if (lastUse.get(input) === i) tangents.delete(input);
+    for (const input of node.inputs) {
+      if (lastUse.get(input) !== i) continue;
+      const t = tangents.get(input);
+      if (t) {
+        releaseTangent(t.data);
+        tangents.delete(input);
+      }
+    }
   });
   return tangents;
 }

@@ -1,4 +1,4 @@
-import { makeNode, type Node, type Primitive } from '../autodiff/index.js';
+import { makeNode, releaseTangent, tangentBuffer, tangentZeros, type Node, type Primitive } from '../autodiff/index.js';
 import { ShapeError } from '../errors.js';
 import { formatShape, shapeEquals, sizeOf, Tensor, type Shape } from '../tensor/index.js';
 import { broadcastShape, padShape } from './broadcast.js';
@@ -16,16 +16,17 @@ function binaryValue(kind: BinaryKind, a: Node, b: Node): Tensor {
 function linearCombinationJvp(node: Node, ta: Tensor | null, tb: Tensor | null, signB: 1 | -1, k: number): Tensor {
   const r = node.shape.length;
   const outShape = blockShape(k, node.shape);
-  const out = new Float32Array(sizeOf(outShape));
+  const out = tangentBuffer(sizeOf(outShape));
   const [a, b] = node.inputs as [Node, Node];
   const aBlock = blockShape(k, a.shape, r), bBlock = blockShape(k, b.shape, r);
   if (ta && tb) binaryInto(signB === 1 ? 'add' : 'sub', ta.data, aBlock, tb.data, bBlock, out, outShape);
   else if (ta) broadcastInto(ta.data, aBlock, out, outShape);
   else if (tb && signB === 1) broadcastInto(tb.data, bBlock, out, outShape);
   else if (tb) {
-    const neg = new Float32Array(tb.size);
+    const neg = tangentBuffer(tb.size);
     scaleInto(tb.data, -1, neg);
     broadcastInto(neg, bBlock, out, outShape);
+    releaseTangent(neg);
   }
   return new Tensor(outShape, out);
 }
@@ -54,7 +55,7 @@ const mulOp: Primitive = {
     const [a, b] = node.inputs as [Node, Node];
     const r = node.shape.length;
     const outShape = blockShape(k, node.shape);
-    const out = new Float32Array(sizeOf(outShape));
+    const out = tangentBuffer(sizeOf(outShape));
     if (ta) binaryInto('mul', ta.data, blockShape(k, a.shape, r), b.value.data, b.shape, out, outShape);
     if (tb) binaryInto('mul', a.value.data, a.shape, tb.data, blockShape(k, b.shape, r), out, outShape, !!ta);
     return new Tensor([k, ...node.shape], out);
@@ -73,12 +74,15 @@ const mulSumToOp: Primitive = {
     const r = full.length;
     const fullBlock = blockShape(k, full);
     const outBlock = blockShape(k, node.shape, r);
-    const out = new Float32Array(k * node.value.size);
+    const out = tangentBuffer(k * node.value.size);
     if (ta) mulSumToInto(ta.data, blockShape(k, a.shape, r), b.value.data, b.shape, fullBlock, out, outBlock);
     if (tb) {
-      const second = ta ? new Float32Array(out.length) : out;
+      const second = ta ? tangentBuffer(out.length) : out;
       mulSumToInto(a.value.data, a.shape, tb.data, blockShape(k, b.shape, r), fullBlock, second, outBlock);
-      if (second !== out) for (let i = 0; i < out.length; i++) out[i] += second[i]!;
+      if (second !== out) {
+        for (let i = 0; i < out.length; i++) out[i] += second[i]!;
+        releaseTangent(second);
+      }
     }
     return new Tensor([k, ...node.shape], out);
   },
@@ -108,14 +112,16 @@ const divOp: Primitive = {
     const [a, b] = node.inputs as [Node, Node];
     const r = node.shape.length;
     const outShape = blockShape(k, node.shape);
-    const out = new Float32Array(sizeOf(outShape));
+    const out = ta ? tangentBuffer(sizeOf(outShape)) : tangentZeros(sizeOf(outShape));
     if (ta) binaryInto('div', ta.data, blockShape(k, a.shape, r), b.value.data, b.shape, out, outShape);
     if (tb) {
-      const q = new Float32Array(sizeOf(outShape));
+      const q = tangentBuffer(sizeOf(outShape));
       binaryInto('mul', node.value.data, node.shape, tb.data, blockShape(k, b.shape, r), q, outShape);
-      const t = new Float32Array(q.length);
+      const t = tangentBuffer(q.length);
       binaryInto('div', q, outShape, b.value.data, b.shape, t, outShape);
       for (let i = 0; i < out.length; i++) out[i] -= t[i]!;
+      releaseTangent(q);
+      releaseTangent(t);
     }
     return new Tensor([k, ...node.shape], out);
   },
@@ -144,7 +150,7 @@ export function div(a: Node, b: Node): Node {
 const scaleOp: Primitive = {
   name: 'scale',
   jvp(node, [t]) {
-    const out = new Float32Array(t!.size);
+    const out = tangentBuffer(t!.size);
     scaleInto(t!.data, node.saved as number, out);
     return new Tensor(t!.shape, out);
   },
@@ -176,7 +182,7 @@ const sumToOp: Primitive = {
   name: 'sumTo',
   jvp(node, [t], k) {
     const x = node.inputs[0]!;
-    const out = new Float32Array(k * node.value.size);
+    const out = tangentBuffer(k * node.value.size);
     sumToInto(t!.data, blockShape(k, x.shape), out, blockShape(k, node.shape, x.shape.length));
     return new Tensor([k, ...node.shape], out);
   },
@@ -199,7 +205,7 @@ const broadcastToOp: Primitive = {
   jvp(node, [t], k) {
     const x = node.inputs[0]!;
     const outShape = blockShape(k, node.shape);
-    const out = new Float32Array(sizeOf(outShape));
+    const out = tangentBuffer(sizeOf(outShape));
     broadcastInto(t!.data, blockShape(k, x.shape, node.shape.length), out, outShape);
     return new Tensor(outShape, out);
   },

@@ -1,4 +1,4 @@
-import { makeNode, type Node, type Primitive } from '../autodiff/index.js';
+import { makeNode, releaseTangent, tangentBuffer, tangentZeros, type Node, type Primitive } from '../autodiff/index.js';
 import { ShapeError } from '../errors.js';
 import { convOutputSize, Elementwise, kernels, type ConvGeometry } from '../kernels/index.js';
 import { formatShape, Tensor } from '../tensor/index.js';
@@ -39,7 +39,7 @@ function infoFor(xShape: readonly number[], wShape: readonly number[], opts: Con
 
 /** [k, N, O, P] -> [N, k*O, P]: the layout that lets k tangents share one convolution call. */
 function blockToChannels(t: Float32Array, k: number, N: number, O: number, P: number): Float32Array {
-  const out = new Float32Array(t.length);
+  const out = tangentBuffer(t.length);
   const plane = O * P;
   for (let j = 0; j < k; j++) for (let n = 0; n < N; n++) out.set(t.subarray((j * N + n) * plane, (j * N + n + 1) * plane), (n * k + j) * plane);
   return out;
@@ -64,13 +64,14 @@ const conv2dOp: Primitive = {
     const { g, N, O, Ho, Wo } = node.saved as ConvInfo;
     const [x, w] = node.inputs as [Node, Node];
     const P = Ho * Wo;
-    const out = new Float32Array(k * N * O * P);
+    const out = tx ? tangentBuffer(k * N * O * P) : tangentZeros(k * N * O * P);
     const kern = kernels();
     if (tx) kern.conv2dForward(tx.data, w.value.data, out, k * N, O, g);
     if (tw) {
-      const stacked = new Float32Array(N * k * O * P);
+      const stacked = tangentBuffer(N * k * O * P);
       kern.conv2dForward(x.value.data, tw.data, stacked, N, k * O, g);
       addChannelsToBlock(stacked, out, k, N, O, P);
+      releaseTangent(stacked);
     }
     return new Tensor([k, ...node.shape], out);
   },
@@ -88,16 +89,17 @@ const gradInputOp: Primitive = {
     const { g, N, O } = node.saved as ConvInfo;
     const [gy, w] = node.inputs as [Node, Node];
     const inSize = node.value.size;
-    const out = new Float32Array(k * inSize);
+    const out = tgy ? tangentBuffer(k * inSize) : tangentZeros(k * inSize);
     const kern = kernels();
     if (tgy) kern.conv2dBackwardInput(tgy.data, w.value.data, out, k * N, O, g);
     if (tw) {
-      const tmp = new Float32Array(inSize);
+      const tmp = tangentBuffer(inSize);
       const wSize = w.value.size;
       for (let j = 0; j < k; j++) {
         kern.conv2dBackwardInput(gy.value.data, tw.data.subarray(j * wSize, (j + 1) * wSize), tmp, N, O, g);
         addInPlace(out.subarray(j * inSize, (j + 1) * inSize), tmp);
       }
+      releaseTangent(tmp);
     }
     return new Tensor([k, ...node.shape], out);
   },
@@ -117,17 +119,22 @@ const gradWeightOp: Primitive = {
     const [gy, x] = node.inputs as [Node, Node];
     const P = Ho * Wo;
     const wSize = node.value.size;
-    const out = new Float32Array(k * wSize);
+    const out = tgy ? tangentBuffer(k * wSize) : tangentZeros(k * wSize);
     const kern = kernels();
     // k output-gradient tangents as k·O channels share one unfolding of x; the result [k·O, K] is the block layout
-    if (tgy) kern.conv2dBackwardWeight(blockToChannels(tgy.data, k, N, O, P), x.value.data, out, N, k * O, g);
+    if (tgy) {
+      const channels = k === 1 ? tgy.data : blockToChannels(tgy.data, k, N, O, P);
+      kern.conv2dBackwardWeight(channels, x.value.data, out, N, k * O, g);
+      if (channels !== tgy.data) releaseTangent(channels);
+    }
     if (tx) {
-      const tmp = new Float32Array(wSize);
+      const tmp = tangentBuffer(wSize);
       const xSize = x.value.size;
       for (let j = 0; j < k; j++) {
         kern.conv2dBackwardWeight(gy.value.data, tx.data.subarray(j * xSize, (j + 1) * xSize), tmp, N, O, g);
         addInPlace(out.subarray(j * wSize, (j + 1) * wSize), tmp);
       }
+      releaseTangent(tmp);
     }
     return new Tensor([k, ...node.shape], out);
   },

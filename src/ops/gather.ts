@@ -1,4 +1,4 @@
-import { makeNode, type Node, type Primitive } from '../autodiff/index.js';
+import { makeNode, tangentBuffer, tangentZeros, type Node, type Primitive } from '../autodiff/index.js';
 import { Tensor, type Shape } from '../tensor/index.js';
 
 interface IndexInfo {
@@ -15,7 +15,7 @@ const takeOp: Primitive = {
     const n = index.length;
     const src = t!.data;
     const full = src.length / k;
-    const out = new Float32Array(k * n);
+    const out = tangentBuffer(k * n);
     for (let j = 0; j < k; j++) for (let i = 0; i < n; i++) out[j * n + i] = src[j * full + index[i]!]!;
     void fullShape;
     return new Tensor([k, ...node.shape], out);
@@ -32,7 +32,7 @@ const scatterAddOp: Primitive = {
     const { index } = node.saved as IndexInfo;
     const n = index.length;
     const full = node.value.size;
-    const out = new Float32Array(k * full);
+    const out = tangentZeros(k * full);
     const src = t!.data;
     for (let j = 0; j < k; j++) for (let i = 0; i < n; i++) out[j * full + index[i]!] += src[j * n + i]!;
     return new Tensor([k, ...node.shape], out);

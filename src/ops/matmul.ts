@@ -1,4 +1,4 @@
-import { makeNode, type Node, type Primitive } from '../autodiff/index.js';
+import { makeNode, tangentBuffer, type Node, type Primitive } from '../autodiff/index.js';
 import { ShapeError } from '../errors.js';
 import { kernels } from '../kernels/index.js';
 import { formatShape, Tensor } from '../tensor/index.js';
@@ -18,7 +18,7 @@ const matmulOp: Primitive = {
   jvp(node, [ta, tb], k) {
     const { transA, transB, M, N, K } = node.saved as MatmulInfo;
     const [a, b] = node.inputs as [Node, Node];
-    const out = new Float32Array(k * M * N);
+    const out = tangentBuffer(k * M * N);
     const sa = M * K, sb = K * N, sc = M * N;
     const kern = kernels();
     for (let j = 0; j < k; j++) {

@@ -1,4 +1,4 @@
-import { makeNode, type Node, type Primitive } from '../autodiff/index.js';
+import { makeNode, tangentBuffer, tangentZeros, type Node, type Primitive } from '../autodiff/index.js';
 import { ShapeError } from '../errors.js';
 import { formatShape, Tensor } from '../tensor/index.js';
 import { mean } from './arithmetic.js';
@@ -63,7 +63,7 @@ const avgPoolOp: Primitive = {
   name: 'avgPool2d',
   jvp(node, [t], k) {
     const g = node.saved as PoolGeometry;
-    const out = new Float32Array(k * node.value.size);
+    const out = tangentBuffer(k * node.value.size);
     windowSum(t!.data, out, g, k * g.N * g.C, false);
     return new Tensor([k, ...node.shape], out);
   },
@@ -74,7 +74,7 @@ const avgPoolAdjointOp: Primitive = {
   name: 'avgPool2dAdjoint',
   jvp(node, [t], k) {
     const g = node.saved as PoolGeometry;
-    const out = new Float32Array(k * node.value.size);
+    const out = tangentZeros(k * node.value.size);
     windowSum(t!.data, out, g, k * g.N * g.C, true);
     return new Tensor([k, ...node.shape], out);
   },

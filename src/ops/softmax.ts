@@ -1,4 +1,4 @@
-import { makeNode, type Node, type Primitive } from '../autodiff/index.js';
+import { makeNode, tangentBuffer, type Node, type Primitive } from '../autodiff/index.js';
 import { ShapeError } from '../errors.js';
 import { formatShape, Tensor } from '../tensor/index.js';
 import { mul, sub, sum } from './arithmetic.js';
@@ -11,7 +11,7 @@ const logSoftmaxOp: Primitive = {
     const [rows, cols] = node.shape as [number, number];
     const y = node.value.data;
     const td = t!.data;
-    const out = new Float32Array(k * rows * cols);
+    const out = tangentBuffer(k * rows * cols);
     for (let j = 0; j < k; j++) {
       for (let r = 0; r < rows; r++) {
         const o = (j * rows + r) * cols, yo = r * cols;

@@ -1,4 +1,4 @@
-import { makeNode, type Node, type Primitive } from '../autodiff/index.js';
+import { makeNode, tangentBuffer, type Node, type Primitive } from '../autodiff/index.js';
 import { Tensor } from '../tensor/index.js';
 import { mul } from './arithmetic.js';
 import { scaleRowsInto } from './elementwise.js';
@@ -40,7 +40,7 @@ function orderOp(family: Family, order: number): Primitive {
         d(node.inputs[0]!.value.data, slope);
         cache.set(node, slope);
       }
-      const out = new Float32Array(k * slope.length);
+      const out = tangentBuffer(k * slope.length);
       scaleRowsInto(t!.data, slope, k, out);
       return new Tensor([k, ...node.shape], out);
     },
