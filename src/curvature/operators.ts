@@ -43,14 +43,17 @@ export function defaultMaxBlock(batchSize: number): number {
   return Math.min(8, Math.max(1, Math.floor(128 / Math.max(1, batchSize))));
 }
 
-function checkOptions(opts: CurvatureOptions, batchSize: number) {
+/** Checks curvature options and fills in their defaults (the block size from the batch size). */
+export function resolveCurvatureOptions(opts: CurvatureOptions, batchSize: number) {
   const kind = opts.kind ?? 'hessian';
   if (kind !== 'hessian' && kind !== 'ggn') throw new OptionError(`curvature must be 'hessian' or 'ggn', got '${kind}'`);
   const bnMode = opts.bnMode ?? 'eval';
   if (bnMode !== 'eval' && bnMode !== 'train') throw new OptionError(`BN mode must be 'eval' or 'train', got '${bnMode}'`);
   const maxBlock = opts.maxBlock ?? defaultMaxBlock(batchSize);
   if (!Number.isInteger(maxBlock) || maxBlock < 1) throw new OptionError(`maxBlock must be a positive integer, got ${maxBlock}`);
-  return { kind, bnMode, loss: opts.loss ?? 'cross-entropy', maxBlock };
+  const loss = opts.loss ?? 'cross-entropy';
+  if (loss !== 'cross-entropy' && loss !== 'mse') throw new OptionError(`loss must be 'cross-entropy' or 'mse', got '${String(loss)}'`);
+  return { kind, bnMode, loss, maxBlock };
 }
 
 function yieldToEventLoop(): Promise<void> {
@@ -94,7 +97,7 @@ function counted(base: { size: number; info: CurvatureInfo }, matmat: (vs: Float
  * passes run once, here; each product replays only tangents.
  */
 export function hessianOperator(model: Model, batch: Batch, opts: CurvatureOptions = {}): CurvatureOperator {
-  const o = checkOptions(opts, batch.y.length);
+  const o = resolveCurvatureOptions(opts, batch.y.length);
   const ctx = secondOrder(model, batch, { bnMode: o.bnMode, loss: o.loss });
   const info: CurvatureInfo = {
     kind: o.kind,
@@ -130,7 +133,7 @@ export function datasetHessianOperator(model: Model, source: BatchSource, opts: 
     batches++;
     largest = Math.max(largest, b.y.length);
   }
-  const o = checkOptions(opts, largest);
+  const o = resolveCurvatureOptions(opts, largest);
   const budget = opts.cacheBytes ?? 4 * 2 ** 30;
   if (samples === 0) throw new OptionError('the dataset has no samples');
   const cache: (SecondOrderContext | undefined)[] = [];

@@ -1,6 +1,6 @@
-import type { CurvatureInfo, CurvatureKind, CurvatureOperator } from '../curvature/index.js';
+import { resolveCurvatureOptions, type CurvatureInfo, type CurvatureKind, type CurvatureOperator } from '../curvature/index.js';
 import type { Dataset, Normalization } from '../data/index.js';
-import { OptionError, ShapeError } from '../errors.js';
+import { ShapeError } from '../errors.js';
 import type { BnMode, LossKind, Model } from '../nn/index.js';
 import { checkShardPlan, planSamples, shardBatchCount, type ShardPlan } from './shardPlan.js';
 
@@ -64,14 +64,7 @@ export interface ResolvedProblem {
 
 /** Checks a problem and fills in its defaults. */
 export function resolveProblem(p: ShardProblem): ResolvedProblem {
-  const kind = p.kind ?? 'hessian';
-  if (kind !== 'hessian' && kind !== 'ggn') throw new OptionError(`curvature must be 'hessian' or 'ggn', got '${String(kind)}'`);
-  const bnMode = p.bnMode ?? 'eval';
-  if (bnMode !== 'eval' && bnMode !== 'train') throw new OptionError(`BN mode must be 'eval' or 'train', got '${String(bnMode)}'`);
-  const loss = p.loss ?? 'cross-entropy';
-  if (loss !== 'cross-entropy' && loss !== 'mse') throw new OptionError(`loss must be 'cross-entropy' or 'mse', got '${String(loss)}'`);
-  const maxBlock = p.maxBlock ?? 8;
-  if (!Number.isInteger(maxBlock) || maxBlock < 1) throw new OptionError(`maxBlock must be a positive integer, got ${maxBlock}`);
+  const { kind, bnMode, loss, maxBlock } = resolveCurvatureOptions(p, p.plan.batchSize);
   checkShardPlan(p.plan, p.dataset.length, `dataset ${p.dataset.name}`);
   const plan: ShardPlan = { batchSize: p.plan.batchSize, shards: p.plan.shards.map((s) => ({ start: s.start, end: s.end })) };
   const info: CurvatureInfo = {
