@@ -38,14 +38,13 @@ export {
   downloadDataset,
   DataLoader,
   hessianBatch,
-  openDataset,
   CIFAR10_NORMALIZATION,
   type Dataset,
   type DatasetSpec,
   type Normalization,
 } from './data/index.js';
 export { train, evaluate, Sgd, lrSchedule, DivergenceError, type TrainOptions, type EpochRecord } from './train/index.js';
-export { loadModel, saveModel, stateDict, loadStateDict, readSafetensors, writeSafetensors, loadTrainState } from './io/index.js';
+export { loadModel, saveModel, stateDict, loadStateDict, readSafetensors, writeSafetensors, loadTrainState, openDataset, loadTensorDataset, saveTensorDataset } from './io/index.js';
 export {
   hessianOperator,
   datasetHessianOperator,

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { OptionError } from '../errors.js';
-import { CIFAR10_NORMALIZATION, openDataset, type Dataset, type DatasetSpec, type Normalization } from '../data/index.js';
+import { CIFAR10_NORMALIZATION, type Dataset, type DatasetSpec, type Normalization } from '../data/index.js';
+import { openDataset } from '../io/index.js';
 
 /**
  * The datasets a command line can name:

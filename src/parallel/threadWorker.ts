@@ -6,7 +6,8 @@
  */
 import { workerData } from 'node:worker_threads';
 import { move } from 'piscina';
-import { openDataset, type Dataset, type DatasetSpec } from '../data/index.js';
+import type { Dataset, DatasetSpec } from '../data/index.js';
+import { openDataset } from '../io/index.js';
 import { HesseError } from '../errors.js';
 import { decodeModelBlob } from './modelBlob.js';
 import { ShardWorkspace } from './shardWorkspace.js';

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OptionError, ShapeError } from '../../src/errors.js';
-import { channelStats, classCounts, ImageDataset, loadCifar10, openDataset, synthetic } from '../../src/data/index.js';
+import { channelStats, classCounts, ImageDataset, loadCifar10, synthetic } from '../../src/data/index.js';
+import { openDataset } from '../../src/io/index.js';
 import { writeTinyCifar10 } from './cifar-files.js';
 
 let root: string;

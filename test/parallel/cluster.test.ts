@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ImageDataset, loadTensorDataset, saveTensorDataset, type Dataset } from '../../src/data/index.js';
+import { ImageDataset, type Dataset } from '../../src/data/index.js';
+import { loadTensorDataset, saveTensorDataset } from '../../src/io/index.js';
 import { hutchinson, powerIteration } from '../../src/linalg/index.js';
 import { resnet, type Model } from '../../src/nn/index.js';
 import {

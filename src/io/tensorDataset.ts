@@ -5,8 +5,8 @@
  */
 import { basename } from 'node:path';
 import { DTypeError, FileFormatError } from '../errors.js';
-import { asFloat32, asInt32Labels, readSafetensors, writeSafetensors, type TensorToWrite } from '../io/safetensors.js';
-import { ImageDataset, type Dataset } from './dataset.js';
+import { ImageDataset, type Dataset } from '../data/index.js';
+import { asFloat32, asInt32Labels, readSafetensors, writeSafetensors, type TensorToWrite } from './safetensors.js';
 
 export interface TensorDatasetOptions {
   xKey?: string;

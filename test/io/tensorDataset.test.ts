@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileFormatError } from '../../src/errors.js';
-import { loadTensorDataset, saveTensorDataset, synthetic } from '../../src/data/index.js';
-import { writeSafetensors, type TensorToWrite } from '../../src/io/index.js';
-import { rejection } from './rejection.js';
+import { synthetic } from '../../src/data/index.js';
+import { loadTensorDataset, saveTensorDataset, writeSafetensors, type TensorToWrite } from '../../src/io/index.js';
+import { rejection } from '../data/rejection.js';
 
 
 let dir: string;

@@ -1,8 +1,5 @@
-import type { Dataset } from './dataset.js';
-import { loadCifar10, loadCifar100 } from './cifar.js';
-import type { DatasetSpec } from './spec.js';
-import { synthetic } from './synthetic.js';
-import { loadTensorDataset } from './tensor-dataset.js';
+import { loadCifar10, loadCifar100, synthetic, type Dataset, type DatasetSpec } from '../data/index.js';
+import { loadTensorDataset } from './tensorDataset.js';
 
 /** Loads the dataset a spec describes (a worker's shard, say), restricted to spec.range when given. */
 export async function openDataset(spec: DatasetSpec): Promise<Dataset> {
