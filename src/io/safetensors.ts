@@ -5,7 +5,7 @@
  * so state dicts move between hesse and PyTorch under their own names.
  */
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { DTypeError, FileFormatError, OptionError } from '../errors.js';
@@ -290,7 +290,8 @@ export function encodeSafetensors(tensors: Record<string, TensorToWrite>, metada
  * Writes the whole file to a temporary name in the same folder, flushes it to disk and renames it
  * over `path`, so a crash leaves either the old file or the new one, never half a checkpoint.
  */
-export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
+export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true }).catch(() => undefined);
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   let fh;
   try {

@@ -4,7 +4,6 @@ export { resultsToJson } from './resultsJson.js';
 export { RESULTS_FILE, parseResults, readResults, stampResults, writeResults } from './resultsFile.js';
 export { createResults, type NewResults } from './createResults.js';
 export { hesseVersion } from './version.js';
-export { writeFileAtomic } from './atomicWrite.js';
 export type { PlotSpec } from './plots/common.js';
 export { esdSpec, peakPreservingIndices, type EsdPlotOptions } from './plots/esdSpec.js';
 export { eigenvaluesSpec } from './plots/eigenvaluesSpec.js';

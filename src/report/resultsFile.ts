@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileFormatError } from '../errors.js';
-import { writeFileAtomic } from './atomicWrite.js';
+import { writeFileAtomic } from '../io/safetensors.js';
 import { RESULTS_FORMAT, RESULTS_SCHEMA_VERSION, type HesseResults } from './results.js';
 import { resultsToJson } from './resultsJson.js';
 import { ResultsShapeProblem, validateResults } from './validateResults.js';

@@ -1,7 +1,7 @@
 import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileFormatError } from '../errors.js';
-import { writeFileAtomic } from './atomicWrite.js';
+import { writeFileAtomic } from '../io/safetensors.js';
 import { browserBundles } from './browserAssets.js';
 import { renderPlot, type RenderOptions } from './renderPlot.js';
 import { reportHtml, type PagePlot } from './reportHtml.js';
