@@ -1,6 +1,12 @@
 #define _GNU_SOURCE
 #include "config.h"
 
+#include <stdlib.h>
+#include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
@@ -40,7 +46,23 @@ hesse_isa hesse_isa_best(void) {
   return HESSE_ISA_GENERIC;
 }
 
+/*
+ * Activations and tangents are arrays of megabytes, allocated and freed hundreds of times per pass.
+ * By default glibc serves such sizes with fresh mmaps and unmaps them on free, so every pass pays
+ * a page fault per 4 KiB written (costly on a VM). Serving them from the heap and not trimming it
+ * keeps the pages mapped and reused. HESSE_MALLOC_TUNING=0 leaves the allocator alone.
+ */
+static void tune_malloc(void) {
+#if defined(__GLIBC__)
+  const char *off = getenv("HESSE_MALLOC_TUNING");
+  if (off && strcmp(off, "0") == 0) return;
+  mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
+#endif
+}
+
 static void init_once(void) {
+  tune_malloc();
   isa = hesse_isa_best();
   threads = hesse_cpu_count();
   if (threads > 64) threads = 64;
