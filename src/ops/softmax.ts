@@ -41,8 +41,9 @@ export function logSoftmax(x: Node): Node {
     if (!Number.isFinite(max)) max = 0;
     let s = 0;
     for (let c = 0; c < cols; c++) s += Math.exp(xs[o + c]! - max);
-    const lse = max + Math.log(s);
-    for (let c = 0; c < cols; c++) out.data[o + c] = xs[o + c]! - lse;
+    // (x − max) − log Σ: subtracting max + log Σ would lose log Σ against a huge max
+    const logSum = Math.log(s);
+    for (let c = 0; c < cols; c++) out.data[o + c] = xs[o + c]! - max - logSum;
   }
   return makeNode(logSoftmaxOp, [x], out);
 }
