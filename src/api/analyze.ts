@@ -115,18 +115,32 @@ export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeOutput> {
     if (r.aborted) interrupted = true;
   };
   const stopped = () => interrupted || opts.signal?.aborted === true;
+  // A stop that lands before a step's first product rejects that step; what finished is kept.
+  const guard = async <T>(f: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await f();
+    } catch (e) {
+      if (opts.signal?.aborted) {
+        interrupted = true;
+        return undefined;
+      }
+      throw e;
+    }
+  };
 
   const k = checkCount('--eigen', opts.eigen, 0, 0);
   if (k > 0 && !stopped()) {
     const method = opts.method ?? 'lanczos';
     let r: EigenResult;
     if (method === 'power') {
-      const p = await powerIteration(operator, { topN: k, ...common('eigen') });
+      const p = await guard(() => powerIteration(operator, { topN: k, ...common('eigen') }));
+      if (!p) return finish();
       record('eigen', p);
       eigenvectors = p.eigenvectors;
       r = { method: 'power iteration (PyHessian)', values: p.eigenvalues, products: p.products, ms: p.wallTimeMs };
     } else if (method === 'lanczos') {
-      const l = await lanczosEigs(operator, { k, which: 'largest', ...common('eigen') });
+      const l = await guard(() => lanczosEigs(operator, { k, which: 'largest', ...common('eigen') }));
+      if (!l) return finish();
       record('eigen', l);
       eigenvectors = l.eigenvectors;
       r = { method: 'thick-restart Lanczos', values: l.eigenvalues, residuals: l.residualNorms, converged: l.converged.every(Boolean), products: l.products, ms: l.wallTimeMs };
@@ -138,12 +152,14 @@ export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeOutput> {
     const method = opts.traceMethod ?? 'hutchinson';
     let r: TraceResult;
     if (method === 'hutchinson') {
-      const h = await hutchinson(operator, { probes: opts.traceProducts ?? 100, ...(opts.traceTol !== undefined ? { tol: opts.traceTol } : {}), ...common('trace') });
+      const h = await guard(() => hutchinson(operator, { probes: opts.traceProducts ?? 100, ...(opts.traceTol !== undefined ? { tol: opts.traceTol } : {}), ...common('trace') }));
+      if (!h) return finish();
       record('trace', h);
       r = { method: 'Hutchinson (Rademacher)', estimate: h.estimate, standardError: h.standardError, probes: h.samples.length, products: h.products, ms: h.wallTimeMs };
     } else if (method === 'hutch++') {
       const budget = Math.max(3, Math.floor((opts.traceProducts ?? 99) / 3) * 3);
-      const h = await hutchPlusPlus(operator, { products: budget, ...common('trace') });
+      const h = await guard(() => hutchPlusPlus(operator, { products: budget, ...common('trace') }));
+      if (!h) return finish();
       record('trace', h);
       r = { method: 'Hutch++', estimate: h.estimate, standardError: h.standardError, probes: h.residualSamples.length, products: h.products, ms: h.wallTimeMs };
     } else throw new OptionError(`--trace-method must be hutchinson or hutch++, got '${method}'`);
@@ -153,7 +169,8 @@ export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeOutput> {
   if (opts.density && !stopped()) {
     const steps = checkCount('--density-steps', opts.densitySteps, 100);
     const probes = checkCount('--density-probes', opts.densityProbes, 1);
-    const s = await slq(operator, { steps: Math.min(steps, operator.size), probes, reorthogonalize: 'full', ...common('density') });
+    const s = await guard(() => slq(operator, { steps: Math.min(steps, operator.size), probes, reorthogonalize: 'full', ...common('density') }));
+    if (!s) return finish();
     record('density', s);
     const grid = densityOnGrid(s);
     const d: DensityResult = {
@@ -176,7 +193,8 @@ export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeOutput> {
     const blocks = operator.info.blocks.length === opts.model.blocks.length
       ? groups.map((g) => ({ name: g.name, offset: g.blocks[0]!.offset, length: g.blocks.reduce((s, b) => s + b.length, 0) }))
       : [];
-    const d = await hutchinsonDiagonal(operator, { probes: checkCount('--probes', opts.probes, 50), blocks, ...common('diagonal') });
+    const d = await guard(() => hutchinsonDiagonal(operator, { probes: checkCount('--probes', opts.probes, 50), blocks, ...common('diagonal') }));
+    if (!d) return finish();
     record('diagonal', d);
     if (opts.diag) {
       results.diagonal = {
@@ -199,7 +217,8 @@ export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeOutput> {
         for (const [i, g] of groups.entries()) {
           if (stopped()) break;
           const sub = restrictOperator(operator, g.blocks);
-          const l = await lanczosEigs(sub, { k: 1, tol: 1e-3, ...common(`layer ${g.name}`) });
+          const l = await guard(() => lanczosEigs(sub, { k: 1, tol: 1e-3, ...common(`layer ${g.name}`) }));
+          if (!l) break;
           used += l.products;
           if (l.aborted) interrupted = true;
           perLayer[i]!.topEigenvalue = l.eigenvalues[0]!;
@@ -210,5 +229,9 @@ export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeOutput> {
       results.perLayer = perLayer;
     }
   }
-  return { results, timings, products, samples, interrupted: interrupted || opts.signal?.aborted === true, eigenvectors, operator };
+  return finish();
+
+  function finish(): AnalyzeOutput {
+    return { results, timings, products, samples, interrupted: interrupted || opts.signal?.aborted === true, eigenvectors, operator };
+  }
 }

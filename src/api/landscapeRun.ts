@@ -1,6 +1,6 @@
 import { hessianOperator } from '../curvature/index.js';
 import { hessianBatch, type Dataset, type Normalization } from '../data/index.js';
-import { OptionError } from '../errors.js';
+import { HesseError, OptionError } from '../errors.js';
 import { batchEvaluator, datasetEvaluator, filterNormalizedDirection, landscape1d, landscape2d, type Evaluator } from '../landscape/index.js';
 import { lanczosEigs, type Progress } from '../linalg/index.js';
 import type { BnMode, Model } from '../nn/index.js';
@@ -45,7 +45,10 @@ export async function landscapeRun(o: LandscapeRunOptions): Promise<{ result: La
     if (o.eigenvectors && o.eigenvectors.length >= o.dims) dirs = o.eigenvectors.slice(0, o.dims);
     else {
       const op = hessianOperator(o.model, batch ?? hessianBatch(o.dataset, n, o.normalize), { bnMode });
-      const r = await lanczosEigs(op, { k: o.dims, seed: o.seed ?? 0, onProgress: (p) => o.onProgress?.('eigenvectors', p), ...(o.signal ? { signal: o.signal } : {}) });
+      const r = await lanczosEigs(op, { k: o.dims, seed: o.seed ?? 0, onProgress: (p) => o.onProgress?.('eigenvectors', p), ...(o.signal ? { signal: o.signal } : {}) }).catch((e: unknown) => {
+        throw o.signal?.aborted ? new HesseError('stopped before the eigenvector directions were found: there is no landscape to write') : e;
+      });
+      if (r.aborted) throw new HesseError('stopped before the eigenvector directions were found: there is no landscape to write');
       products = r.products;
       dirs = r.eigenvectors;
     }

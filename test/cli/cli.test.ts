@@ -170,7 +170,7 @@ describe('the hesse command', () => {
     const out = join(dir, 'interrupted');
     const r = await hesse(
       ['analyze', '--model', model, '--data', 'synthetic:32', '--batch', '16', '--trace', '--trace-products', '100000', '--out', out],
-      { signalAfterMs: 2500 },
+      { signalWhen: /trace \.\.\./ },
     );
     expect(r.code, r.stderr).toBe(0);
     const res = await readResults(out);

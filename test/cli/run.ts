@@ -10,7 +10,10 @@ export interface CliRun {
 }
 
 /** Runs the built `hesse` command as a user would (a child process, no terminal). */
-export function hesse(args: string[], opts: { cwd?: string; env?: Record<string, string>; signalAfterMs?: number } = {}): Promise<CliRun> {
+export function hesse(
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string>; signalAfterMs?: number; signalWhen?: RegExp } = {},
+): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cliPath, ...args], {
       cwd: opts.cwd,
@@ -19,7 +22,15 @@ export function hesse(args: string[], opts: { cwd?: string; env?: Record<string,
     });
     let stdout = '', stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    let signalled = false;
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      // Ctrl-C once the command says it has started the step (plus a moment for its first products)
+      if (opts.signalWhen && !signalled && opts.signalWhen.test(stderr)) {
+        signalled = true;
+        setTimeout(() => child.kill('SIGINT'), 300);
+      }
+    });
     if (opts.signalAfterMs !== undefined) setTimeout(() => child.kill('SIGINT'), opts.signalAfterMs);
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
