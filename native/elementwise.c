@@ -8,27 +8,36 @@
 /* One innermost row; the stride cases are split so the compiler vectorises the common ones. */
 static void row(hesse_ew_kind kind, const float *restrict a, long sa, const float *restrict b, long sb, float *restrict o, long n,
                 int acc) {
-#define LOOPS(OP)                                                                          \
+#define LOOPS(OP) LOOPF(APPLY_##OP)
+#define APPLY_PLUS(x, y) ((x) + (y))
+#define APPLY_MINUS(x, y) ((x) - (y))
+#define APPLY_TIMES(x, y) ((x) * (y))
+#define APPLY_OVER(x, y) ((x) / (y))
+#define APPLY_MAX(x, y) (((x) > (y) || (x) != (x)) ? (x) : (y))
+#define APPLY_GREATER(x, y) ((x) > (y) ? 1.0f : 0.0f)
+#define LOOPF(F)                                                                           \
   if (sa == 1 && sb == 1) {                                                                \
-    if (acc) for (long i = 0; i < n; i++) o[i] += a[i] OP b[i];                            \
-    else for (long i = 0; i < n; i++) o[i] = a[i] OP b[i];                                 \
+    if (acc) for (long i = 0; i < n; i++) o[i] += F(a[i], b[i]);                           \
+    else for (long i = 0; i < n; i++) o[i] = F(a[i], b[i]);                                \
   } else if (sa == 1 && sb == 0) {                                                         \
     const float y = b[0];                                                                  \
-    if (acc) for (long i = 0; i < n; i++) o[i] += a[i] OP y;                               \
-    else for (long i = 0; i < n; i++) o[i] = a[i] OP y;                                    \
+    if (acc) for (long i = 0; i < n; i++) o[i] += F(a[i], y);                              \
+    else for (long i = 0; i < n; i++) o[i] = F(a[i], y);                                   \
   } else if (sa == 0 && sb == 1) {                                                         \
     const float x = a[0];                                                                  \
-    if (acc) for (long i = 0; i < n; i++) o[i] += x OP b[i];                               \
-    else for (long i = 0; i < n; i++) o[i] = x OP b[i];                                    \
+    if (acc) for (long i = 0; i < n; i++) o[i] += F(x, b[i]);                              \
+    else for (long i = 0; i < n; i++) o[i] = F(x, b[i]);                                   \
   } else {                                                                                 \
-    if (acc) for (long i = 0; i < n; i++) o[i] += a[i * sa] OP b[i * sb];                  \
-    else for (long i = 0; i < n; i++) o[i] = a[i * sa] OP b[i * sb];                       \
+    if (acc) for (long i = 0; i < n; i++) o[i] += F(a[i * sa], b[i * sb]);                 \
+    else for (long i = 0; i < n; i++) o[i] = F(a[i * sa], b[i * sb]);                      \
   }
   switch (kind) {
-    case HESSE_EW_ADD: LOOPS(+) break;
-    case HESSE_EW_SUB: LOOPS(-) break;
-    case HESSE_EW_MUL: LOOPS(*) break;
-    case HESSE_EW_DIV: LOOPS(/) break;
+    case HESSE_EW_ADD: LOOPS(PLUS) break;
+    case HESSE_EW_SUB: LOOPS(MINUS) break;
+    case HESSE_EW_MUL: LOOPS(TIMES) break;
+    case HESSE_EW_DIV: LOOPS(OVER) break;
+    case HESSE_EW_MAX: LOOPS(MAX) break;
+    case HESSE_EW_GREATER: LOOPS(GREATER) break;
     case HESSE_EW_COPY:
       if (sa == 1) {
         if (acc) for (long i = 0; i < n; i++) o[i] += a[i];
@@ -40,6 +49,7 @@ static void row(hesse_ew_kind kind, const float *restrict a, long sa, const floa
       break;
   }
 #undef LOOPS
+#undef LOOPF
 }
 
 typedef struct {

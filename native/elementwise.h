@@ -4,7 +4,16 @@
 
 #define HESSE_EW_MAX_RANK 8
 
-typedef enum { HESSE_EW_ADD = 0, HESSE_EW_SUB = 1, HESSE_EW_MUL = 2, HESSE_EW_DIV = 3, HESSE_EW_COPY = 4 } hesse_ew_kind;
+/* MAX: a where a > b (or a is NaN), else b (ReLU against a 0 of stride 0); GREATER: 1 where a > b, else 0. */
+typedef enum {
+  HESSE_EW_ADD = 0,
+  HESSE_EW_SUB = 1,
+  HESSE_EW_MUL = 2,
+  HESSE_EW_DIV = 3,
+  HESSE_EW_COPY = 4,
+  HESSE_EW_MAX = 5,
+  HESSE_EW_GREATER = 6
+} hesse_ew_kind;
 
 /*
  * out (contiguous over shape) = a ∘ b, or += with accumulate; a and b are read with the given

@@ -132,7 +132,14 @@ function binary(kind: Elementwise, a: Float32Array, b: Float32Array | null, out:
   iterate(geometry, 2, (off) => {
     const x = a[off[0]!]!;
     const y = kind === Elementwise.Copy ? 0 : b![off[1]!]!;
-    const r = kind === Elementwise.Add ? x + y : kind === Elementwise.Sub ? x - y : kind === Elementwise.Mul ? x * y : kind === Elementwise.Div ? x / y : x;
+    const r =
+      kind === Elementwise.Add ? x + y
+      : kind === Elementwise.Sub ? x - y
+      : kind === Elementwise.Mul ? x * y
+      : kind === Elementwise.Div ? x / y
+      : kind === Elementwise.Max ? (x > y || Number.isNaN(x) ? x : y)
+      : kind === Elementwise.Greater ? (x > y ? 1 : 0)
+      : x;
     out[o] = accumulate ? out[o]! + r : r;
     o++;
   });

@@ -30,8 +30,11 @@ export function convOutputSize(g: ConvGeometry): { Ho: number; Wo: number } {
 
 export type KernelsName = 'native' | 'reference';
 
-/** Elementwise operations of `binary`: out = a + b, a − b, a · b, a / b, or a copy of a. */
-export const Elementwise = { Add: 0, Sub: 1, Mul: 2, Div: 3, Copy: 4 } as const;
+/**
+ * Elementwise operations of `binary`: out = a + b, a − b, a · b, a / b, a copy of a, max(a, b)
+ * (a when a is NaN, so NaN propagates through ReLU), or 1 where a > b and 0 elsewhere.
+ */
+export const Elementwise = { Add: 0, Sub: 1, Mul: 2, Div: 3, Copy: 4, Max: 5, Greater: 6 } as const;
 export type Elementwise = (typeof Elementwise)[keyof typeof Elementwise];
 
 export interface Kernels {

@@ -1,5 +1,6 @@
 import { makeNode, tangentBuffer, type Node, type Primitive } from '../autodiff/index.js';
 import { Tensor } from '../tensor/index.js';
+import { Elementwise, kernels } from '../kernels/index.js';
 import { mul } from './arithmetic.js';
 import { scaleRowsInto } from './elementwise.js';
 
@@ -9,12 +10,12 @@ import { scaleRowsInto } from './elementwise.js';
  * cotangent by the node of order d+1, so every order is differentiable as far as the family
  * lists derivatives. A derivative marked zero stops the chain (no tangent, no node).
  */
-type Elementwise = (x: Float32Array, out: Float32Array) => void;
+type ElementwiseFn = (x: Float32Array, out: Float32Array) => void;
 
 interface Family {
   name: string;
   /** derivs[d] computes the d-th derivative; null means identically zero from there on */
-  derivs: (Elementwise | null)[];
+  derivs: (ElementwiseFn | null)[];
 }
 
 const ops = new Map<string, Primitive>();
@@ -24,7 +25,7 @@ function orderOp(family: Family, order: number): Primitive {
   let op = ops.get(key);
   if (op) return op;
   const cache = new WeakMap<Node, Float32Array>();
-  const nextDeriv = (): Elementwise | null => {
+  const nextDeriv = (): ElementwiseFn | null => {
     const d = family.derivs[order + 1];
     if (d === undefined) throw new Error(`${family.name}: derivative of order ${order + 1} is not implemented`);
     return d;
@@ -60,7 +61,14 @@ function applyOrder(family: Family, order: number, x: Node): Node {
   return makeNode(orderOp(family, order), [x], out);
 }
 
-function map(f: (v: number) => number): Elementwise {
+const zero = new Float32Array(1);
+
+/** max(x, 0) or [x > 0] over a whole array, in the kernels (vectorised, branch-free). */
+function compareWithZero(kind: typeof Elementwise.Max | typeof Elementwise.Greater, x: Float32Array, out: Float32Array): void {
+  if (x.length > 0) kernels().binary(kind, x, zero, out, Float64Array.of(1, x.length, 1, 0), false);
+}
+
+function map(f: (v: number) => number): ElementwiseFn {
   return (x, out) => {
     for (let i = 0; i < x.length; i++) out[i] = f(x[i]!);
   };
@@ -74,17 +82,8 @@ function map(f: (v: number) => number): Elementwise {
 const reluFamily: Family = {
   name: 'relu',
   derivs: [
-    // branch-free (a comparison turned into 0 or 1): ReLU's inputs are signs at random, and a
-    // mispredicted branch per element costs more than the arithmetic
-    (x, out) => {
-      for (let i = 0; i < x.length; i++) {
-        const v = x[i]!;
-        out[i] = v * +(v > 0);
-      }
-    },
-    (x, out) => {
-      for (let i = 0; i < x.length; i++) out[i] = +(x[i]! > 0);
-    },
+    (x, out) => compareWithZero(Elementwise.Max, x, out),
+    (x, out) => compareWithZero(Elementwise.Greater, x, out),
     null,
   ],
 };
@@ -197,7 +196,7 @@ const powFamilies = new Map<number, Family>();
 function powFamily(p: number): Family {
   let fam = powFamilies.get(p);
   if (fam) return fam;
-  const derivs: (Elementwise | null)[] = [];
+  const derivs: (ElementwiseFn | null)[] = [];
   let coeff = 1;
   for (let d = 0; d < 4; d++) {
     const c = coeff, e = p - d;

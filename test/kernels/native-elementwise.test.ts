@@ -6,7 +6,7 @@ import { Rng, sizeOf, type Shape } from '../../src/tensor/index.js';
 import { randomArray, viewAt } from './helpers.js';
 
 const native = loadNativeKernels().kernels!;
-const kinds = [Elementwise.Add, Elementwise.Sub, Elementwise.Mul, Elementwise.Div, Elementwise.Copy] as const;
+const kinds = [Elementwise.Add, Elementwise.Sub, Elementwise.Mul, Elementwise.Div, Elementwise.Copy, Elementwise.Max, Elementwise.Greater] as const;
 
 /** [out shape, a shape, b shape] cases: same shape, per-channel, scalar, leading block, inner broadcast, large (threaded). */
 const cases: [Shape, Shape, Shape][] = [
@@ -69,6 +69,17 @@ describe('native elementwise kernels against the reference', () => {
         expect(worst).toBeLessThanOrEqual(1e-6);
       }
     }
+  });
+
+  it('max against zero is ReLU with NaN passed through, greater is its 0/1 mask', () => {
+    const x = Float32Array.of(-2, -0, 0, 0.5, NaN, Infinity, -Infinity);
+    const g = Float64Array.of(1, x.length, 1, 0);
+    const zero = new Float32Array(1);
+    const relu = new Float32Array(x.length), mask = new Float32Array(x.length);
+    native.binary(Elementwise.Max, x, zero, relu, g, false);
+    native.binary(Elementwise.Greater, x, zero, mask, g, false);
+    expect([...relu]).toEqual([0, 0, 0, 0.5, NaN, Infinity, 0]);
+    expect([...mask]).toEqual([0, 0, 0, 1, 0, 1, 0]);
   });
 
   it('refuses operands too short for their strides and bad geometry', () => {
