@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { analyze, type EigenMethod, type TraceMethod } from '../../api/analyze.js';
 import { datasetExecutor } from '../../api/executorArg.js';
 import { OptionError } from '../../errors.js';
-import { executorOperator, type ClusterProgress } from '../../parallel/index.js';
+import { executorOperator, type ClusterProgress, type ShardExecutor } from '../../parallel/index.js';
 import { defaultNormalization, openDataArg } from '../../api/dataArg.js';
 import { loadModelArg } from '../../api/modelArg.js';
 import { createResults, writeReport, type HesseResults } from '../../report/index.js';
@@ -92,20 +92,7 @@ export async function analyzeCommand(ctx: CommandContext, flags: AnalyzeFlags): 
   const normalize = m.normalization !== undefined ? m.normalization : defaultNormalization(data.spec);
   if (!wanted) ctx.progress.say('nothing chosen: computing the top eigenvalue, the trace and the density (see --help)');
   ctx.progress.say(`analysing ${m.description} on ${data.description}`);
-  if ((flags.cluster || flags.workers !== undefined) && !flags.fullDataset) {
-    throw new OptionError('--workers and --cluster spread the products of a whole-dataset Hessian: add --full-dataset (one Hessian batch runs in this process)');
-  }
-  const executor = flags.fullDataset
-    ? await datasetExecutor({
-        model: m.model,
-        dataset: data.dataset,
-        normalize,
-        kind: curvature,
-        bnMode,
-        ...(flags.workers !== undefined ? { workers: flags.workers } : {}),
-        ...(flags.cluster ? { cluster: flags.cluster, runName: flags.run, onClusterProgress: clusterNarrator(ctx) } : {}),
-      })
-    : undefined;
+  const executor = await executorForFlags(ctx, flags, { model: m.model, dataset: data.dataset, normalize, kind: curvature, bnMode });
   const out = await analyze({
     model: m.model,
     dataset: data.dataset,
@@ -167,6 +154,26 @@ export async function analyzeCommand(ctx: CommandContext, flags: AnalyzeFlags): 
   const dir = resolve(flags.out);
   await writeReport(dir, results, { png: flags.png });
   printAnalysis(ctx, results, dir);
+}
+
+/**
+ * The worker threads or cluster that --full-dataset runs on (none for one Hessian batch, which
+ * runs in this process; --workers or --cluster without --full-dataset is a mistake).
+ */
+export async function executorForFlags(
+  ctx: CommandContext,
+  flags: { fullDataset?: boolean; workers?: number; cluster?: string; run?: string },
+  problem: Omit<Parameters<typeof datasetExecutor>[0], 'workers' | 'cluster' | 'runName' | 'onClusterProgress'>,
+): Promise<ShardExecutor | undefined> {
+  if ((flags.cluster || flags.workers !== undefined) && !flags.fullDataset) {
+    throw new OptionError('--workers and --cluster spread the work over a whole dataset: add --full-dataset (one batch runs in this process)');
+  }
+  if (!flags.fullDataset) return undefined;
+  return datasetExecutor({
+    ...problem,
+    ...(flags.workers !== undefined ? { workers: flags.workers } : {}),
+    ...(flags.cluster ? { cluster: flags.cluster, runName: flags.run ?? 'hesse', onClusterProgress: clusterNarrator(ctx) } : {}),
+  });
 }
 
 /** Says when the cluster's state changes: workers seen, retries (products show on the progress bar). */

@@ -2,14 +2,12 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { defaultNormalization, openDataArg } from '../../api/dataArg.js';
 import { landscapeRun } from '../../api/landscapeRun.js';
-import { datasetExecutor } from '../../api/executorArg.js';
 import { loadModelArg } from '../../api/modelArg.js';
-import { OptionError } from '../../errors.js';
 import { createResults, writeReport } from '../../report/index.js';
 import type { CommandContext } from '../context.js';
 import { fmt } from '../format.js';
 import { intOption, numberOption, oneOf } from '../options.js';
-import { clusterNarrator } from './analyze.js';
+import { executorForFlags } from './analyze.js';
 
 export interface LandscapeFlags {
   model: string;
@@ -67,20 +65,7 @@ export async function landscapeCommand(ctx: CommandContext, flags: LandscapeFlag
   const data = await openDataArg(flags.data, split, flags.seed);
   const normalize = m.normalization !== undefined ? m.normalization : defaultNormalization(data.spec);
   ctx.progress.say(`${dims}-D landscape of ${m.description} along ${directions} directions on ${data.description}`);
-  if ((flags.cluster || flags.workers !== undefined) && !flags.fullDataset) {
-    throw new OptionError('--workers and --cluster spread a whole-dataset landscape: add --full-dataset');
-  }
-  const executor = flags.fullDataset
-    ? await datasetExecutor({
-        model: m.model,
-        dataset: data.dataset,
-        normalize,
-        kind: 'hessian',
-        bnMode,
-        ...(flags.workers !== undefined ? { workers: flags.workers } : {}),
-        ...(flags.cluster ? { cluster: flags.cluster, runName: flags.run, onClusterProgress: clusterNarrator(ctx) } : {}),
-      })
-    : undefined;
+  const executor = await executorForFlags(ctx, flags, { model: m.model, dataset: data.dataset, normalize, kind: 'hessian', bnMode });
   const r = await landscapeRun({
     model: m.model,
     dataset: data.dataset,
