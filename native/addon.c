@@ -375,7 +375,7 @@ static napi_value js_binary(napi_env env, napi_callback_info info) {
   napi_valuetype t;
   if (!get_args(env, info, 6, argv, fn)) return 0;
   if (!get_int(env, argv[0], fn, "kind", 0, &kind)) return 0;
-  if (kind > 6) return fail_range(env, fn, "kind must be 0..6 (add, sub, mul, div, copy, max, greater)");
+  if (kind > 7) return fail_range(env, fn, "kind must be 0..7 (add, sub, mul, div, copy, max, greater, gate)");
   if (!get_f32(env, argv[1], fn, "a", &a, &la)) return 0;
   CHECK(napi_typeof(env, argv[2], &t));
   if (t != napi_null && !get_f32(env, argv[2], fn, "b", &b, &lb)) return 0;

@@ -15,6 +15,7 @@ static void row(hesse_ew_kind kind, const float *restrict a, long sa, const floa
 #define APPLY_OVER(x, y) ((x) / (y))
 #define APPLY_MAX(x, y) (((x) > (y) || (x) != (x)) ? (x) : (y))
 #define APPLY_GREATER(x, y) ((x) > (y) ? 1.0f : 0.0f)
+#define APPLY_GATE(x, y) ((y) > 0.0f ? (x) : 0.0f)
 #define LOOPF(F)                                                                           \
   if (sa == 1 && sb == 1) {                                                                \
     if (acc) for (long i = 0; i < n; i++) o[i] += F(a[i], b[i]);                           \
@@ -38,6 +39,7 @@ static void row(hesse_ew_kind kind, const float *restrict a, long sa, const floa
     case HESSE_EW_DIV: LOOPS(OVER) break;
     case HESSE_EW_MAX: LOOPS(MAX) break;
     case HESSE_EW_GREATER: LOOPS(GREATER) break;
+    case HESSE_EW_GATE: LOOPS(GATE) break;
     case HESSE_EW_COPY:
       if (sa == 1) {
         if (acc) for (long i = 0; i < n; i++) o[i] += a[i];

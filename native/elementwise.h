@@ -4,7 +4,10 @@
 
 #define HESSE_EW_MAX_RANK 8
 
-/* MAX: a where a > b (or a is NaN), else b (ReLU against a 0 of stride 0); GREATER: 1 where a > b, else 0. */
+/*
+ * MAX: a where a > b (or a is NaN), else b (ReLU against a 0 of stride 0); GREATER: 1 where a > b,
+ * else 0; GATE: a where b > 0, else 0 (ReLU's backward: the cotangent where the input was positive).
+ */
 typedef enum {
   HESSE_EW_ADD = 0,
   HESSE_EW_SUB = 1,
@@ -12,7 +15,8 @@ typedef enum {
   HESSE_EW_DIV = 3,
   HESSE_EW_COPY = 4,
   HESSE_EW_MAX = 5,
-  HESSE_EW_GREATER = 6
+  HESSE_EW_GREATER = 6,
+  HESSE_EW_GATE = 7
 } hesse_ew_kind;
 
 /*

@@ -139,6 +139,7 @@ function binary(kind: Elementwise, a: Float32Array, b: Float32Array | null, out:
       : kind === Elementwise.Div ? x / y
       : kind === Elementwise.Max ? (x > y || Number.isNaN(x) ? x : y)
       : kind === Elementwise.Greater ? (x > y ? 1 : 0)
+      : kind === Elementwise.Gate ? (y > 0 ? x : 0)
       : x;
     out[o] = accumulate ? out[o]! + r : r;
     o++;

@@ -32,9 +32,10 @@ export type KernelsName = 'native' | 'reference';
 
 /**
  * Elementwise operations of `binary`: out = a + b, a − b, a · b, a / b, a copy of a, max(a, b)
- * (a when a is NaN, so NaN propagates through ReLU), or 1 where a > b and 0 elsewhere.
+ * (a when a is NaN, so NaN propagates through ReLU), 1 where a > b and 0 elsewhere, or a where
+ * b > 0 and 0 elsewhere (gate: ReLU's backward).
  */
-export const Elementwise = { Add: 0, Sub: 1, Mul: 2, Div: 3, Copy: 4, Max: 5, Greater: 6 } as const;
+export const Elementwise = { Add: 0, Sub: 1, Mul: 2, Div: 3, Copy: 4, Max: 5, Greater: 6, Gate: 7 } as const;
 export type Elementwise = (typeof Elementwise)[keyof typeof Elementwise];
 
 export interface Kernels {

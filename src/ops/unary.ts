@@ -16,6 +16,8 @@ interface Family {
   name: string;
   /** derivs[d] computes the d-th derivative; null means identically zero from there on */
   derivs: (ElementwiseFn | null)[];
+  /** the vjp of order 0 as one primitive, where that beats g · f'(x) built from two */
+  gradient?: (g: Node, x: Node) => Node;
 }
 
 const ops = new Map<string, Primitive>();
@@ -46,6 +48,7 @@ function orderOp(family: Family, order: number): Primitive {
       return new Tensor([k, ...node.shape], out);
     },
     vjp(node, g) {
+      if (order === 0 && family.gradient) return [family.gradient(g, node.inputs[0]!)];
       return nextDeriv() ? [mul(g, applyOrder(family, order + 1, node.inputs[0]!))] : [null];
     },
   };
@@ -74,6 +77,30 @@ function map(f: (v: number) => number): ElementwiseFn {
   };
 }
 
+function gate(a: Float32Array, b: Float32Array, out: Float32Array, k: number): void {
+  const n = b.length;
+  if (n > 0 && k > 0) kernels().binary(Elementwise.Gate, a, b, out, Float64Array.of(2, k, n, n, 1, 0, 1), false);
+}
+
+const reluGradOp: Primitive = {
+  name: 'reluGrad',
+  // linear in g; the gate [x > 0] is piecewise constant in x, so x's tangent does not enter
+  jvp(node, [tg], k) {
+    if (!tg) return null;
+    const out = tangentBuffer(k * node.value.size);
+    gate(tg.data, node.inputs[1]!.value.data, out, k);
+    return new Tensor([k, ...node.shape], out);
+  },
+  vjp: (node, G, needed) => [needed[0] ? reluGrad(G, node.inputs[1]!) : null, null],
+};
+
+/** g · [x > 0] in one pass: ReLU's backward, without materialising the mask. */
+export function reluGrad(g: Node, x: Node): Node {
+  const out = new Tensor(x.shape);
+  gate(g.value.data, x.value.data, out.data, 1);
+  return makeNode(reluGradOp, [g, x], out);
+}
+
 /**
  * ReLU. At the kink x = 0 the engine takes the derivative to be 0 (as PyTorch does), and the
  * second derivative is 0 everywhere, so ReLU contributes nothing to H·v beyond the path through
@@ -86,6 +113,7 @@ const reluFamily: Family = {
     (x, out) => compareWithZero(Elementwise.Greater, x, out),
     null,
   ],
+  gradient: (g, x) => reluGrad(g, x),
 };
 
 const tanhFamily: Family = {

@@ -6,7 +6,7 @@ import { Rng, sizeOf, type Shape } from '../../src/tensor/index.js';
 import { randomArray, viewAt } from './helpers.js';
 
 const native = loadNativeKernels().kernels!;
-const kinds = [Elementwise.Add, Elementwise.Sub, Elementwise.Mul, Elementwise.Div, Elementwise.Copy, Elementwise.Max, Elementwise.Greater] as const;
+const kinds = [Elementwise.Add, Elementwise.Sub, Elementwise.Mul, Elementwise.Div, Elementwise.Copy, Elementwise.Max, Elementwise.Greater, Elementwise.Gate] as const;
 
 /** [out shape, a shape, b shape] cases: same shape, per-channel, scalar, leading block, inner broadcast, large (threaded). */
 const cases: [Shape, Shape, Shape][] = [

@@ -43,6 +43,13 @@ describe('primitive derivatives against central differences', () => {
     checkDerivatives([[4, 5]], ([x]) => readout(ops.activations[act](x!)), { init, h: 2 ** -10 });
   });
 
+  it("ReLU's fused backward g·[x > 0]", () => {
+    const init = (rng: Rng, t: Float32Array) => {
+      for (let i = 0; i < t.length; i++) t[i] = rng.rademacher() * (0.3 + 2.7 * rng.uniform());
+    };
+    checkDerivatives([[3, 4], [3, 4]], ([g, x]) => readout(ops.reluGrad(g!, x!)), { init, h: 2 ** -10 });
+  });
+
   it('exp, log, pow', () => {
     checkDerivatives([[7]], ([x]) => readout(ops.exp(x!)), { init: (rng, t) => rng.fillUniform(t, -1, 1) });
     checkDerivatives([[7]], ([x]) => readout(ops.log(x!)), { init: (rng, t) => rng.fillUniform(t, 0.5, 3) });
