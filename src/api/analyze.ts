@@ -81,9 +81,6 @@ export function datasetBatches(dataset: Dataset, batchSize: number, normalize: N
 /** Builds the curvature operator an analysis runs on: one Hessian batch, or the whole dataset. */
 export function analysisOperator(opts: AnalyzeOptions): { operator: CurvatureOperator; samples: number } {
   const { model, dataset } = opts;
-  if (model.inputShape.length === 1 ? false : dataset.channels !== model.inputShape[0]) {
-    throw new OptionError(`the data has ${dataset.channels} channels but the model expects ${model.inputShape[0]}`);
-  }
   const common = { kind: opts.curvature ?? 'hessian', bnMode: opts.bnMode ?? 'eval' } as const;
   if (opts.operator) return { operator: opts.operator, samples: opts.operator.info.samples };
   if (opts.fullDataset) {

@@ -67,29 +67,25 @@ function chunked(vs: Float32Array[], max: number, f: (chunk: Float32Array[]) => 
   return out;
 }
 
-function counted(base: { size: number; info: CurvatureInfo }, matmat: (vs: Float32Array[]) => Float32Array[]): CurvatureOperator {
+/**
+ * A curvature operator from a block product: counts products and their time. Local products are
+ * long synchronous computations, so each call first yields to the event loop: signals (Ctrl-C),
+ * timers and progress output get through between products.
+ */
+export function countedOperator(
+  base: { size: number; info: CurvatureInfo },
+  matmat: (vs: Float32Array[]) => Float32Array[] | Promise<Float32Array[]>,
+): CurvatureOperator {
   const stats = { products: 0, ms: 0 };
-  const run = (vs: Float32Array[]) => {
+  const run = async (vs: Float32Array[]) => {
+    await yieldToEventLoop();
     const t = performance.now();
-    const r = matmat(vs);
+    const r = await matmat(vs);
     stats.ms += performance.now() - t;
     stats.products += vs.length;
     return r;
   };
-  // Products are long synchronous computations: yield to the event loop before each, so signals
-  // (Ctrl-C), timers and progress output get through between products.
-  return {
-    ...base,
-    stats,
-    matvec: async (v) => {
-      await yieldToEventLoop();
-      return run([v])[0]!;
-    },
-    matmat: async (vs) => {
-      await yieldToEventLoop();
-      return run(vs);
-    },
-  };
+  return { ...base, stats, matvec: async (v) => (await run([v]))[0]!, matmat: run };
 }
 
 /**
@@ -108,7 +104,7 @@ export function hessianOperator(model: Model, batch: Batch, opts: CurvatureOptio
     parameters: model.size,
     blocks: model.blocks.map((b) => b.name),
   };
-  return counted({ size: model.size, info }, (vs) => chunked(vs, o.maxBlock, (c) => product(ctx, o.kind, c)));
+  return countedOperator({ size: model.size, info }, (vs) => chunked(vs, o.maxBlock, (c) => product(ctx, o.kind, c)));
 }
 
 /** Something that yields the batches of a dataset, the same ones in the same order each time. */
@@ -169,7 +165,7 @@ export function datasetHessianOperator(model: Model, source: BatchSource, opts: 
     }
     return acc.map((a) => Float32Array.from(a));
   };
-  return counted({ size: model.size, info }, matmat);
+  return countedOperator({ size: model.size, info }, matmat);
 }
 
 /**

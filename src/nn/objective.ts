@@ -54,6 +54,19 @@ export function secondOrder(model: Model, batch: Batch, opts: ObjectiveOptions =
   return new SecondOrderContext(model.theta, model.shapes, modelObjective(model, batch, opts).f);
 }
 
+/** How many rows of [N, C] logits have their largest value at the label (ties: the first). */
+export function top1Correct(logits: Tensor, y: Int32Array): number {
+  const [n, c] = logits.shape as [number, number];
+  const z = logits.data;
+  let correct = 0;
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let j = 1; j < c; j++) if (z[i * c + j]! > z[i * c + best]!) best = j;
+    if (best === y[i]) correct++;
+  }
+  return correct;
+}
+
 /**
  * The loss and top-1 accuracy of `model` on a batch with the parameters `theta` (the model's own
  * by default): a forward pass only, nothing recorded. BN in train mode uses the batch statistics
@@ -65,13 +78,6 @@ export function evaluateBatch(model: Model, batch: Batch, opts: ObjectiveOptions
   const params = model.blocks.map((b) => constant(new Tensor(b.shape, theta.subarray(b.offset, b.offset + b.length))));
   const { f } = modelObjective(model, batch, opts);
   const { loss, outputs } = f(params) as { loss: Node; outputs: Node };
-  const logits = outputs.value;
-  const [n, c] = logits.shape as [number, number];
-  let correct = 0;
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let j = 1; j < c; j++) if (logits.data[i * c + j]! > logits.data[i * c + best]!) best = j;
-    if (best === batch.y[i]) correct++;
-  }
-  return { loss: loss.value.data[0]!, accuracy: correct / n, samples: n };
+  const n = outputs.shape[0]!;
+  return { loss: loss.value.data[0]!, accuracy: top1Correct(outputs.value, batch.y) / n, samples: n };
 }

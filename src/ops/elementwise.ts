@@ -24,13 +24,6 @@ export function binaryInto(
   kernels().binary(KIND[kind], a, b, out, geometry(outShape, [aShape, bShape]), accumulate);
 }
 
-export function binary(kind: BinaryKind, a: Float32Array, aShape: Shape, b: Float32Array, bShape: Shape): { data: Float32Array; shape: number[] } {
-  const shape = broadcastShape(aShape, bShape);
-  const data = new Float32Array(sizeOf(shape));
-  binaryInto(kind, a, aShape, b, bShape, data, shape);
-  return { data, shape };
-}
-
 /** out (outShape) = x broadcast to outShape; with `accumulate`, out += that. */
 export function broadcastInto(x: Float32Array, xShape: Shape, out: Float32Array, outShape: Shape, accumulate = false): void {
   if (sizeOf(outShape) === 0) return;
@@ -62,12 +55,6 @@ export function scaleInto(x: Float32Array, c: number, out: Float32Array, accumul
   if (x.length === 0) return;
   scalar[0] = c;
   kernels().binary(Elementwise.Mul, x, scalar, out, Float64Array.of(1, x.length, 1, 0), accumulate);
-}
-
-/** out = a + b, all of the same length. */
-export function addInto(a: Float32Array, b: Float32Array, out: Float32Array): void {
-  if (out.length === 0) return;
-  kernels().binary(Elementwise.Add, a, b, out, Float64Array.of(1, out.length, 1, 1), false);
 }
 
 /**

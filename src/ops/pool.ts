@@ -59,45 +59,33 @@ function windowSum(src: Float32Array, dst: Float32Array, g: PoolGeometry, planes
   }
 }
 
-const avgPoolOp: Primitive = {
-  name: 'avgPool2d',
-  jvp(node, [t], k) {
-    const g = node.saved as PoolGeometry;
-    const out = tangentBuffer(k * node.value.size);
-    windowSum(t!.data, out, g, k * g.N * g.C, false);
-    return new Tensor([k, ...node.shape], out);
-  },
-  vjp: (node, gy) => [avgPool2dAdjoint(gy, node.saved as PoolGeometry)],
-};
+/** Average pooling and its transpose: each is linear, and each is the other's vjp. */
+function windowOp(name: string, adjoint: boolean): Primitive {
+  return {
+    name,
+    jvp(node, [t], k) {
+      const g = node.saved as PoolGeometry;
+      // the transpose accumulates into its output; the pooling writes every output element
+      const out = adjoint ? tangentZeros(k * node.value.size) : tangentBuffer(k * node.value.size);
+      windowSum(t!.data, out, g, k * g.N * g.C, adjoint);
+      return new Tensor([k, ...node.shape], out);
+    },
+    vjp: (node, cotangent) => [windowNode(cotangent, node.saved as PoolGeometry, !adjoint)],
+  };
+}
 
-const avgPoolAdjointOp: Primitive = {
-  name: 'avgPool2dAdjoint',
-  jvp(node, [t], k) {
-    const g = node.saved as PoolGeometry;
-    const out = tangentZeros(k * node.value.size);
-    windowSum(t!.data, out, g, k * g.N * g.C, true);
-    return new Tensor([k, ...node.shape], out);
-  },
-  vjp: (node, gx) => {
-    const g = node.saved as PoolGeometry;
-    const y = new Tensor([g.N, g.C, g.Ho, g.Wo]);
-    windowSum(gx.value.data, y.data, g, g.N * g.C, false);
-    return [makeNode(avgPoolOp, [gx], y, g)];
-  },
-};
+const avgPoolOp = windowOp('avgPool2d', false);
+const avgPoolAdjointOp = windowOp('avgPool2dAdjoint', true);
 
-function avgPool2dAdjoint(gy: Node, g: PoolGeometry): Node {
-  const x = new Tensor([g.N, g.C, g.H, g.W]);
-  windowSum(gy.value.data, x.data, g, g.N * g.C, true);
-  return makeNode(avgPoolAdjointOp, [gy], x, g);
+function windowNode(x: Node, g: PoolGeometry, adjoint: boolean): Node {
+  const out = new Tensor(adjoint ? [g.N, g.C, g.H, g.W] : [g.N, g.C, g.Ho, g.Wo]);
+  windowSum(x.value.data, out.data, g, g.N * g.C, adjoint);
+  return makeNode(adjoint ? avgPoolAdjointOp : avgPoolOp, [x], out, g);
 }
 
 /** Average pooling; padded positions count as zeros in the average (PyTorch's count_include_pad). */
 export function avgPool2d(x: Node, opts: PoolOptions): Node {
-  const g = geometry(x.shape, opts);
-  const y = new Tensor([g.N, g.C, g.Ho, g.Wo]);
-  windowSum(x.value.data, y.data, g, g.N * g.C, false);
-  return makeNode(avgPoolOp, [x], y, g);
+  return windowNode(x, geometry(x.shape, opts), false);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { resolveCurvatureOptions, type CurvatureInfo, type CurvatureKind, type CurvatureOperator } from '../curvature/index.js';
+import { countedOperator, resolveCurvatureOptions, type CurvatureInfo, type CurvatureKind, type CurvatureOperator } from '../curvature/index.js';
 import type { Dataset, Normalization } from '../data/index.js';
 import { ShapeError } from '../errors.js';
 import type { BnMode, LossKind, Model } from '../nn/index.js';
@@ -108,19 +108,5 @@ export function combineShardSums(parts: readonly (Float64Array | Float32Array)[]
 
 /** The executor as a CurvatureOperator, so every algorithm in linalg/ runs on it unchanged. */
 export function executorOperator(executor: ShardExecutor): CurvatureOperator {
-  const stats = { products: 0, ms: 0 };
-  const run = async (vs: Float32Array[]) => {
-    const t = performance.now();
-    const r = await executor.products(vs);
-    stats.ms += performance.now() - t;
-    stats.products += vs.length;
-    return r;
-  };
-  return {
-    size: executor.size,
-    info: executor.info,
-    stats,
-    matvec: async (v) => (await run([v]))[0]!,
-    matmat: (vs) => run(vs),
-  };
+  return countedOperator({ size: executor.size, info: executor.info }, (vs) => executor.products(vs));
 }

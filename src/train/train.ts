@@ -9,8 +9,7 @@
  */
 import { DataLoader, type Dataset, type Normalization } from '../data/index.js';
 import { NonFiniteError, OptionError } from '../errors.js';
-import { lossAndGradient, type Model } from '../nn/index.js';
-import type { Tensor } from '../tensor/index.js';
+import { lossAndGradient, top1Correct, type Model } from '../nn/index.js';
 import { DivergenceError } from './divergence.js';
 import { checkClassCount, evaluate } from './evaluate.js';
 import { lrSchedule, type ScheduleSpec, type WarmupSpec } from './schedule.js';
@@ -90,18 +89,6 @@ export interface TrainResult {
 /** PyHessian's milestones [80, 120] of 180 epochs, scaled to a run of `epochs`. */
 export function pyhessianMilestones(epochs: number): number[] {
   return [Math.round((epochs * 80) / 180), Math.round((epochs * 120) / 180)].filter((m) => m > 0 && m < epochs);
-}
-
-function top1Hits(logits: Tensor, y: Int32Array): number {
-  const [n, c] = logits.shape as [number, number];
-  const z = logits.data;
-  let hits = 0;
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let j = 1; j < c; j++) if (z[i * c + j]! > z[i * c + best]!) best = j;
-    if (best === y[i]) hits++;
-  }
-  return hits;
 }
 
 function firstNonFinite(v: Float32Array): number {
@@ -268,7 +255,7 @@ export async function train(model: Model, options: TrainOptions): Promise<TrainR
         const seconds = (now - tick) / 1000;
         tick = now;
         partial.lossSum += r.loss * n;
-        partial.hits += top1Hits(r.logits, batch.y);
+        partial.hits += top1Correct(r.logits, batch.y);
         partial.seen += n;
         partial.seconds += seconds;
         options.onProgress?.({ epoch, epochs, step, stepsPerEpoch, loss: r.loss, lr, batchSize: n, imagesPerSecond: n / seconds });

@@ -86,10 +86,7 @@ export async function analyzeCommand(ctx: CommandContext, flags: AnalyzeFlags): 
   const trace = wanted ? !!flags.trace : true;
   const density = wanted ? !!flags.density : true;
 
-  const m = await loadModelArg(flags.model, flags.arch);
-  for (const note of m.notes) ctx.progress.say(note);
-  const data = await openDataArg(flags.data, split, flags.seed);
-  const normalize = m.normalization !== undefined ? m.normalization : defaultNormalization(data.spec);
+  const { m, data, normalize } = await openModelAndData(ctx, flags, split);
   if (!wanted) ctx.progress.say('nothing chosen: computing the top eigenvalue, the trace and the density (see --help)');
   ctx.progress.say(`analysing ${m.description} on ${data.description}`);
   const executor = await executorForFlags(ctx, flags, { model: m.model, dataset: data.dataset, normalize, kind: curvature, bnMode });
@@ -154,6 +151,18 @@ export async function analyzeCommand(ctx: CommandContext, flags: AnalyzeFlags): 
   const dir = resolve(flags.out);
   await writeReport(dir, results, { png: flags.png });
   printAnalysis(ctx, results, dir);
+}
+
+/**
+ * The model (saying how its architecture was found) and the data, with the normalisation the
+ * model was trained with, or the data's default when the file does not say.
+ */
+export async function openModelAndData(ctx: CommandContext, flags: { model: string; arch?: string; data: string; seed: number }, split: 'train' | 'test') {
+  const m = await loadModelArg(flags.model, flags.arch);
+  for (const note of m.notes) ctx.progress.say(note);
+  const data = await openDataArg(flags.data, split, flags.seed);
+  const normalize = m.normalization !== undefined ? m.normalization : defaultNormalization(data.spec);
+  return { m, data, normalize };
 }
 
 /**

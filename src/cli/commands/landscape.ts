@@ -1,13 +1,11 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { defaultNormalization, openDataArg } from '../../api/dataArg.js';
 import { landscapeRun } from '../../api/landscapeRun.js';
-import { loadModelArg } from '../../api/modelArg.js';
 import { createResults, writeReport } from '../../report/index.js';
 import type { CommandContext } from '../context.js';
 import { fmt } from '../format.js';
 import { intOption, numberOption, oneOf } from '../options.js';
-import { executorForFlags } from './analyze.js';
+import { executorForFlags, openModelAndData } from './analyze.js';
 
 export interface LandscapeFlags {
   model: string;
@@ -60,10 +58,7 @@ export async function landscapeCommand(ctx: CommandContext, flags: LandscapeFlag
   const bnMode = oneOf('--bn-mode', flags.bnMode, ['eval', 'train'] as const);
   const split = oneOf('--split', flags.split, ['train', 'test'] as const);
   const dims = oneOf('--dims', String(flags.dims), ['1', '2'] as const) === '1' ? 1 : 2;
-  const m = await loadModelArg(flags.model, flags.arch);
-  for (const note of m.notes) ctx.progress.say(note);
-  const data = await openDataArg(flags.data, split, flags.seed);
-  const normalize = m.normalization !== undefined ? m.normalization : defaultNormalization(data.spec);
+  const { m, data, normalize } = await openModelAndData(ctx, flags, split);
   ctx.progress.say(`${dims}-D landscape of ${m.description} along ${directions} directions on ${data.description}`);
   const executor = await executorForFlags(ctx, flags, { model: m.model, dataset: data.dataset, normalize, kind: 'hessian', bnMode });
   const r = await landscapeRun({
