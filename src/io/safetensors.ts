@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { visit } from 'jsonc-parser';
 import { DTypeError, FileFormatError, OptionError } from '../errors.js';
 import { Tensor } from '../tensor/index.js';
 
@@ -82,6 +83,38 @@ function elementCount(shape: readonly number[]): number {
   return n;
 }
 
+/**
+ * The first key that an object of the header names twice, with where it is. JSON.parse keeps the
+ * last of duplicates silently, so a header naming a tensor (or a metadata key such as the model
+ * description) twice would load whichever came last; the format requires unique names.
+ */
+function duplicateKey(text: string): { key: string; where: string } | undefined {
+  const open: Set<string>[] = [];
+  let found: { key: string; where: string } | undefined;
+  visit(
+    text,
+    {
+      onObjectBegin: () => {
+        open.push(new Set());
+        return found === undefined;
+      },
+      onObjectEnd: () => {
+        open.pop();
+      },
+      onObjectProperty: (key, _offset, _length, _line, _column, path) => {
+        const keys = open.at(-1)!;
+        if (found === undefined && keys.has(key)) {
+          const at = path();
+          found = { key, where: at.length === 0 ? 'the header' : `the header's ${at.map((p) => `'${p}'`).join(' → ')}` };
+        }
+        keys.add(key);
+      },
+    },
+    { disallowComments: true },
+  );
+  return found;
+}
+
 /** Parses a whole safetensors file held in memory. `name` (usually the path) is put in every error. */
 export function parseSafetensors(buf: Uint8Array, name = '<buffer>'): SafetensorsFile {
   if (buf.length < 8) {
@@ -96,14 +129,18 @@ export function parseSafetensors(buf: Uint8Array, name = '<buffer>'): Safetensor
   if (headerLen > MAX_HEADER_BYTES) fail(name, `header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
 
   let header: unknown;
+  let text: string;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(8, 8 + headerLen)));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(8, 8 + headerLen));
+    header = JSON.parse(text);
   } catch (e) {
     fail(name, `header is not valid UTF-8 JSON (${(e as Error).message})`);
   }
   if (header === null || typeof header !== 'object' || Array.isArray(header)) {
     fail(name, 'header is not a JSON object');
   }
+  const twice = duplicateKey(text);
+  if (twice) fail(name, `${twice.where} names '${twice.key}' twice; each key must appear once (rewrite the file with a safetensors writer)`);
 
   const dataStart = 8 + headerLen;
   const dataLen = buf.length - dataStart;

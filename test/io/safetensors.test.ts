@@ -239,6 +239,23 @@ describe('malformed safetensors files', () => {
     ['trailing bytes', () => rawFile({ a: f32(0, 4) }, new Uint8Array(6)), /2 trailing bytes after the last tensor/],
     ['metadata not strings', () => rawFile({ __metadata__: { epoch: 3 } }), /__metadata__ value for 'epoch' is not a string/],
     ['truncated file', () => good().subarray(0, good().length - 5), /tensor 'b': data_offsets \[16, 28\] run past the 23-byte data buffer/],
+    // JSON.parse keeps the last of duplicate keys; the file would load whichever tensor came last
+    [
+      'a tensor named twice',
+      () => rawFile(null, new Uint8Array(8), '{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}'),
+      /the header names 'a' twice/,
+    ],
+    [
+      'a metadata key given twice',
+      () => rawFile(null, undefined, '{"__metadata__": {"hesse.model": "{\\"arch\\": \\"mlp\\"}", "hesse.model": "x"}}'),
+      /the header's '__metadata__' names 'hesse\.model' twice/,
+    ],
+    ['__metadata__ given twice', () => rawFile(null, undefined, '{"__metadata__": {"a": "1"}, "__metadata__": {"b": "2"}}'), /the header names '__metadata__' twice/],
+    [
+      'a key spelled twice with an escape',
+      () => rawFile(null, new Uint8Array(4), '{"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "\\u0077": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}'),
+      /names 'w' twice/,
+    ],
   ];
 
   for (const [what, make, problem] of cases) {
