@@ -1,7 +1,6 @@
 import { OptionError } from '../errors.js';
-import { loadModel, NORMALIZATION_METADATA_KEY } from '../io/checkpoint.js';
-import { describeModel, type BatchNormSetting, type ModelDescription } from '../nn/index.js';
-import type { Normalization } from '../data/index.js';
+import { loadModel } from '../io/checkpoint.js';
+import { describeModel, validateDescription, type BatchNormSetting, type ModelDescription } from '../nn/index.js';
 
 /** Parses which parts of a ResNet keep batch norm: "stem,1,2,3" (any subset; "none" for none). */
 export function parseBnStages(s: string): BatchNormSetting {
@@ -19,16 +18,18 @@ export function parseBnStages(s: string): BatchNormSetting {
  */
 export function parseArch(s: string): ModelDescription {
   if (s.trim().startsWith('{')) {
+    let json: unknown;
     try {
-      return JSON.parse(s) as ModelDescription;
+      json = JSON.parse(s);
     } catch {
       throw new OptionError(`--arch is not valid JSON: ${s}`);
     }
+    return checkedArch(json, s);
   }
   const mlp = /^mlp:([\d-]+)(?::(\w+))?$/.exec(s);
   if (mlp) {
     const sizes = mlp[1]!.split('-').map(Number);
-    return { arch: 'mlp', sizes, activation: (mlp[2] ?? 'relu') as 'relu' };
+    return checkedArch({ arch: 'mlp', sizes, activation: mlp[2] ?? 'relu' }, s);
   }
   const m = /^resnet(\d+)((?:-[\w:,]+)*)$/.exec(s);
   if (!m) throw new OptionError(`unknown architecture '${s}': use resnetDEPTH[-nobn][-nores][-wWIDTH][-cCLASSES][-bn:stem,1,2,3] or mlp:SIZES[:ACTIVATION]`);
@@ -41,18 +42,23 @@ export function parseArch(s: string): ModelDescription {
     else if (opt.startsWith('bn:')) d.batchNorm = parseBnStages(opt.slice(3));
     else throw new OptionError(`unknown architecture option '-${opt}' in '${s}'`);
   }
-  return d;
+  return checkedArch(d, s);
+}
+
+function checkedArch(d: unknown, s: string): ModelDescription {
+  try {
+    return validateDescription(d);
+  } catch (e) {
+    if (e instanceof OptionError) throw new OptionError(`--arch '${s}': ${e.message}`);
+    throw e;
+  }
 }
 
 /** Loads a model file, with the architecture from its metadata, from `arch`, or inferred. */
 export async function loadModelArg(path: string, arch?: string) {
   const loaded = await loadModel(path, arch ? { arch: parseArch(arch) } : {});
-  let normalization: Normalization | null | undefined;
-  const raw = loaded.metadata[NORMALIZATION_METADATA_KEY];
-  if (raw !== undefined) normalization = JSON.parse(raw) as Normalization | null;
   return {
     ...loaded,
-    normalization,
     description: `${describeModel(loaded.model.description)}, ${loaded.model.size.toLocaleString('en-US')} parameters`,
   };
 }

@@ -14,6 +14,27 @@ export const CIFAR10_NORMALIZATION: Normalization = Object.freeze({
   std: Object.freeze([0.2023, 0.1994, 0.201]),
 });
 
+/**
+ * A normalisation from untrusted JSON (a checkpoint's metadata): null (raw pixels) or
+ * { mean: number[], std: number[] } of one finite mean and one positive std per channel.
+ */
+export function normalizationFrom(value: unknown): Normalization | null {
+  if (value === null) return null;
+  const shape = 'must be null or { "mean": [numbers], "std": [numbers] } with one of each per channel';
+  if (typeof value !== 'object' || Array.isArray(value)) throw new OptionError(`normalisation ${JSON.stringify(value)} ${shape}`);
+  const { mean, std, ...rest } = value as Record<string, unknown>;
+  const extra = Object.keys(rest);
+  if (extra.length > 0) throw new OptionError(`normalisation has an unknown key '${extra[0]}'; it ${shape}`);
+  for (const [key, list] of [['mean', mean], ['std', std]] as const) {
+    if (!Array.isArray(list) || list.length === 0 || !list.every((v) => typeof v === 'number')) {
+      throw new OptionError(`normalisation ${key} ${JSON.stringify(list) ?? 'is missing'}: it ${shape}`);
+    }
+  }
+  const norm = { mean: [...(mean as number[])], std: [...(std as number[])] };
+  checkNormalization(norm, norm.mean.length);
+  return norm;
+}
+
 export function checkNormalization(norm: Normalization, channels: number): void {
   if (norm.mean.length !== channels || norm.std.length !== channels) {
     throw new OptionError(`normalisation has ${norm.mean.length} means and ${norm.std.length} stds for ${channels} channels; give one of each per channel`);

@@ -1,5 +1,6 @@
 import { FileFormatError, OptionError } from '../errors.js';
-import { buildModel, describeModel, type Model, type ModelDescription } from '../nn/index.js';
+import { normalizationFrom, type Normalization } from '../data/index.js';
+import { buildModel, describeModel, validateDescription, type Model, type ModelDescription } from '../nn/index.js';
 import { readSafetensors, writeSafetensors, type StoredTensor, type TensorToWrite } from './safetensors.js';
 
 /** The metadata key under which hesse stores the model description (JSON). */
@@ -61,11 +62,13 @@ export function loadStateDict(model: Model, tensors: ReadonlyMap<string, StoredT
     }
     unexpected.push(name);
   }
+  // a file of another architecture can miss thousands of keys: name the first few of each kind
+  const list = (names: string[], sep: string) => (names.length > 8 ? `${names.slice(0, 8).join(sep)}${sep}… (${names.length} in all)` : names.join(sep));
   const problems = [
-    missing.length ? `missing keys: ${missing.join(', ')}` : '',
-    unexpected.length ? `unexpected keys: ${unexpected.join(', ')}` : '',
-    wrongShape.length ? `wrong shapes: ${wrongShape.join('; ')}` : '',
-    wrongType.length ? `not floating point: ${wrongType.join(', ')}` : '',
+    missing.length ? `missing keys: ${list(missing, ', ')}` : '',
+    unexpected.length ? `unexpected keys: ${list(unexpected, ', ')}` : '',
+    wrongShape.length ? `wrong shapes: ${list(wrongShape, '; ')}` : '',
+    wrongType.length ? `not floating point: ${list(wrongType, ', ')}` : '',
   ].filter(Boolean);
   if (problems.length) {
     throw new FileFormatError(`${source} does not fit ${describeModel(model.description)}: ${problems.join('; ')}. Check the architecture options (--arch) or the file.`);
@@ -112,15 +115,36 @@ export function inferDescription(tensors: ReadonlyMap<string, StoredTensor>, sou
   throw new FileFormatError(`${source}: cannot tell the architecture from its keys (expected conv1/layer*/fc for a ResNet or layers.* for an MLP); pass --arch`);
 }
 
-export function parseDescription(json: string, source: string): ModelDescription {
-  let d: unknown;
+/** Reads JSON metadata; `key` and `source` name it in the error. */
+function metadataJson(json: string, key: string, source: string): unknown {
   try {
-    d = JSON.parse(json);
+    return JSON.parse(json);
   } catch {
-    throw new FileFormatError(`${source}: the '${MODEL_METADATA_KEY}' metadata is not valid JSON`);
+    throw new FileFormatError(`${source}: the '${key}' metadata is not valid JSON (${JSON.stringify(json.length > 60 ? `${json.slice(0, 60)}…` : json)}); rewrite it or remove it`);
   }
-  if (!d || typeof d !== 'object' || !('arch' in d)) throw new FileFormatError(`${source}: the '${MODEL_METADATA_KEY}' metadata has no 'arch'`);
-  return d as ModelDescription;
+}
+
+/** The model description stored in a file's metadata, checked field by field before anything is built. */
+export function parseDescription(json: string, source: string): ModelDescription {
+  const value = metadataJson(json, MODEL_METADATA_KEY, source);
+  try {
+    return validateDescription(value);
+  } catch (e) {
+    if (e instanceof OptionError) throw new FileFormatError(`${source}: the '${MODEL_METADATA_KEY}' metadata: ${e.message} (or pass --arch to override it)`);
+    throw e;
+  }
+}
+
+/** The input normalisation stored in a file's metadata: absent (undefined), null for raw pixels, or per-channel mean and std. */
+export function parseNormalizationMetadata(metadata: Record<string, string>, source: string): Normalization | null | undefined {
+  const raw = metadata[NORMALIZATION_METADATA_KEY];
+  if (raw === undefined) return undefined;
+  try {
+    return normalizationFrom(metadataJson(raw, NORMALIZATION_METADATA_KEY, source));
+  } catch (e) {
+    if (e instanceof OptionError) throw new FileFormatError(`${source}: the '${NORMALIZATION_METADATA_KEY}' metadata: ${e.message}`);
+    throw e;
+  }
 }
 
 export interface SaveOptions {
@@ -139,6 +163,8 @@ export interface LoadedModel {
   model: Model;
   /** how the architecture was found, for the user to read */
   notes: string[];
+  /** the normalisation the model was trained with (null: raw pixels); undefined when the file does not say */
+  normalization: Normalization | null | undefined;
   metadata: Record<string, string>;
   tensors: ReadonlyMap<string, StoredTensor>;
 }
@@ -149,6 +175,7 @@ export interface LoadedModel {
  */
 export async function loadModel(path: string, opts: LoadOptions & { arch?: ModelDescription } = {}): Promise<LoadedModel> {
   const file = await readSafetensors(path);
+  const normalization = parseNormalizationMetadata(file.metadata, path);
   let description: ModelDescription;
   let notes: string[] = [];
   if (opts.arch) {
@@ -163,9 +190,9 @@ export async function loadModel(path: string, opts: LoadOptions & { arch?: Model
   try {
     model = buildModel(description);
   } catch (e) {
-    if (e instanceof OptionError) throw new FileFormatError(`${path}: ${e.message}`);
+    if (e instanceof OptionError && !opts.arch) throw new FileFormatError(`${path}: ${e.message}`);
     throw e;
   }
   loadStateDict(model, file.tensors, path, opts);
-  return { model, notes, metadata: file.metadata, tensors: file.tensors };
+  return { model, notes, normalization, metadata: file.metadata, tensors: file.tensors };
 }

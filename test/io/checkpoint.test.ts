@@ -77,3 +77,70 @@ describe('checkpoints', () => {
     expect(loaded.notes.join(' ')).toMatch(/ReLU is assumed/);
   });
 });
+
+describe('metadata that cannot be trusted', () => {
+  /** A valid MLP state dict with the given metadata. */
+  async function fileWith(name: string, metadata: Record<string, string>): Promise<string> {
+    const path = join(dir, `${name}.safetensors`);
+    await writeSafetensors(path, stateDict(mlp({ sizes: [4, 3, 2] })), metadata);
+    return path;
+  }
+
+  async function loadError(path: string): Promise<Error> {
+    return loadModel(path).then(
+      () => {
+        throw new Error('expected the load to fail');
+      },
+      (e: unknown) => e as Error,
+    );
+  }
+
+  const badModels: [string, string, RegExp][] = [
+    ['not JSON', '{"arch": "mlp", ', /not valid JSON/],
+    ['sizes of the wrong type', '{"arch": "mlp", "sizes": "abc", "activation": "relu"}', /sizes.*'abc'/],
+    ['a size that is not a number', '{"arch": "mlp", "sizes": [4, null, 2], "activation": "relu"}', /sizes.*\[4,null,2\]/],
+    ['an unknown activation', '{"arch": "mlp", "sizes": [4, 3, 2], "activation": "swish"}', /activation 'swish'/],
+    ['a depth too large to hold', '{"arch": "resnet", "depth": 60002, "width": 16, "classes": 10, "batchNorm": true, "residual": true}', /972,140,826 parameters/],
+    ['a width too large to hold', '{"arch": "resnet", "depth": 8, "width": 1000000, "classes": 10, "batchNorm": true, "residual": true}', /parameters, more than/],
+    ['a JSON array', '[1]', /must be a JSON object/],
+  ];
+  for (const [what, json, problem] of badModels) {
+    it(`refuses a hesse.model description with ${what}, naming the file and the key`, async () => {
+      const path = await fileWith(`model-${what.replace(/\W+/g, '-')}`, { 'hesse.model': json });
+      const err = await loadError(path);
+      expect(err).toBeInstanceOf(FileFormatError);
+      expect(err.message).toContain(path);
+      expect(err.message).toContain('hesse.model');
+      expect(err.message).toMatch(problem);
+      expect(err.message.split('\n')).toHaveLength(1);
+    });
+  }
+
+  const badNormalizations: [string, string, RegExp][] = [
+    ['not JSON', '{mean: [0.5]}', /not valid JSON/],
+    ['a number', '3', /normalisation 3 must be null or/],
+    ['a mean that is not a list', '{"mean": 0.5, "std": [0.2]}', /mean 0\.5/],
+    ['a std that is missing', '{"mean": [0.5]}', /std is missing/],
+    ['strings for numbers', '{"mean": ["0.5"], "std": [0.2]}', /mean \["0\.5"\]/],
+    ['a zero std', '{"mean": [0.5], "std": [0]}', /std 0 must be a positive number/],
+    ['as many means as stds but not per channel', '{"mean": [0.5, 0.4], "std": [0.2]}', /2 means and 1 stds/],
+    ['an unknown key', '{"mean": [0.5], "std": [0.2], "scale": 2}', /unknown key 'scale'/],
+  ];
+  for (const [what, json, problem] of badNormalizations) {
+    it(`refuses a hesse.normalization that is ${what}, naming the file and the key`, async () => {
+      const path = await fileWith(`norm-${what.replace(/\W+/g, '-')}`, { 'hesse.normalization': json });
+      const err = await loadError(path);
+      expect(err).toBeInstanceOf(FileFormatError);
+      expect(err.message).toContain(path);
+      expect(err.message).toContain('hesse.normalization');
+      expect(err.message).toMatch(problem);
+    });
+  }
+
+  it('reads a normalisation that is valid, and null for raw pixels', async () => {
+    const stored = { mean: [0.4914, 0.4822, 0.4465], std: [0.2023, 0.1994, 0.201] };
+    expect((await loadModel(await fileWith('norm-good', { 'hesse.normalization': JSON.stringify(stored) }))).normalization).toEqual(stored);
+    expect((await loadModel(await fileWith('norm-null', { 'hesse.normalization': 'null' }))).normalization).toBeNull();
+    expect((await loadModel(await fileWith('norm-none', {}))).normalization).toBeUndefined();
+  });
+});

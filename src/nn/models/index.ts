@@ -5,6 +5,7 @@ import { resnet } from './resnet.js';
 
 export { resnet, type ResNetOptions } from './resnet.js';
 export { mlp, type MlpOptions } from './mlp.js';
+export { MAX_PARAMETERS, parameterCount, validateDescription } from './description.js';
 
 /** Builds a freshly initialised model from its description. */
 export function buildModel(d: ModelDescription, seed = 0): Model {

@@ -1,9 +1,9 @@
 import type { Node } from '../../autodiff/index.js';
-import { OptionError } from '../../errors.js';
 import { activations, flatten, type Activation } from '../../ops/index.js';
 import { Linear } from '../layers.js';
-import { Model, type MlpDescription } from '../model.js';
+import { Model } from '../model.js';
 import { ModelBuilder, type ForwardContext, type Layer } from '../module.js';
+import { checkMlp } from './description.js';
 
 export interface MlpOptions {
   sizes: number[];
@@ -13,14 +13,8 @@ export interface MlpOptions {
 
 /** Linear layers named layers.0, layers.1, ... with an activation between them (none after the last). */
 export function mlp(opts: MlpOptions): Model {
-  const { sizes } = opts;
-  const activation = opts.activation ?? 'relu';
-  if (sizes.length < 2 || sizes.some((s) => !Number.isInteger(s) || s < 1)) {
-    throw new OptionError(`an MLP needs at least two positive integer layer sizes, got [${sizes.join(', ')}]`);
-  }
-  if (!(activation in activations)) {
-    throw new OptionError(`unknown activation '${activation}' (choose ${Object.keys(activations).join(', ')})`);
-  }
+  const description = checkMlp({ arch: 'mlp', sizes: opts.sizes, activation: opts.activation ?? 'relu' });
+  const { sizes, activation } = description;
   const b = new ModelBuilder();
   const layers = sizes.slice(1).map((out, i) => new Linear(b, `layers.${i}`, sizes[i]!, out));
   const act = activations[activation];
@@ -34,6 +28,5 @@ export function mlp(opts: MlpOptions): Model {
       return h;
     },
   };
-  const description: MlpDescription = { arch: 'mlp', sizes: [...sizes], activation };
   return new Model(description, b, root, [sizes[0]!], opts.seed ?? 0);
 }

@@ -1,9 +1,9 @@
 import type { Node } from '../../autodiff/index.js';
-import { OptionError } from '../../errors.js';
 import { globalAvgPool, relu } from '../../ops/index.js';
 import { BasicBlock, BatchNorm2d, Conv2d, Linear } from '../layers.js';
-import { Model, type BatchNormSetting, type ResNetDescription } from '../model.js';
+import { Model, type BatchNormSetting } from '../model.js';
 import { ModelBuilder, type ForwardContext, type Layer } from '../module.js';
+import { bnFlags, checkResNet } from './description.js';
 
 export interface ResNetOptions {
   depth: number;
@@ -14,10 +14,6 @@ export interface ResNetOptions {
   seed?: number;
 }
 
-function bnFlags(s: BatchNormSetting): { stem: boolean; stages: [boolean, boolean, boolean] } {
-  return typeof s === 'boolean' ? { stem: s, stages: [s, s, s] } : s;
-}
-
 /**
  * The CIFAR ResNet of the PyHessian paper: depth 6n+2, a conv3x3 stem without bias, three stages
  * of n BasicBlocks with width, 2·width and 4·width channels (stride 2 at the start of stages 2 and
@@ -25,16 +21,15 @@ function bnFlags(s: BatchNormSetting): { stem: boolean; stages: [boolean, boolea
  * pooling and a linear head. Names, shapes and order equal PyTorch's state_dict for that definition.
  */
 export function resnet(opts: ResNetOptions): Model {
-  const { depth } = opts;
-  if (!Number.isInteger(depth) || depth < 8 || (depth - 2) % 6 !== 0) {
-    throw new OptionError(`ResNet depth must be 6n+2 with n ≥ 1 (8, 14, 20, 32, 38, 44, 56, 110, ...), got ${depth}`);
-  }
-  const width = opts.width ?? 16;
-  const classes = opts.classes ?? 10;
-  if (!Number.isInteger(width) || width < 1) throw new OptionError(`ResNet width must be a positive integer, got ${width}`);
-  if (!Number.isInteger(classes) || classes < 2) throw new OptionError(`the number of classes must be an integer ≥ 2, got ${classes}`);
-  const batchNorm = opts.batchNorm ?? true;
-  const residual = opts.residual ?? true;
+  const description = checkResNet({
+    arch: 'resnet',
+    depth: opts.depth,
+    width: opts.width ?? 16,
+    classes: opts.classes ?? 10,
+    batchNorm: opts.batchNorm ?? true,
+    residual: opts.residual ?? true,
+  });
+  const { depth, width, classes, batchNorm, residual } = description;
   const bn = bnFlags(batchNorm);
   const n = (depth - 2) / 6;
   const b = new ModelBuilder();
@@ -61,6 +56,5 @@ export function resnet(opts: ResNetOptions): Model {
       return fc.forward(ctx, globalAvgPool(h));
     },
   };
-  const description: ResNetDescription = { arch: 'resnet', depth, width, classes, batchNorm, residual };
   return new Model(description, b, root, [3], opts.seed ?? 0);
 }
