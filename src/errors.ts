@@ -23,3 +23,15 @@ export class NonFiniteError extends HesseError {}
 
 /** An option or argument outside what is accepted. */
 export class OptionError extends HesseError {}
+
+/**
+ * The FileFormatError for a file that could not be opened or read, from the error the file system
+ * gave: missing, a directory, or unreadable. `expected` says what the file should have been.
+ */
+export function unreadableFile(path: string, e: unknown, expected: string): FileFormatError {
+  const code = (e as { code?: unknown }).code;
+  if (code === 'ENOENT') return new FileFormatError(`${path}: no such file`);
+  if (code === 'ENOTDIR') return new FileFormatError(`${path}: no such file (a part of the path is a file, not a folder)`);
+  if (code === 'EISDIR') return new FileFormatError(`${path}: is a directory, not ${expected}`);
+  return new FileFormatError(`${path}: cannot read (${(e as Error).message})`);
+}

@@ -1,11 +1,12 @@
 /**
  * CIFAR-10 and CIFAR-100 in the official binary format: fixed-size records of label byte(s)
  * followed by 3072 pixel bytes (the R, G and B planes of a 32x32 image, row-major), which is
- * already NCHW. Whole files are read into one buffer and copied into one uint8 array.
+ * already NCHW. Files are read a chunk at a time straight into one uint8 array of pixels.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { constants } from 'node:buffer';
+import { open, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { FileFormatError, OptionError } from '../errors.js';
+import { FileFormatError, OptionError, unreadableFile } from '../errors.js';
 import { ImageDataset } from './dataset.js';
 
 export const CIFAR_IMAGE_BYTES = 3 * 32 * 32;
@@ -70,19 +71,31 @@ function recordCount(size: number, layout: CifarRecordLayout, file: string): num
   return size / recordBytes;
 }
 
+/** The most pixel bytes one dataset can hold: they live in one Uint8Array. */
+export const MAX_CIFAR_PIXEL_BYTES = constants.MAX_LENGTH;
+
+function checkFitsInMemory(records: number, what: string): void {
+  if (records * CIFAR_IMAGE_BYTES > MAX_CIFAR_PIXEL_BYTES) {
+    const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
+    throw new FileFormatError(
+      `${what}: ${records.toLocaleString('en-US')} images are ${gib(records * CIFAR_IMAGE_BYTES)} of pixels, more than the ${gib(MAX_CIFAR_PIXEL_BYTES)} one array can hold; split the file or use fewer files`,
+    );
+  }
+}
+
 /**
- * Splits records into `pixels` (starting at sample `at`) and `labels`, which must have room for
- * them. Returns the number of records.
+ * Splits whole records into `pixels` (starting at sample `at`) and `labels`, which must have
+ * room for them. `firstRecord` is the file's record number of the first one, for errors.
  */
-function scatterRecords(buf: Uint8Array, layout: CifarRecordLayout, file: string, pixels: Uint8Array, labels: Int32Array, at: number): number {
-  const n = recordCount(buf.length, layout, file);
+function scatterRecords(buf: Uint8Array, layout: CifarRecordLayout, file: string, pixels: Uint8Array, labels: Int32Array, at: number, firstRecord = 0): number {
   const recordBytes = layout.labelBytes + CIFAR_IMAGE_BYTES;
+  const n = buf.length / recordBytes;
   for (let r = 0; r < n; r++) {
     const o = r * recordBytes;
     const label = buf[o + layout.labelIndex]!;
     if (label >= layout.classes) {
       throw new FileFormatError(
-        `${file}: record ${r} has label ${label}, outside 0..${layout.classes - 1} (a corrupt file, or not the dataset it is named after)`,
+        `${file}: record ${firstRecord + r} has label ${label}, outside 0..${layout.classes - 1} (a corrupt file, or not the dataset it is named after)`,
       );
     }
     labels[at + r] = label;
@@ -94,13 +107,78 @@ function scatterRecords(buf: Uint8Array, layout: CifarRecordLayout, file: string
 /** The records of one CIFAR binary file held in memory. `file` names it in errors. */
 export function parseCifarRecords(buf: Uint8Array, layout: CifarRecordLayout, file = '<buffer>'): CifarRecords {
   const n = recordCount(buf.length, layout, file);
+  checkFitsInMemory(n, file);
   const out = { pixels: new Uint8Array(n * CIFAR_IMAGE_BYTES), labels: new Int32Array(n) };
   scatterRecords(buf, layout, file, out.pixels, out.labels, 0);
   return out;
 }
 
-export async function readCifarRecords(file: string, layout: CifarRecordLayout): Promise<CifarRecords> {
-  return parseCifarRecords(await readFile(file), layout, file);
+/** How many records a CIFAR file holds, from its size; a missing file or a folder is a FileFormatError. */
+async function recordsInFile(file: string, layout: CifarRecordLayout): Promise<number> {
+  let s;
+  try {
+    s = await stat(file);
+  } catch (e) {
+    throw unreadableFile(file, e, 'a CIFAR binary file');
+  }
+  if (!s.isFile()) throw new FileFormatError(`${file}: is ${s.isDirectory() ? 'a directory' : 'not a regular file'}, not a CIFAR binary file`);
+  return recordCount(s.size, layout, file);
+}
+
+export interface CifarReadOptions {
+  /** records read at a time (default 1024, about 3 MiB): files of any size are read in pieces */
+  chunkRecords?: number;
+}
+
+/**
+ * Reads the `records` records of `file` into `pixels` and `labels` from sample `at` on, a chunk at
+ * a time, so that neither the file's size (readFile stops at 2 GiB) nor a second copy of it in
+ * memory limits what can be read.
+ */
+async function readRecordsInto(
+  file: string,
+  layout: CifarRecordLayout,
+  records: number,
+  into: CifarRecords,
+  at: number,
+  options: CifarReadOptions,
+): Promise<void> {
+  const recordBytes = layout.labelBytes + CIFAR_IMAGE_BYTES;
+  const chunk = options.chunkRecords ?? 1024;
+  if (!Number.isInteger(chunk) || chunk < 1) throw new OptionError(`chunkRecords must be a positive integer, got ${chunk}`);
+  let fh;
+  try {
+    fh = await open(file, 'r');
+  } catch (e) {
+    throw unreadableFile(file, e, 'a CIFAR binary file');
+  }
+  try {
+    const buf = new Uint8Array(Math.min(chunk, records) * recordBytes);
+    for (let r = 0; r < records; r += chunk) {
+      const want = Math.min(chunk, records - r) * recordBytes;
+      let got = 0;
+      while (got < want) {
+        const { bytesRead } = await fh.read(buf, got, want - got, r * recordBytes + got);
+        if (bytesRead === 0) throw new FileFormatError(`${file}: ended at byte ${r * recordBytes + got} of ${records * recordBytes}; it changed size while being read`);
+        got += bytesRead;
+      }
+      scatterRecords(buf.subarray(0, want), layout, file, into.pixels, into.labels, at + r, r);
+    }
+  } catch (e) {
+    if (e instanceof FileFormatError) throw e;
+    throw unreadableFile(file, e, 'a CIFAR binary file');
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The records of one CIFAR binary file, read in chunks; a missing file or a folder is a FileFormatError naming it. */
+export async function readCifarRecords(file: string, layout: CifarRecordLayout, options: CifarReadOptions = {}): Promise<CifarRecords> {
+  const n = await recordsInFile(file, layout);
+  checkFitsInMemory(n, file);
+  const out = { pixels: new Uint8Array(n * CIFAR_IMAGE_BYTES), labels: new Int32Array(n) };
+  await readRecordsInto(file, layout, n, out, 0, options);
+  return out;
 }
 
 async function isFile(path: string): Promise<boolean> {
@@ -140,23 +218,23 @@ async function loadCifar(
   if (split !== 'train' && split !== 'test') throw new OptionError(`${CIFAR_LAYOUTS[name].title}: split must be 'train' or 'test', got '${String(split)}'`);
   const folder = await resolveCifarFolder(name, dir);
   const files = CIFAR_LAYOUTS[name][split].map((f) => join(folder, f));
-  const recordBytes = layout.labelBytes + CIFAR_IMAGE_BYTES;
-  let total = 0;
+  const counts: number[] = [];
   for (const f of files) {
     const s = await stat(f).catch(() => null);
     if (!s?.isFile()) {
       throw new FileFormatError(`${f}: missing ${CIFAR_LAYOUTS[name].title} ${split} file. ${whereToGetIt(name, folder)}`);
     }
-    total += recordCount(s.size, layout, f);
+    counts.push(await recordsInFile(f, layout));
   }
-  const pixels = new Uint8Array(total * CIFAR_IMAGE_BYTES);
-  const labels = new Int32Array(total);
+  const total = counts.reduce((a, b) => a + b, 0);
+  checkFitsInMemory(total, `${CIFAR_LAYOUTS[name].title} ${split} split in ${folder}`);
+  const records: CifarRecords = { pixels: new Uint8Array(total * CIFAR_IMAGE_BYTES), labels: new Int32Array(total) };
   let at = 0;
-  for (const f of files) {
-    const buf = await readFile(f);
-    if (at + buf.length / recordBytes > total) throw new FileFormatError(`${f}: changed size while being read`);
-    at += scatterRecords(buf, layout, f, pixels, labels, at);
+  for (const [i, f] of files.entries()) {
+    await readRecordsInto(f, layout, counts[i]!, records, at, {});
+    at += counts[i]!;
   }
+  const { pixels, labels } = records;
   const labelSuffix = extra.labelKind ? `-${extra.labelKind}` : '';
   return new ImageDataset({
     name: `${name}${labelSuffix}-${split}`,

@@ -42,6 +42,13 @@ export interface ImageDatasetInit {
 
 const INV_255 = 1 / 255;
 
+/**
+ * The most classes a dataset may have. Per-class tables (counts, a model's output layer) scale
+ * with it, and a label such as 2147483647 in a corrupt file would otherwise ask for gigabytes;
+ * a million is far beyond any image classification set (ImageNet-21k has 21,841).
+ */
+export const MAX_CLASSES = 1_000_000;
+
 export class ImageDataset implements Dataset {
   readonly name: string;
   readonly length: number;
@@ -58,6 +65,9 @@ export class ImageDataset implements Dataset {
     const { pixels, labels, channels, height, width, classes } = init;
     for (const [k, v] of Object.entries({ channels, height, width, classes })) {
       if (!Number.isInteger(v) || v <= 0) throw new OptionError(`dataset ${init.name}: ${k} must be a positive integer, got ${v}`);
+    }
+    if (classes > MAX_CLASSES) {
+      throw new OptionError(`dataset ${init.name}: ${classes.toLocaleString('en-US')} classes are more than the ${MAX_CLASSES.toLocaleString('en-US')} hesse accepts; check the labels`);
     }
     const per = channels * height * width;
     if (pixels.length !== labels.length * per) {

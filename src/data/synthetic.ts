@@ -103,12 +103,18 @@ function makeTextures(seed: number, classes: number): Float32Array[][] {
   return out;
 }
 
+/** The most samples the synthetic set makes: 1,000,000 CIFAR-shaped images are 2.9 GiB of pixels (20 times CIFAR-10's training set). */
+export const MAX_SYNTHETIC_SAMPLES = 1_000_000;
+
 export function synthetic(options: SyntheticOptions = {}): ImageDataset {
   const n = options.n ?? 2048;
   const seed = options.seed ?? 0;
   const classes = options.classes ?? 10;
   const split = options.split ?? 'train';
   if (!Number.isInteger(n) || n <= 0) throw new OptionError(`synthetic: n must be a positive integer, got ${n}`);
+  if (n > MAX_SYNTHETIC_SAMPLES) {
+    throw new OptionError(`synthetic: ${n.toLocaleString('en-US')} samples are more than the ${MAX_SYNTHETIC_SAMPLES.toLocaleString('en-US')} it makes (each is 3 KiB of pixels); ask for fewer`);
+  }
   if (!Number.isInteger(classes) || classes < 2 || classes > 256) throw new OptionError(`synthetic: classes must be an integer in 2..256, got ${classes}`);
   if (!Number.isFinite(seed)) throw new OptionError(`synthetic: seed must be a number, got ${seed}`);
   if (split !== 'train' && split !== 'test') throw new OptionError(`synthetic: split must be 'train' or 'test', got '${String(split)}'`);

@@ -9,7 +9,7 @@ import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { visit } from 'jsonc-parser';
-import { DTypeError, FileFormatError, OptionError } from '../errors.js';
+import { DTypeError, FileFormatError, OptionError, unreadableFile } from '../errors.js';
 import { Tensor } from '../tensor/index.js';
 
 export type SafetensorsDType = 'F32' | 'F64' | 'I64' | 'I32' | 'U8';
@@ -213,10 +213,7 @@ export async function readSafetensors(path: string): Promise<SafetensorsFile> {
   try {
     buf = await readFile(path);
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT') throw new FileFormatError(`${path}: no such file`);
-    if (err.code === 'EISDIR') throw new FileFormatError(`${path}: is a directory, not a safetensors file`);
-    throw new FileFormatError(`${path}: cannot read (${err.message})`);
+    throw unreadableFile(path, e, 'a safetensors file');
   }
   return parseSafetensors(buf, path);
 }

@@ -5,7 +5,7 @@
  */
 import { basename } from 'node:path';
 import { DTypeError, FileFormatError } from '../errors.js';
-import { ImageDataset, type Dataset } from '../data/index.js';
+import { ImageDataset, MAX_CLASSES, type Dataset } from '../data/index.js';
 import { asFloat32, asInt32Labels, readSafetensors, writeSafetensors, type TensorToWrite } from './safetensors.js';
 
 export interface TensorDatasetOptions {
@@ -44,11 +44,22 @@ export async function loadTensorDataset(path: string, options: TensorDatasetOpti
   }
 
   let maxLabel = -1;
-  for (const l of labels) if (l > maxLabel) maxLabel = l;
+  let maxAt = -1;
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i]! > maxLabel) {
+      maxLabel = labels[i]!;
+      maxAt = i;
+    }
+  }
+  const limit = MAX_CLASSES.toLocaleString('en-US');
+  if (maxLabel >= MAX_CLASSES) {
+    throw new FileFormatError(`${path}: '${yKey}' holds label ${maxLabel} at index ${maxAt}; labels are class numbers 0..${MAX_CLASSES - 1} (at most ${limit} classes): check the labels`);
+  }
   let classes = maxLabel + 1;
   const declared = file.metadata.classes;
   if (declared !== undefined) {
     if (!/^\d+$/.test(declared) || Number(declared) === 0) throw new FileFormatError(`${path}: metadata classes='${declared}' is not a positive integer`);
+    if (Number(declared) > MAX_CLASSES) throw new FileFormatError(`${path}: metadata classes='${declared}' is more than the ${limit} classes hesse accepts`);
     classes = Number(declared);
     if (maxLabel >= classes) throw new FileFormatError(`${path}: label ${maxLabel} is outside the ${classes} classes its metadata declares`);
   }

@@ -36,6 +36,19 @@ function bnParts(s: { stem: boolean; stages: [boolean, boolean, boolean] }): str
   return parts.length ? parts.join(', ') : 'no part';
 }
 
+/** How many classes the model's outputs score (its logits per sample). */
+export function modelClassCount(model: Model): number {
+  return model.description.arch === 'resnet' ? model.description.classes : model.description.sizes.at(-1)!;
+}
+
+/** Refuses data with more classes than the model has outputs: a label past the last logit has no score. */
+export function checkClassCount(model: Model, data: { readonly name: string; readonly classes: number }): void {
+  const classes = modelClassCount(model);
+  if (data.classes > classes) {
+    throw new OptionError(`${data.name} has ${data.classes} classes but the model has ${classes} outputs (${describeModel(model.description)}); use a model with ${data.classes} outputs, or data with at most ${classes} classes`);
+  }
+}
+
 export interface ForwardResult {
   logits: Node;
   bnStats: ForwardContext['bnStats'];

@@ -4,7 +4,7 @@
  */
 import { DataLoader, type Dataset, type Normalization } from '../data/index.js';
 import { OptionError } from '../errors.js';
-import { evaluateBatch, type BnMode, type Model } from '../nn/index.js';
+import { checkClassCount, evaluateBatch, type BnMode, type Model } from '../nn/index.js';
 
 export interface EvaluateOptions {
   /** default 256, PyHessian's test batch size */
@@ -21,17 +21,6 @@ export interface Evaluation {
   /** fraction of samples whose largest logit is at the label, in [0, 1] */
   accuracy: number;
   count: number;
-}
-
-export function modelClassCount(model: Model): number {
-  return model.description.arch === 'resnet' ? model.description.classes : model.description.sizes.at(-1)!;
-}
-
-export function checkClassCount(model: Model, dataset: Dataset): void {
-  const classes = modelClassCount(model);
-  if (dataset.classes > classes) {
-    throw new OptionError(`${dataset.name} has ${dataset.classes} classes but the model has ${classes} outputs; build the model with ${dataset.classes} classes`);
-  }
 }
 
 export function evaluate(model: Model, dataset: Dataset, options: EvaluateOptions = {}): Evaluation {

@@ -9,9 +9,9 @@
  */
 import { DataLoader, type Dataset, type Normalization } from '../data/index.js';
 import { NonFiniteError, OptionError } from '../errors.js';
-import { lossAndGradient, top1Correct, type Model } from '../nn/index.js';
+import { checkClassCount, lossAndGradient, top1Correct, type Model } from '../nn/index.js';
 import { DivergenceError } from './divergence.js';
-import { checkClassCount, evaluate } from './evaluate.js';
+import { evaluate } from './evaluate.js';
 import { lrSchedule, type ScheduleSpec, type WarmupSpec } from './schedule.js';
 import { Sgd } from './sgd.js';
 import type { EpochProgressSums, EpochRecord, ResumeState, TrainCheckpointer, TrainConfig, TrainState } from './state.js';

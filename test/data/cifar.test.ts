@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, truncate, unlink, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileFormatError } from '../../src/errors.js';
+import { FileFormatError, OptionError } from '../../src/errors.js';
+import { checkClassCount, mlp, resnet } from '../../src/nn/index.js';
 import {
   CIFAR10_CLASS_NAMES,
   CIFAR10_LAYOUT,
@@ -12,6 +12,7 @@ import {
   ImageDataset,
   loadCifar10,
   loadCifar100,
+  MAX_CIFAR_PIXEL_BYTES,
   parseCifarRecords,
   readCifarRecords,
 } from '../../src/data/index.js';
@@ -26,6 +27,7 @@ import {
   writeTinyCifar100,
 } from './cifar-files.js';
 import { rejection } from './rejection.js';
+import { Rng } from '../../src/tensor/index.js';
 
 
 let root: string;
@@ -142,6 +144,20 @@ describe('CIFAR-100 reader', () => {
     await expect(loadCifar100(parent)).rejects.toThrow(/record 0 has label 100, outside 0\.\.99/);
   });
 
+  it('has its class count checked against the model: coarse labels are 20 classes, fine ones 100', async () => {
+    const parent = await fresh('c100-model');
+    await writeTinyCifar100(parent);
+    const coarse = await loadCifar100(parent, { labels: 'coarse' });
+    const fine = await loadCifar100(parent);
+    const ten = resnet({ depth: 8, width: 1, classes: 10 });
+    const twenty = resnet({ depth: 8, width: 1, classes: 20 });
+    expect(() => checkClassCount(ten, coarse)).toThrow(OptionError);
+    expect(() => checkClassCount(ten, coarse)).toThrow(/cifar100-coarse-train has 20 classes but the model has 10 outputs/);
+    expect(() => checkClassCount(twenty, coarse)).not.toThrow();
+    expect(() => checkClassCount(twenty, fine)).toThrow(/cifar100-fine-train has 100 classes but the model has 20 outputs/);
+    expect(() => checkClassCount(mlp({ sizes: [3072, 100] }), fine)).not.toThrow();
+  });
+
   it('rejects a file of CIFAR-10-sized records', async () => {
     const parent = await fresh('c100-size');
     const folder = await writeTinyCifar100(parent);
@@ -150,29 +166,94 @@ describe('CIFAR-100 reader', () => {
   });
 });
 
-describe('the real CIFAR-10 sample', () => {
-  const file = '/work/shared/cifar10-sample.bin';
-  const names = readFileSync('/work/shared/cifar10-sample.names.txt', 'utf8')
-    .trim()
-    .split('\n')
-    .map((line) => line.split('\t'));
+describe('one CIFAR file read from disk', () => {
+  // 200 records in the official layout, labels and pixels from a seed: what the reader returns is
+  // checked against the bytes themselves
+  const rng = new Rng(17);
+  const labels = Array.from({ length: 200 }, () => rng.int(10));
+  const bytes = new Uint8Array(200 * 3073);
+  labels.forEach((l, r) => {
+    bytes[r * 3073] = l;
+    for (let k = 1; k < 3073; k++) bytes[r * 3073 + k] = rng.int(256);
+  });
+  const pixelOfRecord = (r: number, k: number) => bytes[r * 3073 + 1 + k]!;
 
-  it('reads 200 records whose labels match the listing', async () => {
-    const { pixels, labels } = await readCifarRecords(file, CIFAR10_LAYOUT);
-    expect(labels.length).toBe(200);
-    expect(names.length).toBe(200);
-    names.forEach(([index, , label]) => expect(labels[Number(index)], `record ${index}`).toBe(Number(label)));
+  async function sampleFile(name: string): Promise<string> {
+    const file = join(await fresh(name), 'sample.bin');
+    await writeFile(file, bytes);
+    return file;
+  }
+
+  it('reads 200 records: every label and pixel where the layout puts it, channel means as computed from the bytes', async () => {
+    const file = await sampleFile('sample');
+    const { pixels, labels: got } = await readCifarRecords(file, CIFAR10_LAYOUT);
+    expect(Array.from(got)).toEqual(labels);
     expect(pixels.length).toBe(200 * 3072);
-    // Real photographs: channel means near the CIFAR-10 means that PyHessian normalises with.
-    const ds = new ImageDataset({ name: 'sample', pixels, labels, channels: 3, height: 32, width: 32, classes: 10 });
+    for (let r = 0; r < 200; r++) for (let k = 0; k < 3072; k++) if (pixels[r * 3072 + k] !== pixelOfRecord(r, k)) throw new Error(`record ${r} byte ${k}`);
+    const ds = new ImageDataset({ name: 'sample', pixels, labels: got, channels: 3, height: 32, width: 32, classes: 10 });
     const { mean } = channelStats(ds);
-    mean.forEach((m, c) => expect(Math.abs(m - CIFAR10_NORMALIZATION.mean[c]!)).toBeLessThan(0.05));
+    for (let c = 0; c < 3; c++) {
+      let sum = 0;
+      for (let r = 0; r < 200; r++) for (let k = c * 1024; k < (c + 1) * 1024; k++) sum += Math.fround(pixelOfRecord(r, k) / 255); // the float32 pixel get() returns
+      expect(mean[c]).toBeCloseTo(sum / (200 * 1024), 12);
+    }
   });
 
   it('parses the same records from memory', () => {
-    const buf = readFileSync(file);
-    const { labels } = parseCifarRecords(buf, CIFAR10_LAYOUT, file);
-    expect(labels[0]).toBe(Number(names[0]![2]));
-    expect(() => parseCifarRecords(buf.subarray(0, 3073 * 3 + 1), CIFAR10_LAYOUT, 'cut.bin')).toThrow(/cut\.bin: 9220 bytes/);
+    const { labels: got, pixels } = parseCifarRecords(bytes, CIFAR10_LAYOUT, 'sample.bin');
+    expect(Array.from(got)).toEqual(labels);
+    expect(pixels[199 * 3072 + 3071]).toBe(pixelOfRecord(199, 3071));
+    expect(() => parseCifarRecords(bytes.subarray(0, 3073 * 3 + 1), CIFAR10_LAYOUT, 'cut.bin')).toThrow(/cut\.bin: 9220 bytes/);
+  });
+
+  it('reads in chunks: records split across chunk boundaries land in place, and errors count records from the file start', async () => {
+    const file = await sampleFile('chunks');
+    for (const chunkRecords of [1, 3, 7, 199, 200, 1000]) {
+      const { pixels, labels: got } = await readCifarRecords(file, CIFAR10_LAYOUT, { chunkRecords });
+      expect(Array.from(got), `chunks of ${chunkRecords}`).toEqual(labels);
+      expect(Buffer.from(pixels).equals(Buffer.from(parseCifarRecords(bytes, CIFAR10_LAYOUT).pixels)), `chunks of ${chunkRecords}`).toBe(true);
+    }
+    const bad = bytes.slice();
+    bad[157 * 3073] = 12;
+    await writeFile(file, bad);
+    await expect(readCifarRecords(file, CIFAR10_LAYOUT, { chunkRecords: 10 })).rejects.toThrow(`${file}: record 157 has label 12, outside 0..9`);
+  });
+
+  it('names a missing file, a folder and a path through a file, as FileFormatErrors', async () => {
+    const d = await fresh('paths');
+    const missing = join(d, 'nope.bin');
+    const cases: [string, string][] = [
+      [missing, `${missing}: no such file`],
+      [d, `${d}: is a directory, not a CIFAR binary file`],
+      [join(await sampleFile('through'), 'x.bin'), 'no such file (a part of the path is a file'],
+    ];
+    for (const [path, message] of cases) {
+      const err = await rejection(readCifarRecords(path, CIFAR10_LAYOUT));
+      expect(err, path).toBeInstanceOf(FileFormatError);
+      expect(err.message).toContain(message);
+    }
+  });
+
+  // sparse files: their size is real but nothing is written, so no test writes gigabytes
+  it('reads a file over 2 GiB (Node reads no more than 2 GiB in one piece)', async () => {
+    const file = join(await fresh('big'), 'data_batch_1.bin');
+    const records = Math.ceil(2 ** 31 / 3073) + 1;
+    // a bad label in record 1 stops the read in its first chunk, after the file was sized and opened
+    await writeFile(file, Uint8Array.of(0, ...new Uint8Array(3072), 200));
+    await truncate(file, records * 3073);
+    const err = await rejection(readCifarRecords(file, CIFAR10_LAYOUT));
+    expect(err).toBeInstanceOf(FileFormatError);
+    expect(err.message).toBe(`${file}: record 1 has label 200, outside 0..9 (a corrupt file, or not the dataset it is named after)`);
+  });
+
+  it('refuses a file whose pixels could not be held in one array, before reading it', async () => {
+    const file = join(await fresh('huge'), 'test_batch.bin');
+    const records = Math.floor(MAX_CIFAR_PIXEL_BYTES / 3072) + 1;
+    await writeFile(file, new Uint8Array(0));
+    await truncate(file, records * 3073);
+    const err = await rejection(readCifarRecords(file, CIFAR10_LAYOUT));
+    expect(err).toBeInstanceOf(FileFormatError);
+    expect(err.message).toContain(file);
+    expect(err.message).toContain(`${records.toLocaleString('en-US')} images`);
   });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OptionError, ShapeError } from '../../src/errors.js';
-import { channelStats, classCounts, ImageDataset, loadCifar10, synthetic } from '../../src/data/index.js';
+import { channelStats, classCounts, ImageDataset, loadCifar10, MAX_CLASSES, synthetic } from '../../src/data/index.js';
 import { openDataset } from '../../src/io/index.js';
 import { writeTinyCifar10 } from './cifar-files.js';
 
@@ -51,6 +51,12 @@ describe('ImageDataset', () => {
     expect(() => new ImageDataset({ ...base, pixels: new Uint8Array(7), labels: new Int32Array(2) })).toThrow(ShapeError);
     expect(() => new ImageDataset({ ...base, pixels: new Uint8Array(8), labels: Int32Array.of(0, 2) })).toThrow(/label 2 of sample 1 is outside 0\.\.1/);
     expect(() => new ImageDataset({ ...base, channels: 0, pixels: new Uint8Array(0), labels: new Int32Array(0) })).toThrow(/channels must be a positive integer/);
+    // per-class tables would need gigabytes: 2^31 classes (a label of 2147483647) and 1e11 classes are refused by name
+    for (const classes of [2 ** 31, 1e11]) {
+      const big = () => new ImageDataset({ ...base, classes, pixels: new Uint8Array(8), labels: Int32Array.of(0, 1) });
+      expect(big).toThrow(OptionError);
+      expect(big).toThrow(`dataset bad: ${classes.toLocaleString('en-US')} classes are more than the ${MAX_CLASSES.toLocaleString('en-US')}`);
+    }
   });
 
   it('counts classes and computes channel statistics', () => {

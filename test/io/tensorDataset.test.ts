@@ -65,6 +65,9 @@ describe('loadTensorDataset', () => {
     ['float labels', { x: x4, y: { shape: [2], data: Float32Array.of(0, 1) } }, undefined, /'y' has dtype F32; integer labels \(I64, I32 or U8\) are needed/],
     ['integer images', { x: { shape: [2, 1, 1, 1], data: Int32Array.of(0, 1) }, y: { shape: [2], data: Int32Array.of(0, 1) } }, undefined, /'x' has dtype I32; a floating-point tensor \(F32 or F64\) is needed \(or U8 pixels\)/],
     ['label beyond metadata classes', { x: x4, y: { shape: [2], data: Int32Array.of(0, 5) } }, { classes: '3' }, /label 5 is outside the 3 classes its metadata declares/],
+    // a label of 2^31 - 1 would make 2^31 classes: gigabytes for per-class tables and the model's head
+    ['the largest int32 label', { x: x4, y: { dtype: 'I64', shape: [2], data: [0, 2147483647] } }, undefined, /'y' holds label 2147483647 at index 1.*1,000,000 classes/],
+    ['1e11 classes in the metadata', { x: x4, y: { shape: [2], data: Int32Array.of(0, 1) } }, { classes: '100000000000' }, /classes='100000000000' is more than the 1,000,000 classes/],
   ];
   for (const [what, tensors, metadata, problem] of bad) {
     it(`rejects ${what}, naming the file`, async () => {

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { analyze, type EigenMethod, type TraceMethod } from '../../api/analyze.js';
 import { datasetExecutor } from '../../api/executorArg.js';
 import { OptionError } from '../../errors.js';
+import { checkClassCount } from '../../nn/index.js';
 import { executorOperator, type ClusterProgress, type ShardExecutor } from '../../parallel/index.js';
 import { defaultNormalization, openDataArg } from '../../api/dataArg.js';
 import { loadModelArg } from '../../api/modelArg.js';
@@ -161,6 +162,7 @@ export async function openModelAndData(ctx: CommandContext, flags: { model: stri
   const m = await loadModelArg(flags.model, flags.arch);
   for (const note of m.notes) ctx.progress.say(note);
   const data = await openDataArg(flags.data, split, flags.seed);
+  checkClassCount(m.model, data.dataset);
   const normalize = m.normalization !== undefined ? m.normalization : defaultNormalization(data.spec);
   return { m, data, normalize };
 }
