@@ -3,9 +3,9 @@
  * also loads as a plain model), the momentum buffer as 'optimizer.momentum_buffer', and the rest
  * of the training state (position, history, settings) as JSON in the metadata.
  */
-import { FileFormatError } from '../errors.js';
+import { FileFormatError, OptionError } from '../errors.js';
 import type { Model } from '../nn/index.js';
-import type { ResumeState, TrainCheckpointer, TrainState } from '../train/index.js';
+import { validateResumeState, type ResumeState, type TrainCheckpointer, type TrainState } from '../train/index.js';
 import { loadModel, NORMALIZATION_METADATA_KEY, saveModel } from './checkpoint.js';
 import type { TensorToWrite } from './safetensors.js';
 
@@ -39,26 +39,22 @@ export async function loadTrainState(path: string): Promise<LoadedTrainState> {
   } catch {
     throw new FileFormatError(`${path}: the '${TRAIN_METADATA_KEY}' metadata is not valid JSON`);
   }
+  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw new FileFormatError(`${path}: the '${TRAIN_METADATA_KEY}' metadata is ${JSON.stringify(meta)}, not an object`);
   if (meta.version !== FORMAT_VERSION) throw new FileFormatError(`${path}: training-state format version ${String(meta.version)} is not supported (expected ${FORMAT_VERSION})`);
-  for (const k of ['epoch', 'step', 'optimizerSteps', 'lrScale']) {
-    if (typeof meta[k] !== 'number') throw new FileFormatError(`${path}: the training state has no numeric '${k}'`);
-  }
-  if (!Array.isArray(meta.history) || typeof meta.partial !== 'object' || typeof meta.config !== 'object') {
-    throw new FileFormatError(`${path}: the training state lacks its history, epoch sums or settings`);
-  }
   const buf = tensors.get(MOMENTUM_KEY);
   if (buf && !(buf.data instanceof Float32Array && buf.data.length === model.size)) {
     throw new FileFormatError(`${path}: '${MOMENTUM_KEY}' must be F32 with ${model.size} values (one per parameter), got ${buf.dtype} with ${buf.data.length}`);
   }
-  const resume: ResumeState = {
-    epoch: meta.epoch as number,
-    step: meta.step as number,
-    optimizer: { momentumBuffer: buf ? (buf.data as Float32Array) : null, steps: meta.optimizerSteps as number },
-    partial: meta.partial as ResumeState['partial'],
-    history: meta.history as ResumeState['history'],
-    lrScale: meta.lrScale as number,
-    config: meta.config as ResumeState['config'],
-  };
+  const { version: _version, optimizerSteps, ...rest } = meta;
+  let resume: ResumeState;
+  try {
+    resume = validateResumeState({ ...rest, optimizer: { momentumBuffer: buf ? buf.data : null, steps: optimizerSteps } });
+  } catch (e) {
+    if (e instanceof OptionError) {
+      throw new FileFormatError(`${path}: the '${TRAIN_METADATA_KEY}' metadata is damaged: ${e.message}; resume from an intact checkpoint or start a fresh run`);
+    }
+    throw e;
+  }
   return { model, resume };
 }
 

@@ -15,6 +15,7 @@ import { evaluate } from './evaluate.js';
 import { lrSchedule, type ScheduleSpec, type WarmupSpec } from './schedule.js';
 import { Sgd } from './sgd.js';
 import type { EpochProgressSums, EpochRecord, ResumeState, TrainCheckpointer, TrainConfig, TrainState } from './state.js';
+import { validateResumeState } from './validateResumeState.js';
 
 export interface StepProgress {
   epoch: number;
@@ -114,8 +115,11 @@ function checkResumable(saved: TrainConfig, now: TrainConfig, model: Model, resu
   if (resume.optimizer.momentumBuffer && resume.optimizer.momentumBuffer.length !== model.size) {
     throw new OptionError(`the checkpoint's optimiser state is for ${resume.optimizer.momentumBuffer.length} parameters but the model has ${model.size}; load the model from the same checkpoint`);
   }
-  if (!Number.isInteger(resume.epoch) || resume.epoch < 0 || !Number.isInteger(resume.step) || resume.step < 0) {
-    throw new OptionError(`the checkpoint's position (epoch ${resume.epoch}, step ${resume.step}) is not a pair of non-negative integers`);
+  // every step before the last of an epoch is a full batch, so the sums must count exactly these samples
+  if (resume.partial.seen !== resume.step * now.batchSize) {
+    throw new OptionError(
+      `the checkpoint's epoch sums count ${resume.partial.seen} samples, but ${resume.step} steps of ${now.batchSize} were run; the checkpoint is damaged: resume from an intact one or start a fresh run`,
+    );
   }
 }
 
@@ -195,7 +199,7 @@ export async function train(model: Model, options: TrainOptions): Promise<TrainR
   let partial: EpochProgressSums = { lossSum: 0, hits: 0, seen: 0, seconds: 0 };
   let history: EpochRecord[] = [];
   let lrScale = 1;
-  const resume = options.resumeFrom;
+  const resume = options.resumeFrom && validateResumeState(options.resumeFrom);
   if (resume) {
     checkResumable(resume.config, config, model, resume);
     if (resume.step >= stepsPerEpoch) throw new OptionError(`the checkpoint stopped at step ${resume.step} but an epoch has ${stepsPerEpoch} steps`);
