@@ -28,7 +28,13 @@ export function formatValue(v: unknown): string {
   if (typeof v === 'number') return formatNumber(v);
   if (typeof v === 'string') return v;
   if (v === undefined) return '—';
-  return JSON.stringify(v);
+  try {
+    return JSON.stringify(v);
+  } catch (e) {
+    // JSON.stringify recurses: a value nested thousands of levels deep overflows the stack
+    if (e instanceof RangeError) return '(nested too deeply to show)';
+    throw e;
+  }
 }
 
 /** A two-column table of names and values; rows whose value is undefined are left out. */

@@ -23,7 +23,21 @@ export interface RenderedPlot {
 /** Renders a Vega-Lite spec in Node: Vega's headless view writes SVG, resvg turns that into PNG. */
 export async function renderPlot(spec: PlotSpec, options: RenderOptions = {}): Promise<RenderedPlot> {
   const { vega, warnings } = compileSpec(spec);
-  const view = new View(parse(vega), { renderer: 'none' });
+  // Vega's own logger prints to the console; the library never does, so its complaints are kept here
+  const text = (args: unknown[]): string => args.map((a) => (a instanceof Error ? a.message : String(a))).join(' ');
+  let level = 0;
+  const logger = {
+    level(l?: number) {
+      if (l === undefined) return level;
+      level = l;
+      return logger;
+    },
+    error: (...args: unknown[]) => (warnings.push(`Vega: ${text(args)}`), logger),
+    warn: (...args: unknown[]) => (warnings.push(`Vega: ${text(args)}`), logger),
+    info: () => logger,
+    debug: () => logger,
+  };
+  const view = new View(parse(vega), { renderer: 'none', logger: logger as never });
   let svg: string;
   try {
     svg = renumberIds(await view.toSVG());

@@ -1,5 +1,6 @@
 import type { BrowserBundles } from './browserAssets.js';
 import { EMBED_SCRIPT } from './embedScript.js';
+import { finiteExtent } from './extent.js';
 import { escapeHtml, formatMs, formatNumber, gridTable, keyValueTable, scriptJson } from './htmlFormat.js';
 import type { PlotId, ReportPlot } from './reportPlots.js';
 import type { HesseResults, LandscapeResult } from './results.js';
@@ -28,7 +29,11 @@ figure{margin:10px 0}figcaption{font-size:12px;color:#555}.plot{overflow-x:auto;
 function figure(plot: PagePlot): string {
   const fallback = plot.pngFile ?? plot.svgFile;
   const alt = escapeHtml(plot.title);
-  const links = [`<a href="${escapeHtml(plot.svgFile)}">SVG</a>`, ...(plot.pngFile ? [`<a href="${escapeHtml(plot.pngFile)}">PNG</a>`] : [])];
+  const links = [
+    `<a href="${escapeHtml(plot.svgFile)}">SVG</a>`,
+    ...(plot.pngFile ? [`<a href="${escapeHtml(plot.pngFile)}">PNG</a>`] : []),
+    ...(plot.notes ?? []).map((n) => escapeHtml(n)),
+  ];
   return `<figure id="figure-${plot.id}">
 <div class="plot" data-hesse-plot="${plot.id}" role="img" aria-label="${alt}"></div>
 <noscript><img src="${escapeHtml(fallback)}" alt="${alt}"></noscript>
@@ -54,7 +59,10 @@ function landscapeSummary(l: LandscapeResult): string {
       }),
     );
   }
-  const span = (xs: readonly number[]) => `${formatNumber(Math.min(...xs))} … ${formatNumber(Math.max(...xs))} (${xs.length} points)`;
+  const span = (xs: readonly number[]) => {
+    const e = finiteExtent(xs);
+    return `${e ? `${formatNumber(e.min)} … ${formatNumber(e.max)}` : 'no finite values'} (${xs.length.toLocaleString('en-US')} points)`;
+  };
   return keyValueTable([
     ['dimensions', l.dims],
     ['directions', l.directions === 'eigen' ? 'top Hessian eigenvector(s)' : 'random, filter-normalised'],
@@ -74,7 +82,7 @@ function landscapeSummary(l: LandscapeResult): string {
  * an interactive Vega view drawn from its embedded spec, and the static image under <noscript>.
  * Vega, Vega-Lite and the drawing script are inlined, so the file needs no server or network.
  */
-export function reportHtml(results: HesseResults, plots: readonly PagePlot[], bundles: BrowserBundles): string {
+export function reportHtml(results: HesseResults, plots: readonly PagePlot[], bundles: BrowserBundles, skipped: readonly string[] = []): string {
   const r = results.results;
   const byId = new Map<PlotId, PagePlot>(plots.map((p) => [p.id, p]));
   const fig = (id: PlotId): string => {
@@ -265,6 +273,14 @@ export function reportHtml(results: HesseResults, plots: readonly PagePlot[], bu
         steps.map((s) => [s, formatMs(results.timings[s]), results.products[s]]),
         'Time and operator products per step',
       ),
+    });
+  }
+
+  if (skipped.length > 0) {
+    sections.push({
+      id: 'skipped',
+      title: 'Left out',
+      body: `<p class="note">results.json holds these, but not in a form the report can show:</p><ul>${skipped.map((s) => `<li>${escapeHtml(s)}</li>`).join('')}</ul>`,
     });
   }
 

@@ -33,8 +33,8 @@ export async function writeResults(dir: string, results: HesseResults): Promise<
   return path;
 }
 
-/** Parses and checks results JSON text; `source` names the file in the error. */
-export function parseResults(text: string, source: string): HesseResults {
+/** Parses and checks results JSON text; `source` names the file in the error; what is left out is listed in `skipped`. */
+export function parseResults(text: string, source: string, skipped: string[] = []): HesseResults {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -44,7 +44,7 @@ export function parseResults(text: string, source: string): HesseResults {
     );
   }
   try {
-    return validateResults(value);
+    return validateResults(value, skipped);
   } catch (err) {
     if (err instanceof ResultsShapeProblem) {
       throw new FileFormatError(

@@ -210,6 +210,25 @@ function training(at: string, v: unknown): TrainingResult {
   return { ...o, epochs };
 }
 
+/** Options are shown in the report as JSON; nesting deeper than this is no setting a person chose. */
+export const MAX_OPTION_DEPTH = 16;
+
+/** Whether `v` nests arrays or objects more than `limit` levels deep; a loop, so any depth is safe to ask about. */
+function nestedDeeperThan(v: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[v, 0]];
+  while (stack.length > 0) {
+    const [x, depth] = stack.pop()!;
+    if (typeof x !== 'object' || x === null) continue;
+    if (depth >= limit) return true;
+    for (const child of Array.isArray(x) ? x : Object.values(x)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+function describeType(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array with other values than strings' : `a ${typeof v}`;
+}
+
 function sections(at: string, v: unknown): ResultsSections {
   const o = object(at, v);
   const out: ResultsSections = { ...o };
@@ -227,9 +246,11 @@ function sections(at: string, v: unknown): ResultsSections {
  * Checks that a parsed value is a hesse results object, loosely: the identifying fields and the
  * shapes the plots and tables rely on (arrays of numbers, matching lengths). Unknown extra fields
  * are kept. Missing bookkeeping (timings, products, samples) reads as empty. Throws
- * ResultsShapeProblem naming the first field that is wrong.
+ * ResultsShapeProblem naming the first field that is wrong. What only describes the run and
+ * cannot be shown (a command line that is not a list of strings, an option nested more than
+ * MAX_OPTION_DEPTH levels deep) is left out instead, with a line saying so pushed to `skipped`.
  */
-export function validateResults(value: unknown): HesseResults {
+export function validateResults(value: unknown, skipped: string[] = []): HesseResults {
   const root = object('the top level', value);
   if (root.format !== undefined && root.format !== RESULTS_FORMAT) {
     throw new ResultsShapeProblem('format', `is ${JSON.stringify(root.format)}, not "${RESULTS_FORMAT}"`);
@@ -244,9 +265,19 @@ export function validateResults(value: unknown): HesseResults {
   const inputs = root.inputs === undefined ? {} : object('inputs', root.inputs);
   const model = inputs.model === undefined ? {} : object('inputs.model', inputs.model);
   const data = inputs.data === undefined ? {} : object('inputs.data', inputs.data);
-  const options = root.options === undefined ? {} : object('options', root.options);
+  const options = { ...(root.options === undefined ? {} : object('options', root.options)) };
+  for (const [k, v] of Object.entries(options)) {
+    if (nestedDeeperThan(v, MAX_OPTION_DEPTH)) {
+      delete options[k];
+      skipped.push(`options.${k}: nested more than ${MAX_OPTION_DEPTH} levels deep; left out of the report`);
+    }
+  }
+  const { argv, ...rest } = root;
+  const argvOk = argv === undefined || (Array.isArray(argv) && argv.every((a) => typeof a === 'string'));
+  if (!argvOk) skipped.push(`argv: must be a list of strings, got ${describeType(argv)}; the command line is left out of the report`);
   return {
-    ...root,
+    ...rest,
+    ...(argvOk && argv !== undefined ? { argv } : {}),
     hesse: {
       ...hesse,
       version: string('hesse.version', hesse.version),

@@ -23,6 +23,8 @@ export interface ReportFiles {
   plots: { id: PlotId; title: string; spec: string; svg: string; png?: string }[];
   /** Vega-Lite's complaints while compiling the plots; empty when every plot is as intended. */
   warnings: string[];
+  /** What the report leaves out or shows otherwise than stored (the page lists it too); empty when it shows everything. */
+  skipped: string[];
 }
 
 export const REPORT_INDEX = 'index.html';
@@ -35,9 +37,10 @@ async function removeIfPresent(path: string): Promise<void> {
 }
 
 /** Plots, then the page; files from an earlier report that this one has no plot for are removed. */
-async function renderReport(dir: string, results: HesseResults, options: ReportOptions): Promise<ReportFiles> {
+async function renderReport(dir: string, results: HesseResults, options: ReportOptions, skippedInResults: readonly string[]): Promise<ReportFiles> {
   const png = options.png ?? true;
   const plots = reportPlots(results);
+  const skipped = [...skippedInResults, ...plots.flatMap((p) => (p.notes ?? []).map((n) => `${p.title}: ${n}`))];
   const pagePlots: PagePlot[] = [];
   const files: ReportFiles['plots'] = [];
   const warnings: string[] = [];
@@ -65,8 +68,8 @@ async function renderReport(dir: string, results: HesseResults, options: ReportO
     for (const ext of ['.vl.json', '.svg', '.png']) await removeIfPresent(join(dir, PLOTS_DIR, id + ext));
   }
   const index = join(dir, REPORT_INDEX);
-  await writeFileAtomic(index, reportHtml(results, pagePlots, await browserBundles()));
-  return { dir, index, results: join(dir, RESULTS_FILE), plots: files, warnings };
+  await writeFileAtomic(index, reportHtml(results, pagePlots, await browserBundles(), skippedInResults));
+  return { dir, index, results: join(dir, RESULTS_FILE), plots: files, warnings, skipped };
 }
 
 /**
@@ -77,14 +80,15 @@ async function renderReport(dir: string, results: HesseResults, options: ReportO
 export async function writeReport(dir: string, results: HesseResults, options: ReportOptions = {}): Promise<ReportFiles> {
   const text = resultsToJson(stampResults(results));
   let stored: HesseResults;
+  const skipped: string[] = [];
   try {
-    stored = parseResults(text, 'the results object');
+    stored = parseResults(text, 'the results object', skipped);
   } catch (err) {
     if (err instanceof FileFormatError) throw new TypeError(`writeReport: ${err.message}`);
     throw err;
   }
   if (options.writeResults ?? true) await writeFileAtomic(join(dir, RESULTS_FILE), text);
-  return renderReport(dir, stored, options);
+  return renderReport(dir, stored, options, skipped);
 }
 
 /** Rewrites the plots and index.html of a results directory from its results.json (`hesse report DIR`). */
@@ -96,5 +100,7 @@ export async function rebuildReport(dir: string, options: Omit<ReportOptions, 'w
   } catch {
     throw new FileFormatError(`${path} is missing; give the directory a hesse command wrote its results into (its --out DIR)`);
   }
-  return renderReport(dir, parseResults(text, path), options);
+  const skipped: string[] = [];
+  const results = parseResults(text, path, skipped);
+  return renderReport(dir, results, options, skipped);
 }

@@ -7,7 +7,7 @@ import { checkClassCount } from '../../nn/index.js';
 import { executorOperator, type ClusterProgress, type ShardExecutor } from '../../parallel/index.js';
 import { defaultNormalization, openDataArg } from '../../api/dataArg.js';
 import { loadModelArg } from '../../api/modelArg.js';
-import { createResults, writeReport, type HesseResults } from '../../report/index.js';
+import { createResults, finiteExtent, writeReport, type HesseResults } from '../../report/index.js';
 import type { CommandContext } from '../context.js';
 import { fmt, seconds } from '../format.js';
 import { intOption, numberOption, oneOf } from '../options.js';
@@ -203,8 +203,8 @@ export function printAnalysis(ctx: CommandContext, results: HesseResults, dir: s
   if (r.eigen) ctx.print(`top eigenvalues (${r.eigen.method}): ${r.eigen.values.map((v) => fmt(v)).join(', ')}   [${r.eigen.products} products, ${seconds(r.eigen.ms)}]`);
   if (r.trace) ctx.print(`trace (${r.trace.method}): ${fmt(r.trace.estimate)} ± ${fmt(r.trace.standardError)}   [${r.trace.products} products, ${seconds(r.trace.ms)}]`);
   if (r.density) {
-    const all = r.density.nodes.flat();
-    ctx.print(`spectral density: ${r.density.steps} Lanczos steps × ${r.density.probes} probe(s), Ritz values in [${fmt(Math.min(...all))}, ${fmt(Math.max(...all))}]   [${r.density.products} products, ${seconds(r.density.ms)}]`);
+    const ritz = finiteExtent(r.density.nodes.flat());
+    ctx.print(`spectral density: ${r.density.steps} Lanczos steps × ${r.density.probes} probe(s), Ritz values in [${fmt(ritz?.min ?? NaN)}, ${fmt(ritz?.max ?? NaN)}]   [${r.density.products} products, ${seconds(r.density.ms)}]`);
   }
   if (r.perLayer) {
     ctx.print('per-layer traces:');

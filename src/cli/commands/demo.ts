@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { runDemo } from '../../api/demo.js';
-import { writeReport } from '../../report/index.js';
+import { finiteExtent, writeReport } from '../../report/index.js';
 import type { CommandContext } from '../context.js';
 import { fmt } from '../format.js';
 import { printAnalysis } from './analyze.js';
@@ -32,7 +32,7 @@ export function registerDemo(program: Command, run: (f: (ctx: CommandContext, fl
       const last = results.results.training?.epochs.at(-1);
       if (last) ctx.print(`trained: test accuracy ${(100 * (last.testAcc ?? 0)).toFixed(1)}%, train loss ${fmt(last.trainLoss)}`);
       const l = results.results.landscape;
-      if (l) ctx.print(`1-D landscape: loss ${fmt(l.originLoss)} at the trained weights, up to ${fmt(Math.max(...(l.loss as number[]).filter(Number.isFinite)))} at ±${l.alphas.at(-1)}`);
+      if (l) ctx.print(`1-D landscape: loss ${fmt(l.originLoss)} at the trained weights, up to ${fmt(finiteExtent(l.loss as number[])?.max ?? NaN)} at ±${l.alphas.at(-1)}`);
       printAnalysis(ctx, results, out);
       ctx.print(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
     }));

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { landscapeRun } from '../../api/landscapeRun.js';
-import { createResults, writeReport } from '../../report/index.js';
+import { createResults, finiteExtent, writeReport } from '../../report/index.js';
 import type { CommandContext } from '../context.js';
 import { fmt } from '../format.js';
 import { intOption, numberOption, oneOf } from '../options.js';
@@ -96,8 +96,8 @@ export async function landscapeCommand(ctx: CommandContext, flags: LandscapeFlag
   if (ctx.signal.aborted) results.interrupted = true;
   const dir = resolve(flags.out);
   await writeReport(dir, results, { png: flags.png });
-  const losses = (r.result.loss as number[] | number[][]).flat().filter(Number.isFinite);
-  ctx.print(`loss at the origin ${fmt(r.result.originLoss)}; over the grid from ${fmt(Math.min(...losses))} to ${fmt(Math.max(...losses))}`);
+  const losses = finiteExtent((r.result.loss as number[] | number[][]).flat());
+  ctx.print(`loss at the origin ${fmt(r.result.originLoss)}; over the grid ${losses ? `from ${fmt(losses.min)} to ${fmt(losses.max)}` : 'no finite loss'}`);
   if (results.interrupted) ctx.print('stopped early: the report holds what was finished');
   ctx.print(`report: ${dir}/index.html`);
   ctx.printJson({ out: dir, report: `${dir}/index.html`, interrupted: !!results.interrupted, landscape: r.result });

@@ -11,7 +11,8 @@ export function registerReport(program: Command, run: (f: (ctx: CommandContext, 
     .option('--no-png', 'skip PNG copies of the plots')
     .action(run(async (ctx, dir, flags) => {
       const out = resolve(dir);
-      await rebuildReport(out, { png: flags.png });
+      const files = await rebuildReport(out, { png: flags.png });
+      for (const line of files.skipped) ctx.progress.say(`left out: ${line}`);
       ctx.print(`report: ${out}/index.html`);
       ctx.printJson({ out, report: `${out}/index.html` });
     }));

@@ -1,14 +1,35 @@
 import type { LandscapeResult } from '../results.js';
 import { NUMBER_FORMAT, PLOT_CONFIG, PLOT_HEIGHT, PLOT_WIDTH, VEGA_LITE_SCHEMA, finiteOrNull, titled, type PlotSpec } from './common.js';
+import { peakPreservingIndices } from './esdSpec.js';
 
 const directionWords = (d: string): string => (d === 'eigen' ? 'the top Hessian eigenvector' : 'a random filter-normalised direction');
 
+export interface Landscape1dPlotOptions {
+  /**
+   * A longer curve is thinned to about this many points, keeping each stretch's lowest and
+   * highest loss (a plot of 200,000 points takes seconds to draw and shows no more). Default 2000.
+   */
+  maxPoints?: number;
+}
+
+/** Which samples of a 1-D landscape its plot draws: all, or each stretch's lowest and highest loss. */
+export function landscape1dPlotIndices(loss: readonly number[], maxPoints = 2000): number[] {
+  if (loss.length <= maxPoints) return Array.from(loss, (_, i) => i);
+  const half = Math.max(3, Math.floor(maxPoints / 2));
+  const high = peakPreservingIndices(loss.map((v) => (Number.isFinite(v) ? v : -Infinity)), half);
+  const low = peakPreservingIndices(loss.map((v) => (Number.isFinite(v) ? -v : -Infinity)), half);
+  return [...new Set([...high, ...low])].sort((a, b) => a - b);
+}
+
 /** Loss (left axis) and, when measured, accuracy (right axis) along one direction. */
-export function landscape1dSpec(landscape: Pick<LandscapeResult, 'alphas' | 'loss' | 'directions'> & Partial<LandscapeResult>): PlotSpec {
+export function landscape1dSpec(
+  landscape: Pick<LandscapeResult, 'alphas' | 'loss' | 'directions'> & Partial<LandscapeResult>,
+  options: Landscape1dPlotOptions = {},
+): PlotSpec {
   const loss = landscape.loss as number[];
   const accuracy = landscape.accuracy as number[] | undefined;
-  const values = landscape.alphas.map((alpha, i) => ({
-    alpha,
+  const values = landscape1dPlotIndices(loss, options.maxPoints).map((i) => ({
+    alpha: landscape.alphas[i]!,
     loss: finiteOrNull(loss[i]),
     ...(accuracy ? { accuracy: finiteOrNull(accuracy[i]) } : {}),
   }));
