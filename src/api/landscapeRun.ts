@@ -1,7 +1,7 @@
 import { hessianOperator } from '../curvature/index.js';
 import { hessianBatch, type Dataset, type Normalization } from '../data/index.js';
 import { HesseError, OptionError } from '../errors.js';
-import { batchEvaluator, datasetEvaluator, filterNormalizedDirection, landscape1d, landscape2d, type Evaluator } from '../landscape/index.js';
+import { batchEvaluator, datasetEvaluator, filterNormalizedDirection, landscape1d, landscape2d, originEvaluation, type Evaluator } from '../landscape/index.js';
 import { lanczosEigs, type Progress } from '../linalg/index.js';
 import type { BnMode, Model } from '../nn/index.js';
 import type { LandscapeResult } from '../report/results.js';
@@ -61,7 +61,7 @@ export async function landscapeRun(o: LandscapeRunOptions): Promise<{ result: La
     : o.datasetEvaluator ?? datasetEvaluator(o.model, datasetBatches(o.dataset, 128, o.normalize), { bnMode });
   const grid = { steps: o.steps, range: o.range, onProgress: (p: Progress) => o.onProgress?.('landscape', p), ...(o.signal ? { signal: o.signal } : {}) };
   const t1 = performance.now();
-  const origin = await evaluate(o.model.theta);
+  const origin = await originEvaluation(evaluate, o.model.theta);
   const surface = o.dims === 1 ? await landscape1d(evaluate, o.model.theta, dirs[0]!, grid) : await landscape2d(evaluate, o.model.theta, dirs[0]!, dirs[1]!, grid);
   const result: LandscapeResult = {
     dims: o.dims,

@@ -1,4 +1,4 @@
-import { OptionError } from '../errors.js';
+import { NonFiniteError, OptionError } from '../errors.js';
 
 /** Loss (and accuracy) of the model at a parameter vector: one batch or a whole dataset. */
 export type Evaluator = (theta: Float32Array) => Promise<{ loss: number; accuracy: number }> | { loss: number; accuracy: number };
@@ -17,6 +17,7 @@ export interface Landscape1D {
   dims: 1;
   alphas: number[];
   loss: number[];
+  /** NaN where the loss is not finite */
   accuracy: number[];
   /** false when stopped early; unfinished points are NaN */
   complete: boolean;
@@ -30,6 +31,24 @@ export interface Landscape2D {
   loss: number[][];
   accuracy: number[][];
   complete: boolean;
+}
+
+/**
+ * The loss and accuracy at the trained weights, refused when the loss is not finite: a surface
+ * around NaN has no shape (every point is NaN), so this fails as analyze does rather than
+ * writing a landscape "from Infinity to -Infinity".
+ */
+export async function originEvaluation(evaluate: Evaluator, theta0: Float32Array): Promise<{ loss: number; accuracy: number }> {
+  const r = await evaluate(theta0);
+  if (!Number.isFinite(r.loss)) {
+    throw new NonFiniteError(`the loss at the trained weights is ${r.loss} (not finite): the weights or inputs hold NaN/inf, or the model diverged; there is no landscape around it`);
+  }
+  return r;
+}
+
+/** Where the loss is not finite (the weights overflowed), the accuracy of that forward pass means nothing either. */
+function pointEvaluation(r: { loss: number; accuracy: number }): { loss: number; accuracy: number } {
+  return Number.isFinite(r.loss) ? r : { loss: r.loss, accuracy: Number.NaN };
 }
 
 /** Lets signals (Ctrl-C) and progress output through between evaluations, which are synchronous. */
@@ -64,7 +83,7 @@ export async function landscape1d(evaluate: Evaluator, theta0: Float32Array, d: 
       break;
     }
     await nextTurn();
-    const r = await evaluate(point(theta0, [d], [alphas[i]!]));
+    const r = pointEvaluation(await evaluate(point(theta0, [d], [alphas[i]!])));
     loss[i] = r.loss;
     accuracy[i] = r.accuracy;
     opts.onProgress?.({ done: i + 1, total: alphas.length, label: 'landscape' });
@@ -87,7 +106,7 @@ export async function landscape2d(evaluate: Evaluator, theta0: Float32Array, d1:
         break outer;
       }
       await nextTurn();
-      const r = await evaluate(point(theta0, [d1, d2], [alphas[i]!, betas[j]!]));
+      const r = pointEvaluation(await evaluate(point(theta0, [d1, d2], [alphas[i]!, betas[j]!])));
       loss[i]![j] = r.loss;
       accuracy[i]![j] = r.accuracy;
       opts.onProgress?.({ done: ++done, total, label: 'landscape' });

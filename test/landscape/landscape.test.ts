@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { landscapeRun } from '../../src/api/landscapeRun.js';
+import { ImageDataset, synthetic } from '../../src/data/index.js';
+import { NonFiniteError } from '../../src/errors.js';
 import { hessianOperator } from '../../src/curvature/index.js';
 import { batchEvaluator, datasetEvaluator, filterNormalizedDirection, landscape1d, landscape2d } from '../../src/landscape/index.js';
 import { lanczosEigs } from '../../src/linalg/index.js';
@@ -71,5 +74,53 @@ describe('loss landscapes', () => {
     expect(partial.complete).toBe(false);
     expect(partial.loss.flat().filter(Number.isFinite).length).toBe(4);
     expect(partial.loss[0]![0]).toBe(s.loss[0]![0]);
+  });
+});
+
+describe('landscapes where the loss is not finite', () => {
+  it('a model whose loss is NaN is refused, as analyze refuses it, before any grid point is evaluated', async () => {
+    const model = mlp({ sizes: [3 * 4 * 4, 5, 10], seed: 1 });
+    model.theta[7] = Number.NaN;
+    const dataset = synthetic({ n: 8 });
+    const small = new ImageDataset({ name: 'tiny', pixels: dataset.pixels.subarray(0, 8 * 48), labels: dataset.labels(), channels: 3, height: 4, width: 4, classes: 10 });
+    let points = 0;
+    for (const directions of ['random', 'eigen'] as const) {
+      const err = await landscapeRun({
+        model,
+        dataset: small,
+        normalize: null,
+        directions,
+        dims: 1,
+        steps: 5,
+        range: 1,
+        onProgress: (stage) => stage === 'landscape' && points++,
+      }).then(
+        () => null,
+        (e: unknown) => e as Error,
+      );
+      expect(err, directions).toBeInstanceOf(NonFiniteError);
+      expect(err!.message).toMatch(/NaN/);
+    }
+    expect(points).toBe(0);
+  });
+
+  it('far out (range 1e30) the loss overflows: there neither loss nor accuracy is reported; elsewhere both are, as evaluated directly', async () => {
+    const model = mlp({ sizes: [5, 6, 3], activation: 'relu', seed: 3 });
+    const batch = batchOf(12, [5], 3, 4);
+    const d = filterNormalizedDirection(model, { seed: 2 });
+    const evaluate = batchEvaluator(model, batch);
+    const curve = await landscape1d(evaluate, model.theta, d, { steps: 7, range: 1e30 });
+    const finite = curve.loss.map(Number.isFinite);
+    expect(finite.filter(Boolean).length).toBeGreaterThan(0); // the origin
+    expect(finite.some((f) => !f)).toBe(true);
+    curve.alphas.forEach((alpha, i) => {
+      if (finite[i]) {
+        const theta = model.theta.map((t, k) => t + alpha * d[k]!);
+        expect(curve.accuracy[i], `alpha ${alpha}`).toBe(evaluateBatch(model, batch, { theta }).accuracy);
+      } else expect(curve.accuracy[i], `alpha ${alpha}`).toBeNaN();
+    });
+    const plane = await landscape2d(evaluate, model.theta, d, filterNormalizedDirection(model, { seed: 3 }), { steps: 3, range: 1e30 });
+    plane.loss.forEach((row, i) => row.forEach((l, j) => expect(Number.isNaN(plane.accuracy[i]![j]!)).toBe(!Number.isFinite(l))));
+    expect(plane.accuracy[1]![1]).toBe(evaluateBatch(model, batch).accuracy);
   });
 });

@@ -1,0 +1,63 @@
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { saveModel } from '../../src/io/checkpoint.js';
+import { writeSafetensors } from '../../src/io/safetensors.js';
+import { resnet } from '../../src/nn/index.js';
+import { resultsToJson } from '../../src/report/index.js';
+import { syntheticResults } from '../report/syntheticResults.js';
+import { hesse } from './run.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'hesse-cli-inputs-'));
+const model = join(dir, 'r8.safetensors');
+const nanModel = join(dir, 'nan.safetensors');
+
+/** The last line of stderr is the one error line, with no stack. */
+function errorLine(stderr: string): string {
+  expect(stderr).not.toMatch(/\n\s+at /);
+  return stderr.trim().split('\n').at(-1)!;
+}
+
+beforeAll(async () => {
+  await saveModel(model, resnet({ depth: 8, width: 2, seed: 1 }));
+  const broken = resnet({ depth: 8, width: 2, seed: 1 });
+  broken.theta[0] = Number.NaN;
+  await saveModel(nanModel, broken);
+});
+
+describe('the commands on inputs that cannot work', () => {
+  it('landscape along random directions of a model whose loss is NaN fails like analyze, and writes no report', async () => {
+    const out = join(dir, 'nan-landscape');
+    const r = await hesse(['landscape', '--model', nanModel, '--data', 'synthetic:16', '--directions', 'random', '--steps', '3', '--batch', '8', '--out', out]);
+    expect(r.code).not.toBe(0);
+    expect(errorLine(r.stderr)).toMatch(/loss at the trained weights is NaN/);
+    expect(r.stdout).not.toMatch(/Infinity/);
+    expect(existsSync(join(out, 'results.json'))).toBe(false);
+  });
+
+  it('analyze on data with more classes than the model has outputs says both counts before any work', async () => {
+    const twenty = join(dir, 'twenty.safetensors');
+    await writeSafetensors(twenty, {
+      x: { dtype: 'F32', shape: [2, 3, 8, 8], data: new Float32Array(2 * 3 * 64) },
+      y: { dtype: 'I64', shape: [2], data: BigInt64Array.of(0n, 19n) },
+    });
+    const r = await hesse(['analyze', '--model', model, '--data', twenty, '--eigen', '1', '--out', join(dir, 'twenty-out')]);
+    expect(r.code).not.toBe(0);
+    expect(errorLine(r.stderr)).toMatch(/twenty has 20 classes but the model has 10 outputs/);
+    expect(r.stderr).not.toMatch(/analysing/);
+  });
+
+  it('report on a results.json whose argv is not a list still writes the report and says what it left out', async () => {
+    const out = join(dir, 'odd-report');
+    await mkdir(out, { recursive: true });
+    const results = JSON.parse(resultsToJson(syntheticResults())) as Record<string, unknown>;
+    results.argv = 'analyze --model m.safetensors';
+    writeFileSync(join(out, 'results.json'), JSON.stringify(results));
+    const r = await hesse(['report', out, '--no-png']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/left out: argv: must be a list of strings/);
+    expect(existsSync(join(out, 'index.html'))).toBe(true);
+  });
+});
