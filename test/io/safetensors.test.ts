@@ -16,8 +16,7 @@ import {
   type StoredTensor,
 } from '../../src/io/index.js';
 import { Rng, Tensor } from '../../src/tensor/index.js';
-
-const REFERENCE = '/work/shared/reference';
+import { referenceDir, referenceIndex } from '../helpers/fixtures.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -127,9 +126,8 @@ describe('safetensors round trip', () => {
   });
 
   it('re-encodes every reference fixture to the very bytes the Python writer produced', () => {
-    const index = JSON.parse(readFileSync(join(REFERENCE, 'index.json'), 'utf8')) as { cases: Record<string, { file: string }> };
-    for (const { file } of Object.values(index.cases)) {
-      const original = readFileSync(join(REFERENCE, file));
+    for (const { file } of Object.values(referenceIndex.cases)) {
+      const original = readFileSync(join(referenceDir, file));
       const parsed = parseSafetensors(original, file);
       const again = encodeSafetensors(Object.fromEntries(parsed.tensors));
       expect(Buffer.from(again).equals(original), file).toBe(true);
@@ -160,21 +158,12 @@ describe('safetensors write is atomic', () => {
   });
 });
 
-interface Case {
-  file: string;
-  n_params: number;
-  param_order: string[];
-  eigenvalues_desc?: number[];
-  trace?: number;
-}
-
 describe('reference fixtures', () => {
-  const index = JSON.parse(readFileSync(join(REFERENCE, 'index.json'), 'utf8')) as { cases: Record<string, Case> };
   const numel = (t: StoredTensor) => t.shape.reduce((a, b) => a * b, 1);
 
-  for (const [name, c] of Object.entries(index.cases)) {
+  for (const [name, c] of Object.entries(referenceIndex.cases)) {
     it(`reads ${c.file}`, async () => {
-      const f = await readSafetensors(join(REFERENCE, c.file));
+      const f = await readSafetensors(join(referenceDir, c.file));
       const x = f.tensors.get('input.x')!;
       const y = f.tensors.get('target.y')!;
       const isMlp = name.startsWith('mlp');

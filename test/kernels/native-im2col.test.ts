@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { configureNative, loadNativeKernels, nativeInfo } from '../../src/kernels/native.js';
 import { referenceKernels as ref } from '../../src/kernels/reference.js';
@@ -33,13 +34,33 @@ function colSize(g: ConvGeometry): number {
   return g.C * g.kh * g.kw * Ho * Wo;
 }
 
-describe.each(['generic', 'avx2', 'avx512'] as const)('native im2col and col2im, %s', (isa) => {
-  const supported = () => ['generic', 'avx2', 'avx512'].indexOf(isa) <= ['generic', 'avx2', 'avx512'].indexOf(nativeInfo()!.bestIsa);
+const ISAS = ['generic', 'avx2', 'avx512'] as const;
+/** What the addon detected (its default unless HESSE_ISA lowers it), and so every instruction set this machine can run. */
+const bestIsa = nativeInfo()?.bestIsa ?? 'generic';
+const runnable = ISAS.slice(0, ISAS.indexOf(bestIsa) + 1);
 
+describe('the instruction sets the addon detects', () => {
+  it('match the CPU flags the kernel reports, and those beyond them are refused', () => {
+    const info = nativeInfo();
+    if (!info) throw new Error(`the native addon is not built (${loaded.reason})`);
+    // the addon asks the CPU (cpuid); Linux lists the same flags in /proc/cpuinfo
+    if (process.platform === 'linux' && process.arch === 'x64') {
+      const flags = new Set(/^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))![1]!.trim().split(/\s+/));
+      const expected = flags.has('avx512f') ? 'avx512' : flags.has('avx2') && flags.has('fma') ? 'avx2' : 'generic';
+      expect(info.bestIsa).toBe(expected);
+    } else {
+      expect(ISAS).toContain(info.bestIsa);
+    }
+    expect(info.isa).toBe(process.env.HESSE_ISA || info.bestIsa);
+    for (const isa of ISAS.slice(runnable.length)) expect(() => configureNative({ isa }), isa).toThrow(RangeError);
+  });
+});
+
+describe.each(runnable)('native im2col and col2im, %s (runnable here)', (isa) => {
   it('im2col equals the reference exactly, in subarray views', () => {
     native();
-    if (!supported()) return expect(() => configureNative({ isa })).toThrow(RangeError);
     configureNative({ isa });
+    expect(nativeInfo()!.isa).toBe(isa);
     const rng = new Rng(31);
     for (const g of geometries) {
       const x = randomArray(rng, g.C * g.H * g.W);
@@ -53,8 +74,8 @@ describe.each(['generic', 'avx2', 'avx512'] as const)('native im2col and col2im,
 
   it('col2im accumulates into x exactly as the reference does', () => {
     native();
-    if (!supported()) return;
     configureNative({ isa });
+    expect(nativeInfo()!.isa).toBe(isa);
     const rng = new Rng(32);
     for (const g of geometries) {
       const col = randomArray(rng, colSize(g));
