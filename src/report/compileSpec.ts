@@ -1,5 +1,6 @@
 import type { Spec as VegaSpec } from 'vega';
 import { compile } from 'vega-lite';
+import { collectingLogger } from './collectingLogger.js';
 import type { PlotSpec } from './plots/common.js';
 
 export interface CompiledSpec {
@@ -14,28 +15,7 @@ export interface CompiledSpec {
  */
 export function compileSpec(spec: PlotSpec): CompiledSpec {
   const warnings: string[] = [];
-  const text = (args: unknown[]): string => args.map(String).join(' ');
-  let level = 0;
-  const logger = {
-    level(l?: number) {
-      if (l === undefined) return level;
-      level = l;
-      return logger;
-    },
-    error(...args: unknown[]) {
-      throw new Error(`Vega-Lite: ${text(args)}`);
-    },
-    warn(...args: unknown[]) {
-      warnings.push(text(args));
-      return logger;
-    },
-    info() {
-      return logger;
-    },
-    debug() {
-      return logger;
-    },
-  };
+  const logger = collectingLogger(warnings, 'Vega-Lite', true);
   const { spec: vega } = compile(spec, { logger: logger as never });
   return { vega, warnings };
 }

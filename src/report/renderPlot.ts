@@ -1,5 +1,6 @@
 import { Resvg } from '@resvg/resvg-js';
 import { View, parse } from 'vega';
+import { collectingLogger } from './collectingLogger.js';
 import { compileSpec } from './compileSpec.js';
 import { resvgFontOptions } from './fonts.js';
 import type { PlotSpec } from './plots/common.js';
@@ -23,20 +24,8 @@ export interface RenderedPlot {
 /** Renders a Vega-Lite spec in Node: Vega's headless view writes SVG, resvg turns that into PNG. */
 export async function renderPlot(spec: PlotSpec, options: RenderOptions = {}): Promise<RenderedPlot> {
   const { vega, warnings } = compileSpec(spec);
-  // Vega's own logger prints to the console; the library never does, so its complaints are kept here
-  const text = (args: unknown[]): string => args.map((a) => (a instanceof Error ? a.message : String(a))).join(' ');
-  let level = 0;
-  const logger = {
-    level(l?: number) {
-      if (l === undefined) return level;
-      level = l;
-      return logger;
-    },
-    error: (...args: unknown[]) => (warnings.push(`Vega: ${text(args)}`), logger),
-    warn: (...args: unknown[]) => (warnings.push(`Vega: ${text(args)}`), logger),
-    info: () => logger,
-    debug: () => logger,
-  };
+  // Vega's own logger prints to the console; the library never does
+  const logger = collectingLogger(warnings, 'Vega');
   const view = new View(parse(vega), { renderer: 'none', logger: logger as never });
   let svg: string;
   try {
