@@ -1,5 +1,6 @@
 import { FileFormatError, OptionError } from '../errors.js';
-import { buildModel, describeModel, type Model, type ModelDescription } from '../nn/index.js';
+import { buildModel, describeModel, type AnyModelDescription, type Model, type ModelDescription } from '../nn/index.js';
+import { loadOnnx, type OnnxLoadOptions } from './onnx.js';
 import { readSafetensors, writeSafetensors, type StoredTensor, type TensorToWrite } from './safetensors.js';
 
 /** The metadata key under which hesse stores the model description (JSON). */
@@ -112,7 +113,7 @@ export function inferDescription(tensors: ReadonlyMap<string, StoredTensor>, sou
   throw new FileFormatError(`${source}: cannot tell the architecture from its keys (expected conv1/layer*/fc for a ResNet or layers.* for an MLP); pass --arch`);
 }
 
-export function parseDescription(json: string, source: string): ModelDescription {
+export function parseDescription(json: string, source: string): AnyModelDescription {
   let d: unknown;
   try {
     d = JSON.parse(json);
@@ -120,7 +121,7 @@ export function parseDescription(json: string, source: string): ModelDescription
     throw new FileFormatError(`${source}: the '${MODEL_METADATA_KEY}' metadata is not valid JSON`);
   }
   if (!d || typeof d !== 'object' || !('arch' in d)) throw new FileFormatError(`${source}: the '${MODEL_METADATA_KEY}' metadata has no 'arch'`);
-  return d as ModelDescription;
+  return d as AnyModelDescription;
 }
 
 export interface SaveOptions {
@@ -146,10 +147,15 @@ export interface LoadedModel {
 /**
  * Rebuilds a model from a safetensors file: the description from hesse's metadata, else `arch`,
  * else inferred from the names and shapes; then loads the weights with every key checked.
+ * A `.onnx` file is imported instead (its graph is its architecture).
  */
-export async function loadModel(path: string, opts: LoadOptions & { arch?: ModelDescription } = {}): Promise<LoadedModel> {
+export async function loadModel(path: string, opts: LoadOptions & OnnxLoadOptions & { arch?: ModelDescription } = {}): Promise<LoadedModel> {
+  if (path.toLowerCase().endsWith('.onnx')) {
+    if (opts.arch) throw new OptionError(`${path} is an ONNX graph, which carries its own architecture; leave out the architecture option (--arch)`);
+    return loadOnnx(path, opts);
+  }
   const file = await readSafetensors(path);
-  let description: ModelDescription;
+  let description: AnyModelDescription;
   let notes: string[] = [];
   if (opts.arch) {
     description = opts.arch;

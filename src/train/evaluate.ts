@@ -24,7 +24,12 @@ export interface Evaluation {
 }
 
 export function modelClassCount(model: Model): number {
-  return model.description.arch === 'resnet' ? model.description.classes : model.description.sizes.at(-1)!;
+  const d = model.description;
+  if (d.arch === 'resnet') return d.classes;
+  if (d.arch === 'mlp') return d.sizes.at(-1)!;
+  // an imported graph: the last dimension of its output, when the file states it
+  const last = d.output.dims.at(-1);
+  return typeof last === 'number' && last > 0 ? last : Infinity;
 }
 
 export function checkClassCount(model: Model, dataset: Dataset): void {
