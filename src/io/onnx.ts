@@ -422,7 +422,7 @@ export async function parseOnnx(bytes: Uint8Array, source: string, opts: OnnxLoa
   }
   const description: OnnxDescription = {
     arch: 'onnx',
-    name: g.name ? `${g.name} (${basename(source)})` : basename(source),
+    name: basename(source),
     opset,
     input,
     output,
