@@ -13,9 +13,11 @@
  * what depends on the input's shape is evaluated per batch, off the tape.
  */
 import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import protobuf from 'protobufjs';
-import { FileFormatError } from '../errors.js';
+import { constant } from '../autodiff/index.js';
+import { FileFormatError, HesseError } from '../errors.js';
+import { Tensor } from '../tensor/index.js';
 import {
   Const,
   foldConstants,
@@ -436,6 +438,23 @@ export async function parseOnnx(bytes: Uint8Array, source: string, opts: OnnxLoa
 }
 
 /**
+ * One forward pass on a single sample of zeros, where the input's shape is known but for the
+ * batch: an operator setting that cannot be mapped (a pooling window that is not square, say)
+ * is refused now, naming the file, rather than at the first batch.
+ */
+function probe(model: ReturnType<typeof onnxModel>, d: OnnxDescription, path: string): void {
+  const dims = d.input.dims.map((x, i) => (i === 0 && typeof x !== 'number' ? 1 : x));
+  if (!dims.every((x): x is number => typeof x === 'number' && x > 0)) return;
+  try {
+    model.forward(model.blocks.map((b) => constant(model.param(b.name))), new Tensor(dims), 'eval');
+  } catch (e) {
+    if (!(e instanceof HesseError)) throw e;
+    const Ctor = e.constructor as new (message: string) => HesseError;
+    throw new Ctor(`${path}: ${e.message}`);
+  }
+}
+
+/**
  * Loads a `.onnx` file as a model: the graph's nodes on hesse's primitives, its trainable
  * initialisers as the flat parameter vector, the rest as buffers.
  */
@@ -446,11 +465,11 @@ export async function loadOnnx(path: string, opts: OnnxLoadOptions = {}): Promis
   } catch (e) {
     throw new FileFormatError(`cannot read the ONNX model ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
-  const dir = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '.';
-  const { description, tensors, notes } = await parseOnnx(bytes, path, opts, dir);
+  const { description, tensors, notes } = await parseOnnx(bytes, path, opts, dirname(path));
   const model = onnxModel(description);
   for (const p of description.params) model.param(p.name).data.set(tensors.get(p.name)!.data as Float32Array);
   for (const b of description.buffers) model.buffers.get(b.name)!.data.set(tensors.get(b.name)!.data as Float32Array);
+  probe(model, description, path);
   const bn = model.hasBatchNorm ? 'with batch norm' : 'without batch norm';
   notes.push(`imported ${path}: ${description.nodes.length} nodes (opset ${description.opset}), ${model.size.toLocaleString('en-US')} parameters in ${description.params.length} tensors, ${description.buffers.length} buffers, ${bn}`);
   return { model, notes, metadata: {}, tensors };

@@ -157,3 +157,19 @@ describe('data that does not fit an imported model', () => {
     expect(thrown(() => lossAndGradient(lm, b)).message).toMatch(/label \d+ is -100/);
   });
 });
+
+describe('operator settings that cannot be mapped are refused when the file loads', () => {
+  it('a pooling window that is not square: the file, the node and the setting', async () => {
+    const { writeGraph, ints } = await import('../helpers/onnxGraphs.js');
+    const path = writeGraph(join(dir, 'pool.onnx'), {
+      opset: 17,
+      input: { name: 'x', dims: ['n', 2, 6, 6] },
+      output: 'y',
+      nodes: [{ op: 'AveragePool', inputs: ['x'], outputs: ['y'], attrs: [ints('kernel_shape', [2, 3])] }],
+    });
+    const e = await failure(loadModel(path));
+    expect(e).toBeInstanceOf(UnsupportedGraphError);
+    expect(e.message).toContain(path);
+    expect(e.message).toMatch(/node 'AveragePool_0'.*window 2x3/);
+  });
+});

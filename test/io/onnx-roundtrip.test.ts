@@ -31,3 +31,13 @@ describe('an imported model travels as hesse models do', () => {
     }
   });
 });
+
+describe('per-layer groups of an imported model', () => {
+  it('group by module prefix; a top-level tensor (a class token) is its own group', async () => {
+    const { layerGroups } = await import('../../src/curvature/index.js');
+    const { model } = await loadModel((await onnxCase('vit')).onnxPath);
+    const names = layerGroups(model.blocks).map((g) => g.name);
+    expect(names.slice(0, 5)).toEqual(['cls_token', 'pos_embedding', 'patch', 'block.ln1', 'block.attn.qkv']);
+    expect(layerGroups(model.blocks).find((g) => g.name === 'block.attn.qkv')!.blocks.map((b) => b.name)).toEqual(['block.attn.qkv.weight', 'block.attn.qkv.bias']);
+  });
+});
