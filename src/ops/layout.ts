@@ -11,14 +11,15 @@ import { scatterAdd, take } from './gather.js';
  * derivatives. Concatenation is its own primitive so that joining many parts stays one pass.
  */
 
-function stridesOf(shape: Shape): number[] {
+/** Row-major strides of a shape. */
+export function stridesOf(shape: Shape): number[] {
   const s = new Array<number>(shape.length).fill(1);
   for (let i = shape.length - 2; i >= 0; i--) s[i] = s[i + 1]! * shape[i + 1]!;
   return s;
 }
 
 /** For every element of `outShape` (row-major), the flat source position `at(coords)`. */
-function indexOver(outShape: Shape, at: (coords: number[]) => number): Int32Array {
+export function indexOver(outShape: Shape, at: (coords: number[]) => number): Int32Array {
   const n = sizeOf(outShape);
   const index = new Int32Array(n);
   const coords = new Array<number>(outShape.length).fill(0);

@@ -168,7 +168,8 @@ const cases: Case[] = [
   {
     name: 'MatMul batched (3-D × 3-D) and vector × matrix; Gemm with transA, alpha, beta and a matrix C',
     graph: {
-      opset: 17, input: x3, output: 'y',
+      // transA makes the batch a contracted dimension: the graph fits batches of 2 only, as it declares
+      opset: 17, input: { name: 'x', dims: [2, 3, 4] }, output: 'y',
       initializers: { b: param([1, 4, 2]), v: param([3]), g: param([3, 2]), c: param([2, 3]) },
       nodes: [
         { op: 'MatMul', inputs: ['x', 'b'], outputs: ['m'] },

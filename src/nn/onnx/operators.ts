@@ -48,25 +48,8 @@ function axisOf(a: number, rank: number, node: GraphNode): number {
 
 // ---------- index maps shared by constants and nodes ----------
 
-function strides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length).fill(1);
-  for (let i = shape.length - 2; i >= 0; i--) s[i] = s[i + 1]! * shape[i + 1]!;
-  return s;
-}
-
-function indexOver(outShape: readonly number[], at: (c: number[]) => number): Int32Array {
-  const n = sizeOf(outShape);
-  const index = new Int32Array(n);
-  const c = new Array<number>(outShape.length).fill(0);
-  for (let i = 0; i < n; i++) {
-    index[i] = at(c);
-    for (let d = outShape.length - 1; d >= 0; d--) {
-      if (++c[d]! < outShape[d]!) break;
-      c[d] = 0;
-    }
-  }
-  return index;
-}
+const strides = ops.stridesOf;
+const indexOver = ops.indexOver;
 
 function pick(v: Value, index: Int32Array, shape: number[]): Value {
   return isConst(v) ? constTake(v, index, shape) : ops.take(v, index, shape);
