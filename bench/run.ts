@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- kernels engine train algorithms parallel torch inputs]: figures, never pass or fail.
+ * npm run bench [-- kernels engine train algorithms parallel torch inputs onnx]: figures, never pass or fail.
  * With no names, everything runs. `torch` runs PyTorch (Debian's python3-torch) on the same
  * ResNet-20 and batch right after hesse's engine figures, and prints the ratios.
  */
@@ -7,11 +7,12 @@ import { benchAlgorithms } from './algorithms.js';
 import { benchEngine, type EngineFigures } from './engine.js';
 import { benchInputs } from './inputs.js';
 import { benchKernels } from './kernels.js';
+import { benchOnnx } from './onnx.js';
 import { benchParallel } from './parallel.js';
 import { torchFigures } from './torch.js';
 import { benchTrain } from './train.js';
 
-const all = ['kernels', 'engine', 'torch', 'train', 'algorithms', 'parallel', 'inputs'];
+const all = ['kernels', 'engine', 'torch', 'train', 'algorithms', 'parallel', 'inputs', 'onnx'];
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : all;
 for (const w of wanted) if (!all.includes(w)) throw new Error(`unknown benchmark '${w}' (choose from ${all.join(', ')})`);
 
@@ -33,6 +34,7 @@ if (wanted.includes('torch')) {
     console.log(`  JSON ${JSON.stringify({ torch: t, hesse: ours })}`);
   }
 }
+if (wanted.includes('onnx')) await benchOnnx();
 if (wanted.includes('train')) await benchTrain();
 if (wanted.includes('algorithms')) await benchAlgorithms();
 if (wanted.includes('parallel')) await benchParallel();

@@ -35,7 +35,8 @@ export function selectBlocks(blocks: readonly ParamBlock[], selector: BlockSelec
 export function layerGroups(blocks: readonly ParamBlock[]): { name: string; blocks: ParamBlock[] }[] {
   const groups = new Map<string, ParamBlock[]>();
   for (const b of blocks) {
-    const layer = b.name.slice(0, b.name.lastIndexOf('.'));
+    const dot = b.name.lastIndexOf('.');
+    const layer = dot < 0 ? b.name : b.name.slice(0, dot);
     const list = groups.get(layer) ?? [];
     list.push(b);
     groups.set(layer, list);

@@ -6,3 +6,4 @@ export * from './synthetic.js';
 export * from './normalize.js';
 export * from './augment.js';
 export * from './loader.js';
+export { TensorSet, type TensorSetInit, type TensorSetSpec } from './tensorSet.js';

@@ -1,6 +1,7 @@
 import { FileFormatError, OptionError } from '../errors.js';
 import { normalizationFrom, type Normalization } from '../data/index.js';
-import { buildModel, describeModel, validateDescription, type Model, type ModelDescription } from '../nn/index.js';
+import { buildModel, describeModel, validateDescription, type AnyModelDescription, type Model, type ModelDescription } from '../nn/index.js';
+import { loadOnnx, type OnnxLoadOptions } from './onnx.js';
 import { readSafetensors, writeSafetensors, type StoredTensor, type TensorToWrite } from './safetensors.js';
 
 /** The metadata key under which hesse stores the model description (JSON). */
@@ -125,8 +126,10 @@ function metadataJson(json: string, key: string, source: string): unknown {
 }
 
 /** The model description stored in a file's metadata, checked field by field before anything is built. */
-export function parseDescription(json: string, source: string): ModelDescription {
+export function parseDescription(json: string, source: string): AnyModelDescription {
   const value = metadataJson(json, MODEL_METADATA_KEY, source);
+  // an imported graph saved by hesse: the graph is its own description, checked when it is built
+  if (value && typeof value === 'object' && (value as { arch?: unknown }).arch === 'onnx') return value as AnyModelDescription;
   try {
     return validateDescription(value);
   } catch (e) {
@@ -172,11 +175,16 @@ export interface LoadedModel {
 /**
  * Rebuilds a model from a safetensors file: the description from hesse's metadata, else `arch`,
  * else inferred from the names and shapes; then loads the weights with every key checked.
+ * A `.onnx` file is imported instead (its graph is its architecture).
  */
-export async function loadModel(path: string, opts: LoadOptions & { arch?: ModelDescription } = {}): Promise<LoadedModel> {
+export async function loadModel(path: string, opts: LoadOptions & OnnxLoadOptions & { arch?: ModelDescription } = {}): Promise<LoadedModel> {
+  if (path.toLowerCase().endsWith('.onnx')) {
+    if (opts.arch) throw new OptionError(`${path} is an ONNX graph, which carries its own architecture; leave out the architecture option (--arch)`);
+    return loadOnnx(path, opts);
+  }
   const file = await readSafetensors(path);
   const normalization = parseNormalizationMetadata(file.metadata, path);
-  let description: ModelDescription;
+  let description: AnyModelDescription;
   let notes: string[] = [];
   if (opts.arch) {
     description = opts.arch;

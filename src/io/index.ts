@@ -3,3 +3,4 @@ export * from './checkpoint.js';
 export * from './trainCheckpoint.js';
 export * from './tensorDataset.js';
 export * from './openDataset.js';
+export * from './onnx.js';

@@ -1,8 +1,9 @@
 import { constant, type Node } from '../autodiff/index.js';
-import { OptionError, ShapeError } from '../errors.js';
+import { DTypeError, OptionError, ShapeError } from '../errors.js';
 import type { Activation } from '../ops/index.js';
 import { formatShape, Tensor, type Shape } from '../tensor/index.js';
-import type { BnMode, ForwardContext, Layer, ModelBuilder, ParamBlock } from './module.js';
+import type { BnLayerInfo, BnMode, ForwardContext, Layer, ModelBuilder, ParamBlock } from './module.js';
+import type { OnnxDescription } from './onnx/description.js';
 
 /** BN everywhere, nowhere, or per part: the stem and each of the three stages separately. */
 export type BatchNormSetting = boolean | { stem: boolean; stages: [boolean, boolean, boolean] };
@@ -22,11 +23,18 @@ export interface MlpDescription {
   activation: Activation;
 }
 
-/** Everything needed to rebuild a model's architecture (it travels in checkpoint metadata). */
+/** A built-in architecture (what an --arch shorthand names). */
 export type ModelDescription = ResNetDescription | MlpDescription;
 
-export function describeModel(d: ModelDescription): string {
+/** Everything needed to rebuild any model's architecture, an imported graph included (it travels in checkpoint metadata). */
+export type AnyModelDescription = ModelDescription | OnnxDescription;
+
+export function describeModel(d: AnyModelDescription): string {
   if (d.arch === 'mlp') return `MLP ${d.sizes.join('-')} (${d.activation})`;
+  if (d.arch === 'onnx') {
+    const bn = d.nodes.some((n) => n.op === 'BatchNormalization') ? ', BN' : '';
+    return `ONNX graph ${d.name} (${d.nodes.length} nodes, ${d.params.length} parameter tensors${bn})`;
+  }
   const bn = d.batchNorm === true ? 'BN' : d.batchNorm === false ? 'no BN' : `BN in ${bnParts(d.batchNorm)}`;
   return `ResNet-${d.depth}${d.width !== 16 ? ` width ${d.width}` : ''} (${bn}, ${d.residual ? 'residual' : 'no residual'}, ${d.classes} classes)`;
 }
@@ -38,7 +46,12 @@ function bnParts(s: { stem: boolean; stages: [boolean, boolean, boolean] }): str
 
 /** How many classes the model's outputs score (its logits per sample). */
 export function modelClassCount(model: Model): number {
-  return model.description.arch === 'resnet' ? model.description.classes : model.description.sizes.at(-1)!;
+  const d = model.description;
+  if (d.arch === 'resnet') return d.classes;
+  if (d.arch === 'mlp') return d.sizes.at(-1)!;
+  // an imported graph: the last dimension of its output, when the file states it
+  const last = d.output.dims.at(-1);
+  return typeof last === 'number' && last > 0 ? last : Infinity;
 }
 
 /** Refuses data with more classes than the model has outputs: a label past the last logit has no score. */
@@ -64,14 +77,14 @@ export class Model {
   readonly buffers: Map<string, Tensor>;
   readonly stateOrder: readonly { name: string; type: 'param' | 'buffer' }[];
   /** BN layers' momentum for the running statistics, by layer name */
-  readonly bnLayers: ReadonlyMap<string, { momentum: number }>;
+  readonly bnLayers: ReadonlyMap<string, BnLayerInfo>;
   /** how many training batches updated the running statistics (PyTorch's num_batches_tracked) */
   batchesTracked = 0;
   /** blocks by name, so that a state dict of n tensors loads in O(n) rather than a search per key */
   private readonly blockByName: ReadonlyMap<string, ParamBlock>;
 
   constructor(
-    readonly description: ModelDescription,
+    readonly description: AnyModelDescription,
     builder: ModelBuilder,
     private readonly root: Layer,
     readonly inputShape: Shape,
@@ -105,8 +118,14 @@ export class Model {
     return new Tensor(b.shape, this.theta.subarray(b.offset, b.offset + b.length));
   }
 
-  /** Checks that a batch of inputs fits the model (channels or features). */
-  checkInput(x: Tensor): void {
+  /**
+   * Checks that a batch of inputs fits the model (channels or features; an imported graph its
+   * declared input). `kind` says what the data holds when known: integer ids fit only a graph
+   * that takes them.
+   */
+  checkInput(x: Tensor, kind?: 'float' | 'int'): void {
+    if (this.root.checkInput) return this.root.checkInput(x, kind);
+    if (kind === 'int') throw new DTypeError(`the data holds integer ids, but ${describeModel(this.description)} takes float inputs`);
     const want = this.inputShape;
     const got = x.shape.slice(1);
     const ok = this.description.arch === 'mlp' ? got.reduce((p, d) => p * d, 1) === want[0] : got.length === 3 && got[0] === want[0];
@@ -117,9 +136,9 @@ export class Model {
   }
 
   /** Runs the network on parameter nodes (one per block, e.g. from valueAndGrad) and an input batch. */
-  forward(params: readonly Node[], x: Tensor | Node, mode: BnMode): ForwardResult {
+  forward(params: readonly Node[], x: Tensor | Node, mode: BnMode, kind?: 'float' | 'int'): ForwardResult {
     const input = x instanceof Tensor ? constant(x) : x;
-    this.checkInput(input.value);
+    this.checkInput(input.value, kind);
     const ctx: ForwardContext = { params, buffers: this.buffers, mode, bnStats: new Map() };
     return { logits: this.root.forward(ctx, input), bnStats: ctx.bnStats };
   }
@@ -127,9 +146,10 @@ export class Model {
   /** PyTorch's running-statistics update after a train-mode pass: r ← (1−m)·r + m·batch (variance unbiased). */
   updateRunningStats(stats: ForwardResult['bnStats']): void {
     for (const [name, s] of stats) {
-      const m = this.bnLayers.get(name)?.momentum ?? 0.1;
-      const rm = this.buffers.get(`${name}.running_mean`)!.data;
-      const rv = this.buffers.get(`${name}.running_var`)!.data;
+      const layer = this.bnLayers.get(name);
+      const m = layer?.momentum ?? 0.1;
+      const rm = this.buffers.get(layer?.mean ?? `${name}.running_mean`)!.data;
+      const rv = this.buffers.get(layer?.variance ?? `${name}.running_var`)!.data;
       const unbias = s.count > 1 ? s.count / (s.count - 1) : 1;
       for (let c = 0; c < rm.length; c++) {
         rm[c] = (1 - m) * rm[c]! + m * s.mean[c]!;

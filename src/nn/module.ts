@@ -1,8 +1,22 @@
 import type { Node } from '../autodiff/index.js';
 import { Rng, sizeOf, Tensor, type Shape } from '../tensor/index.js';
 
-/** What a parameter is, for per-layer work and for leaving BN and biases out of directions. */
-export type ParamKind = 'conv.weight' | 'conv.bias' | 'linear.weight' | 'linear.bias' | 'bn.weight' | 'bn.bias';
+/**
+ * What a parameter is, for per-layer work and for leaving BN and biases out of directions.
+ * Imported graphs add embedding tables, layer-norm scales and shifts, and 'other' for tensors
+ * that are none of these (a ViT's class token and position table, say).
+ */
+export type ParamKind =
+  | 'conv.weight'
+  | 'conv.bias'
+  | 'linear.weight'
+  | 'linear.bias'
+  | 'bn.weight'
+  | 'bn.bias'
+  | 'ln.weight'
+  | 'ln.bias'
+  | 'embedding.weight'
+  | 'other';
 
 /** One named parameter tensor: an index range of the flat parameter vector. */
 export interface ParamBlock {
@@ -26,6 +40,12 @@ export interface ForwardContext {
 
 type Init = (rng: Rng, data: Float32Array) => void;
 
+export interface BnLayerInfo {
+  momentum: number;
+  mean?: string;
+  variance?: string;
+}
+
 interface PendingParam {
   name: string;
   shape: number[];
@@ -42,8 +62,8 @@ export class ModelBuilder {
   private readonly bufferList: { name: string; tensor: Tensor }[] = [];
   /** the state-dict order: parameters and buffers interleaved as PyTorch lists them */
   readonly stateOrder: { name: string; type: 'param' | 'buffer' }[] = [];
-  /** batch-norm layers by name, with the momentum of their running statistics */
-  readonly bnLayers = new Map<string, { momentum: number }>();
+  /** batch-norm layers by name, with the momentum of their running statistics (and their buffers' names, when not NAME.running_mean/var) */
+  readonly bnLayers = new Map<string, BnLayerInfo>();
 
   param(name: string, shape: Shape, kind: ParamKind, init: Init): number {
     this.params.push({ name, shape: [...shape], kind, init });
@@ -77,6 +97,8 @@ export class ModelBuilder {
 /** A layer: registers its parameters when built, computes with nodes when run. */
 export interface Layer {
   forward(ctx: ForwardContext, x: Node): Node;
+  /** a root layer that knows what input it takes checks a batch (shape, and integer or float data) */
+  checkInput?(x: Tensor, kind?: 'float' | 'int'): void;
 }
 
 /** PyTorch's default Linear/Conv initialisation: U(−1/√fan_in, 1/√fan_in) (kaiming_uniform with a=√5). */

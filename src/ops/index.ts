@@ -8,3 +8,7 @@ export { logSoftmax } from './softmax.js';
 export { crossEntropy, mse } from './loss.js';
 export { batchNorm2d, type BatchNormResult } from './batchnorm.js';
 export { broadcastShape } from './broadcast.js';
+export { erf } from './unary.js';
+export { batchMatmul } from './batchMatmul.js';
+export { permute, slice, narrow, place, concat, stridesOf, indexOver, type SliceSpec } from './layout.js';
+export { convGeneral, type GeneralConvOptions } from './convGeneral.js';

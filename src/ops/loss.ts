@@ -7,7 +7,7 @@ import { take } from './gather.js';
 import { logSoftmax } from './softmax.js';
 import { Tensor } from '../tensor/index.js';
 
-function checkLabels(logits: Node, labels: Int32Array | readonly number[]): Int32Array {
+function checkLabels(logits: Node, labels: Int32Array | readonly number[], ignoreIndex: number | undefined): Int32Array {
   if (logits.shape.length !== 2) throw new ShapeError(`cross-entropy expects [N, C] logits, got ${formatShape(logits.shape)}`);
   const [n, c] = logits.shape as [number, number];
   if (labels.length !== n) throw new ShapeError(`cross-entropy: ${n} rows of logits but ${labels.length} labels`);
@@ -15,20 +15,29 @@ function checkLabels(logits: Node, labels: Int32Array | readonly number[]): Int3
   for (let i = 0; i < n; i++) {
     const y = labels[i]!;
     if (!Number.isInteger(y)) throw new DTypeError(`cross-entropy: label ${i} is ${y}, not an integer class index`);
-    if (y < 0 || y >= c) throw new ShapeError(`cross-entropy: label ${i} is ${y}, outside the ${c} classes 0..${c - 1}`);
+    if (y !== ignoreIndex && (y < 0 || y >= c)) throw new ShapeError(`cross-entropy: label ${i} is ${y}, outside the ${c} classes 0..${c - 1}`);
     out[i] = y;
   }
   return out;
 }
 
-/** Mean cross-entropy of [N, C] logits against integer labels (torch.nn.functional.cross_entropy). */
-export function crossEntropy(logits: Node, labels: Int32Array | readonly number[]): Node {
-  const y = checkLabels(logits, labels);
+export interface CrossEntropyOptions {
+  /** rows whose label equals this are left out of the sum and the count (PyTorch's ignore_index) */
+  ignoreIndex?: number;
+}
+
+/**
+ * Mean cross-entropy of [N, C] logits against integer labels (torch.nn.functional.cross_entropy):
+ * the mean over the rows whose label is not `ignoreIndex`.
+ */
+export function crossEntropy(logits: Node, labels: Int32Array | readonly number[], opts: CrossEntropyOptions = {}): Node {
+  const y = checkLabels(logits, labels, opts.ignoreIndex);
   const [n, c] = logits.shape as [number, number];
-  const index = new Int32Array(n);
-  for (let i = 0; i < n; i++) index[i] = i * c + y[i]!;
-  const picked = take(logSoftmax(logits), index, [n]);
-  return scale(sum(picked), -1 / n);
+  const rows: number[] = [];
+  for (let i = 0; i < n; i++) if (y[i] !== opts.ignoreIndex) rows.push(i * c + y[i]!);
+  if (rows.length === 0) throw new ShapeError(`cross-entropy: every one of the ${n} labels equals the ignore index ${opts.ignoreIndex}, so there is no target to average over`);
+  const picked = take(logSoftmax(logits), Int32Array.from(rows), [rows.length]);
+  return scale(sum(picked), -1 / rows.length);
 }
 
 /** Mean squared error over all elements (torch.nn.functional.mse_loss). */

@@ -171,7 +171,7 @@ const softplusFamily: Family = {
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
 /** erf with about 1e-7 accuracy (Abramowitz-Stegun 7.1.26 is too coarse for float64 checks). */
-function erf(x: number): number {
+function erfOf(x: number): number {
   // Series for small |x|, continued fraction via erfc for large |x|.
   const ax = Math.abs(x);
   if (ax < 2.5) {
@@ -197,7 +197,7 @@ function phi(v: number): number {
 }
 
 function Phi(v: number): number {
-  return 0.5 * (1 + erf(v / Math.SQRT2));
+  return 0.5 * (1 + erfOf(v / Math.SQRT2));
 }
 
 /** GELU in its exact form x·Φ(x) (PyTorch's default, not the tanh approximation). */
@@ -208,6 +208,19 @@ const geluFamily: Family = {
     map((v) => Phi(v) + v * phi(v)),
     map((v) => phi(v) * (2 - v * v)),
     map((v) => phi(v) * (v * v * v - 4 * v)),
+  ],
+};
+
+const TWO_OVER_SQRT_PI = 2 / Math.sqrt(Math.PI);
+
+/** The error function (ONNX's Erf, what PyTorch's exporter writes GELU with). */
+const erfFamily: Family = {
+  name: 'erf',
+  derivs: [
+    map(erfOf),
+    map((v) => TWO_OVER_SQRT_PI * Math.exp(-v * v)),
+    map((v) => -2 * v * TWO_OVER_SQRT_PI * Math.exp(-v * v)),
+    map((v) => (4 * v * v - 2) * TWO_OVER_SQRT_PI * Math.exp(-v * v)),
   ],
 };
 
@@ -242,6 +255,7 @@ export const tanh = (x: Node): Node => applyOrder(tanhFamily, 0, x);
 export const sigmoid = (x: Node): Node => applyOrder(sigmoidFamily, 0, x);
 export const softplus = (x: Node): Node => applyOrder(softplusFamily, 0, x);
 export const gelu = (x: Node): Node => applyOrder(geluFamily, 0, x);
+export const erf = (x: Node): Node => applyOrder(erfFamily, 0, x);
 export const exp = (x: Node): Node => applyOrder(expFamily, 0, x);
 export const log = (x: Node): Node => applyOrder(logFamily, 0, x);
 export const pow = (x: Node, p: number): Node => applyOrder(powFamily(p), 0, x);
