@@ -30,20 +30,24 @@ async function mlpCase(act: Activation) {
   return { meta, get, shapes, theta, f };
 }
 
+// Largest relative errors against PyTorch's float64 over the four activations and every kernel
+// path (HESSE_KERNELS=reference, HESSE_ISA=generic, avx2, avx512): loss 9.6e-8, logits 5.9e-8,
+// gradient 2.5e-7, H·v 1.4e-7, dense Hessian 1.3e-7, its trace 8.9e-8. Tolerances three to six
+// times those.
 describe.each(['tanh', 'relu', 'gelu', 'sigmoid'] as const)('MLP fixture mlp_%s (PyTorch, float64)', (act) => {
   it('matches the loss, logits and gradient', async () => {
     const { meta, get, shapes, theta, f } = await mlpCase(act);
     const r = valueAndGrad(theta, shapes, f);
-    expect(Math.abs(r.loss - meta.expected_loss) / meta.expected_loss).toBeLessThan(1e-5);
-    expect(relativeError(r.outputs!.data, asFloat32(get('expected.logits')))).toBeLessThan(1e-5);
-    expect(relativeError(r.gradient, asFloat32(get('expected.grad')))).toBeLessThan(1e-4);
+    expect(Math.abs(r.loss - meta.expected_loss) / meta.expected_loss).toBeLessThan(5e-7);
+    expect(relativeError(r.outputs!.data, asFloat32(get('expected.logits')))).toBeLessThan(3e-7);
+    expect(relativeError(r.gradient, asFloat32(get('expected.grad')))).toBeLessThan(1e-6);
   });
 
   it('matches H·v and the dense Hessian built column by column', async () => {
     const { meta, get, shapes, theta, f } = await mlpCase(act);
     const ctx = new SecondOrderContext(theta, shapes, f);
     const hv = ctx.hvp(asFloat32(get('v.0')));
-    expect(relativeError(hv, asFloat32(get('expected.hvp.0')))).toBeLessThan(1e-4);
+    expect(relativeError(hv, asFloat32(get('expected.hvp.0')))).toBeLessThan(1e-6);
     const n = meta.n_params;
     const expected = asFloat32(get('expected.hessian'));
     const cols = Array.from({ length: n }, (_, i) => {
@@ -58,9 +62,9 @@ describe.each(['tanh', 'relu', 'gelu', 'sigmoid'] as const)('MLP fixture mlp_%s 
         for (let i = 0; i < n; i++) H[i * n + s + j] = col[i]!;
       });
     }
-    expect(relativeError(H, expected)).toBeLessThan(1e-4);
+    expect(relativeError(H, expected)).toBeLessThan(1e-6);
     let trace = 0;
     for (let i = 0; i < n; i++) trace += H[i * n + i]!;
-    expect(Math.abs(trace - meta.trace!)).toBeLessThan(1e-4 * Math.max(1, Math.abs(meta.trace!)));
+    expect(Math.abs(trace - meta.trace!)).toBeLessThan(5e-7 * Math.abs(meta.trace!));
   });
 });

@@ -3,17 +3,25 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readSafetensors, type SafetensorsFile } from '../../src/io/safetensors.js';
 
-/** The PyTorch reference fixtures in ../shared/reference (beside the repository). */
-export const referenceDir = fileURLToPath(new URL('../../../shared/reference/', import.meta.url));
+/** The PyTorch reference fixtures, written by scripts/fixtures/make_reference_fixtures.py (see the README there). */
+export const referenceDir = fileURLToPath(new URL('../fixtures/reference/', import.meta.url));
 
 export interface CaseMeta {
   file: string;
   mode: 'train' | 'eval';
   n_params: number;
   param_order: string[];
+  /** input.x's shape: [batch, features] for the MLPs, [batch, 3, H, W] for the ResNets */
+  input_shape: number[];
+  classes: number;
   expected_loss: number;
+  /** MLPs: every eigenvalue of the dense Hessian, descending */
   eigenvalues_desc?: number[];
+  /** ResNet-8 cases: the 5 largest eigenvalues of the dense Hessian, descending */
   top_eigenvalues?: number[];
+  /** ResNet-8 cases: the 3 smallest, ascending */
+  smallest_eigenvalues?: number[];
+  /** Σ e_iᵀ H e_i over every unit vector (MLP and ResNet-8 cases) */
   trace?: number;
 }
 

@@ -50,7 +50,7 @@ describe('checkpoints', () => {
   });
 
   it('infers the architecture of a PyTorch file without metadata from names and shapes', async () => {
-    for (const name of ['resnet8w4_bn_res_eval', 'resnet8w4_nobn_nores_eval', 'resnet20_bn_res_eval']) {
+    for (const name of ['resnet8w2_bn_res_eval', 'resnet8w2_nobn_nores_eval', 'resnet20w4_bn_res_eval']) {
       const { file } = await loadCase(name);
       const { description } = inferDescription(file.tensors, name);
       const [, depth, width] = /^resnet(\d+)(?:w(\d+))?/.exec(name)!;

@@ -18,6 +18,8 @@ import {
 import { Rng, Tensor } from '../../src/tensor/index.js';
 import { referenceDir, referenceIndex } from '../helpers/fixtures.js';
 
+const REFERENCE = referenceDir;
+
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'hesse-safetensors-'));
@@ -158,19 +160,30 @@ describe('safetensors write is atomic', () => {
   });
 });
 
+interface Case {
+  file: string;
+  n_params: number;
+  param_order: string[];
+  input_shape: number[];
+  eigenvalues_desc?: number[];
+  trace?: number;
+}
+
 describe('reference fixtures', () => {
+  const index = JSON.parse(readFileSync(join(REFERENCE, 'index.json'), 'utf8')) as { cases: Record<string, Case> };
   const numel = (t: StoredTensor) => t.shape.reduce((a, b) => a * b, 1);
 
-  for (const [name, c] of Object.entries(referenceIndex.cases)) {
+  for (const [name, c] of Object.entries(index.cases)) {
     it(`reads ${c.file}`, async () => {
-      const f = await readSafetensors(join(referenceDir, c.file));
+      const f = await readSafetensors(join(REFERENCE, c.file));
       const x = f.tensors.get('input.x')!;
       const y = f.tensors.get('target.y')!;
       const isMlp = name.startsWith('mlp');
-      const batch = isMlp ? 7 : name.startsWith('resnet20') ? 8 : 4;
+      const batch = c.input_shape[0]!;
       const classes = isMlp ? 3 : 10;
       expect(x.dtype).toBe('F32');
-      expect(x.shape).toEqual(isMlp ? [7, 6] : name.startsWith('resnet20') ? [8, 3, 32, 32] : [4, 3, 16, 16]);
+      expect(x.shape).toEqual(c.input_shape);
+      expect(x.shape.slice(1)).toEqual(isMlp ? [6] : [3, x.shape[2], x.shape[2]]);
       expect(y.dtype).toBe('I64');
       expect(y.shape).toEqual([batch]);
       const labels = asInt32Labels(y, 'target.y');
@@ -195,7 +208,7 @@ describe('reference fixtures', () => {
         expect(trace).toBeCloseTo(c.trace!, 4);
         expect(H[3 * c.n_params + 10]).toBe(H[10 * c.n_params + 3]);
       } else {
-        const width = name.startsWith('resnet20') ? 16 : 4;
+        const width = Number(/^resnet\d+w(\d+)_/.exec(name)![1]);
         expect(f.tensors.get('conv1.weight')!.shape).toEqual([width, 3, 3, 3]);
         expect(f.tensors.get('fc.weight')!.shape).toEqual([10, 4 * width]);
         if (name.includes('_bn_')) expect(f.tensors.get('bn1.running_mean')!.shape).toEqual([width]);

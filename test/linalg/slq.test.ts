@@ -54,37 +54,91 @@ describe('slq', () => {
     expect(Math.abs(spectralMoment(r, 2) - frobeniusSquared(m.matrix) / n)).toBeLessThan(4 * se2);
   });
 
-  it('stops at the number of distinct eigenvalues, whose nodes are then exact', async () => {
+  // A few outliers and a narrow bulk, the shape of a trained network's Hessian: the bulk's
+  // couplings are ~1e-5 of ||A||, far above float32 rounding, so no run may stop in it.
+  it.each([
+    ['outliers {100, 50, 20}, bulk of 397 in [-0.01, 0.01]', [100, 50, 20], -0.01, 0.01, 397],
+    ['outlier 1000, bulk of 399 in [-0.02, 0.05]', [1000], -0.02, 0.05, 399],
+  ])('runs every step on %s and reaches both edges of the spectrum', async (_, outliers, lo, hi, bulk) => {
+    const spectrum = [...outliers, ...linspace(lo, hi, bulk)];
+    const d = symmetricWithSpectrum(spectrum, 57);
+    const r = await slq(denseOperator(d.matrix, d.n), { steps: 80, seed: 10 });
+    const run = r.runs[0]!;
+    expect(run.steps).toBe(80);
+    expect(r.products).toBe(80);
+    expect(run.nodes).toHaveLength(80);
+    expect(run.breakdown).toBe(false);
+    expect(run.restarts).toBe(0);
+    const width = hi - lo;
+    expect(Math.abs(run.nodes[0]! - lo)).toBeLessThan(0.01 * width);
+    expect(Math.abs(run.nodes[79]! - Math.max(...outliers))).toBeLessThan(0.01 * width);
+  });
+
+  it('at a true breakdown keeps the exact quadrature and restarts with fresh vectors for the remaining steps', async () => {
     const distinct = [-2, 0.5, 1, 3, 7];
     const spectrum = distinct.flatMap((x, i) => new Array(4 + 3 * i).fill(x));
     const d = symmetricWithSpectrum(spectrum, 52);
     const rec = recording(denseOperator(d.matrix, d.n));
-    const r = await slq(rec, { steps: 40, seed: 4 });
+    const r = await slq(rec, { steps: 20, seed: 4 });
     const run = r.runs[0]!;
     expect(run.breakdown).toBe(true);
-    expect(run.steps).toBe(5);
-    expect(r.products).toBe(5);
-    run.nodes.forEach((x, i) => expect(x).toBeCloseTo(distinct[i]!, 5));
-    // The weight of each node is the probe's squared projection on that eigenspace.
+    expect(run.steps).toBe(20);
+    expect(r.products).toBe(20);
+    // the probe's Krylov space has dimension 5, and so has each fresh vector's
+    expect(run.restarts).toBe(3);
+    // every vector of the run is orthonormal to the others, restart vectors included
+    for (let i = 0; i < 20; i++) {
+      for (let j = 0; j <= i; j++) expect(Math.abs(dot64(rec.seen[i]!, rec.seen[j]!) - (i === j ? 1 : 0))).toBeLessThan(1e-5);
+    }
+    // the weights are the probe's squared projections on the eigenspaces: all of it on the first
+    // block's nodes (the exact eigenvalues), none on the nodes the restarts found
     const v = rec.seen[0]!;
     let offset = 0;
-    distinct.forEach((_, i) => {
+    distinct.forEach((x, i) => {
       const count = 4 + 3 * i;
       let w = 0;
       for (let j = offset; j < offset + count; j++) w += dot64(v, d.eigenvectors[j]!) ** 2;
       offset += count;
-      expect(run.weights[i]).toBeCloseTo(w, 5);
+      let weightAtX = 0;
+      run.nodes.forEach((t, k) => {
+        if (Math.abs(t - x) < 1e-5) weightAtX += run.weights[k]!;
+      });
+      expect(weightAtX).toBeCloseTo(w, 6);
     });
+    run.nodes.forEach((t) => expect(Math.min(...distinct.map((x) => Math.abs(t - x)))).toBeLessThan(1e-5));
+    expect(run.weights.reduce((a, b) => a + b)).toBeCloseTo(1, 10);
+    expect(run.weights.filter((w) => w > 0)).toHaveLength(5);
   });
 
-  it('stops early on a matrix of small rank and when steps exceed the size', async () => {
+  it('on a matrix of small rank restarts once per step after the probe’s space closes, and stops when steps exceed the size', async () => {
     const low = symmetricWithSpectrum([3, 2, -1, 0.5, ...new Array(56).fill(0)], 53);
     const r = await slq(denseOperator(low.matrix, low.n), { steps: 30, seed: 5 });
-    expect(r.runs[0]!.steps).toBeLessThanOrEqual(5);
+    const run = r.runs[0]!;
+    // the probe sees the four eigenvalues and its own null-space component; every fresh vector
+    // orthogonal to those lies in the null space, where the next product is rounding noise
+    expect(run.steps).toBe(30);
+    expect(run.breakdown).toBe(true);
+    expect(run.restarts).toBe(25);
+    const weighted = [...run.nodes].filter((_, i) => run.weights[i]! > 0);
+    expect(weighted).toHaveLength(5);
+    [-1, 0, 0.5, 2, 3].forEach((x, i) => expect(weighted[i]).toBeCloseTo(x, 5));
+    run.nodes.forEach((x, i) => run.weights[i] === 0 && expect(Math.abs(x)).toBeLessThan(1e-5));
     const tiny = symmetricWithSpectrum([1, 2, 3, 4, 5, 6], 54);
     const t = await slq(denseOperator(tiny.matrix, tiny.n), { steps: 20, seed: 5 });
     expect(t.runs[0]!.steps).toBe(6);
+    expect(t.runs[0]!.restarts).toBe(0);
     t.runs[0]!.nodes.forEach((x, i) => expect(x).toBeCloseTo(i + 1, 5));
+  });
+
+  it('without reorthogonalisation stops at its first breakdown (no basis to restart against)', async () => {
+    const distinct = [-2, 0.5, 1, 3, 7];
+    const d = symmetricWithSpectrum(distinct.flatMap((x) => new Array(20).fill(x)), 58);
+    const r = await slq(denseOperator(d.matrix, d.n), { steps: 20, seed: 4, reorthogonalize: 'none' });
+    const run = r.runs[0]!;
+    expect(run.steps).toBe(5);
+    expect(run.breakdown).toBe(true);
+    expect(run.restarts).toBe(0);
+    run.nodes.forEach((x, i) => expect(x).toBeCloseTo(distinct[i]!, 5));
   });
 
   it('batches runs through matmat without changing them', async () => {
@@ -118,8 +172,8 @@ describe('slq', () => {
 describe('densityOnGrid', () => {
   it("reproduces PyHessian's grid and Gaussian width", () => {
     const runs = [
-      { nodes: Float64Array.of(-1, 0, 2), weights: Float64Array.of(0.2, 0.5, 0.3), steps: 3, breakdown: false },
-      { nodes: Float64Array.of(-0.5, 3), weights: Float64Array.of(0.6, 0.4), steps: 2, breakdown: false },
+      { nodes: Float64Array.of(-1, 0, 2), weights: Float64Array.of(0.2, 0.5, 0.3), steps: 3, breakdown: false, restarts: 0 },
+      { nodes: Float64Array.of(-0.5, 3), weights: Float64Array.of(0.6, 0.4), steps: 2, breakdown: false, restarts: 0 },
     ];
     const d = densityOnGrid(runs);
     expect(d.grid).toHaveLength(10000);
