@@ -7,7 +7,7 @@ import type { Normalization } from '../data/index.js';
 export function parseBnStages(s: string): BatchNormSetting {
   const parts = s.split(',').map((p) => p.trim()).filter(Boolean);
   if (parts.length === 1 && parts[0] === 'none') return false;
-  for (const p of parts) if (!['stem', '1', '2', '3'].includes(p)) throw new OptionError(`--bn-stages takes a list of stem, 1, 2, 3 (or none), got '${p}'`);
+  for (const p of parts) if (!['stem', '1', '2', '3'].includes(p)) throw new OptionError(`the batch-norm stages are a list of stem, 1, 2, 3 (or none), got '${p}'`);
   const stem = parts.includes('stem');
   const stages = (['1', '2', '3'] as const).map((x) => parts.includes(x)) as [boolean, boolean, boolean];
   return stem && stages.every(Boolean) ? true : { stem, stages };
@@ -22,7 +22,7 @@ export function parseArch(s: string): ModelDescription {
     try {
       return JSON.parse(s) as ModelDescription;
     } catch {
-      throw new OptionError(`--arch is not valid JSON: ${s}`);
+      throw new OptionError(`the architecture is not valid JSON: ${s}`);
     }
   }
   const mlp = /^mlp:([\d-]+)(?::(\w+))?$/.exec(s);

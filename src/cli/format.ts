@@ -9,3 +9,14 @@ export function fmt(x: number | undefined, digits = 4): string {
 export function seconds(ms: number | undefined): string {
   return ms === undefined ? 'n/a' : `${(ms / 1000).toFixed(1)} s`;
 }
+
+/** The smallest and largest finite values (NaN, NaN when there are none), without spreading a long array onto the stack. */
+export function finiteRange(values: readonly number[]): [number, number] {
+  let lo = Infinity, hi = -Infinity;
+  for (const v of values) {
+    if (!Number.isFinite(v)) continue;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return lo <= hi ? [lo, hi] : [NaN, NaN];
+}

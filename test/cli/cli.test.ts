@@ -85,7 +85,7 @@ describe('the hesse command', () => {
     expect(res.options.fullDataset).toBe(true);
     expect(res.inputs.samples.hessian).toBe(96);
     const refused = await hesse(['analyze', '--model', model, '--data', 'synthetic:32', '--workers', '2']);
-    expectOneLineError(refused.stderr, /--full-dataset/);
+    expectOneLineError(refused.stderr, /whole dataset/);
   });
 
   it('landscape computes a 2-D surface along random filter-normalised directions', async () => {
@@ -132,7 +132,7 @@ describe('the hesse command', () => {
 
     const badMode = await hesse(['analyze', '--model', model, '--data', 'synthetic', '--bn-mode', 'sometimes']);
     expect(badMode.code).not.toBe(0);
-    expectOneLineError(badMode.stderr, /--bn-mode must be one of eval, train/);
+    expectOneLineError(badMode.stderr, /BN mode must be 'eval' or 'train', got 'sometimes'/);
 
     const badNumber = await hesse(['analyze', '--model', model, '--data', 'synthetic', '--eigen', 'many']);
     expect(badNumber.code).not.toBe(0);
@@ -166,13 +166,13 @@ describe('the hesse command', () => {
     expect(r.stderr).toMatch(/training/);
   });
 
-  it('Ctrl-C stops cleanly and keeps what was finished', async () => {
+  it('Ctrl-C stops cleanly, keeps what was finished and exits with 130', async () => {
     const out = join(dir, 'interrupted');
     const r = await hesse(
       ['analyze', '--model', model, '--data', 'synthetic:32', '--batch', '16', '--trace', '--trace-products', '100000', '--out', out],
       { signalWhen: /trace \.\.\./ },
     );
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, r.stderr).toBe(130);
     const res = await readResults(out);
     expect(res.interrupted).toBe(true);
     expect(res.results.trace!.products).toBeGreaterThan(0);
