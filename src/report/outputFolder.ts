@@ -5,7 +5,7 @@ import { RESULTS_FORMAT } from './results.js';
 import { RESULTS_FILE } from './resultsFile.js';
 
 function cannotCreate(path: string, e: NodeJS.ErrnoException): OptionError {
-  return new OptionError(`the output folder ${path} cannot be created (${e.code ?? 'error'}: ${e.message}); choose a folder that can be written to`);
+  return new OptionError(`the output folder ${path} cannot be created (${e.message}); choose a folder that can be written to`);
 }
 
 /**
@@ -22,7 +22,8 @@ export async function makeFolder(dir: string): Promise<void> {
       s = await stat(at);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      if (err.code !== 'ENOENT') throw cannotCreate(path, err);
+      // ENOTDIR: a file further up, which the next step up names
+      if (err.code !== 'ENOENT' && err.code !== 'ENOTDIR') throw cannotCreate(path, err);
     }
     if (s) {
       if (!s.isDirectory()) throw new OptionError(`the output folder ${path} cannot be created: ${at} is a file; choose another folder`);

@@ -59,12 +59,13 @@ export function registerAnalyze(program: Command, run: (f: (ctx: CommandContext,
 
 export async function analyzeCommand(ctx: CommandContext, flags: AnalyzeFlags): Promise<void> {
   const dir = await outputFolder(flags);
+  const where = curvatureDataOptions(ctx, flags);
   const inputs = await openInputs(ctx, flags);
   ctx.progress.say(`analysing ${inputs.inputs.model!.description} on ${inputs.inputs.data!.description}`);
   const probes = flags.probes !== undefined ? { probes: flags.probes } : {};
   const out = await analyze({
     ...inputs,
-    ...curvatureDataOptions(ctx, flags),
+    ...where,
     ...(flags.eigen ? { eigen: { k: flags.eigen, ...(flags.method ? { method: flags.method } : {}) } } : {}),
     trace: !!flags.trace && {
       ...(flags.traceMethod ? { method: flags.traceMethod } : {}),

@@ -40,11 +40,12 @@ export function registerLandscape(program: Command, run: (f: (ctx: CommandContex
 
 export async function landscapeCommand(ctx: CommandContext, flags: LandscapeFlags): Promise<void> {
   const dir = await outputFolder(flags);
+  const where = curvatureDataOptions(ctx, flags);
   const inputs = await openInputs(ctx, flags);
   ctx.progress.say(`landscape of ${inputs.inputs.model!.description} on ${inputs.inputs.data!.description}`);
   const { results } = await landscapeRun({
     ...inputs,
-    ...curvatureDataOptions(ctx, flags),
+    ...where,
     ...(flags.directions ? { directions: flags.directions } : {}),
     ...(flags.dims !== undefined ? { dims: flags.dims as 1 | 2 } : {}),
     ...(flags.steps !== undefined ? { steps: flags.steps } : {}),
