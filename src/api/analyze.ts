@@ -4,7 +4,7 @@ import { ClusterError } from '../parallel/index.js';
 import type { HesseResults, ResultsSections } from '../report/results.js';
 import { prepareStages, type StageContext, type StageRequests } from './analysisStages.js';
 import { seedOf } from './check.js';
-import { commandResults, splitOf, type RunRecordOptions } from './commandResults.js';
+import { commandResults, type RunRecordOptions } from './commandResults.js';
 import { openCurvature, resolveCurvatureData, type CurvatureDataOptions } from './curvatureData.js';
 
 export type { EigenMethod, TraceMethod } from './analysisStages.js';
@@ -86,22 +86,9 @@ export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeOutput> {
     await operator.close();
   }
 
-  const results = commandResults({
-    command: 'analyze',
-    model: opts.model,
-    dataset: opts.dataset,
-    ...(opts.inputs ? { inputs: opts.inputs } : {}),
-    ...(opts.commandLine ? { commandLine: opts.commandLine } : {}),
+  const results = commandResults('analyze', opts, {
     samples: { hessian: data.samples },
-    options: {
-      seed,
-      bnMode: data.curvature.objective.bnMode,
-      curvature: data.curvature.kind,
-      ...(splitOf(opts.dataset) ? { split: splitOf(opts.dataset)! } : {}),
-      ...data.record,
-      ...Object.assign({}, ...stages.map((s) => s.record)),
-      normalization: opts.normalize ? { mean: [...opts.normalize.mean], std: [...opts.normalize.std] } : null,
-    },
+    options: { seed, ...data.record, ...Object.assign({}, ...stages.map((s) => s.record)) },
     timings,
     products,
     sections,

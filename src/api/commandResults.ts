@@ -41,10 +41,8 @@ export function splitOf(dataset: Dataset): 'train' | 'test' | undefined {
   return spec && 'split' in spec ? spec.split : undefined;
 }
 
-export interface CommandResultsInit extends RunRecordOptions {
-  command: string;
-  model: Model;
-  dataset: Dataset;
+/** What an operation computed, for its results object. */
+export interface CommandOutcome {
   samples: Record<string, number>;
   options: ResultsOptions;
   timings?: Record<string, number>;
@@ -55,18 +53,18 @@ export interface CommandResultsInit extends RunRecordOptions {
 }
 
 /** The results object of an operation: kernels, inputs, the command line (redacted) and what was computed. */
-export function commandResults(init: CommandResultsInit): HesseResults {
+export function commandResults(command: string, run: RunRecordOptions & { model: Model; dataset: Dataset }, outcome: CommandOutcome): HesseResults {
   const results = createResults({
-    command: init.command,
+    command,
     kernels: kernelsInfo().description,
-    ...(init.commandLine ? { argv: init.commandLine.map(redactCredentials) } : {}),
-    inputs: { model: modelDescription(init.model, init.inputs?.model), data: dataDescription(init.dataset, init.inputs?.data), samples: init.samples },
-    options: init.options,
-    timings: init.timings ?? {},
-    products: init.products ?? {},
-    results: init.sections,
+    ...(run.commandLine ? { argv: run.commandLine.map(redactCredentials) } : {}),
+    inputs: { model: modelDescription(run.model, run.inputs?.model), data: dataDescription(run.dataset, run.inputs?.data), samples: outcome.samples },
+    options: outcome.options,
+    timings: outcome.timings ?? {},
+    products: outcome.products ?? {},
+    results: outcome.sections,
   });
-  if (init.interrupted) results.interrupted = true;
-  if (init.failed) results.failed = init.failed;
+  if (outcome.interrupted) results.interrupted = true;
+  if (outcome.failed) results.failed = outcome.failed;
   return results;
 }

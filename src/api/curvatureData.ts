@@ -16,6 +16,7 @@ import type { Model } from '../nn/index.js';
 import { createExecutor, type ClusterOptions } from '../parallel/index.js';
 import type { JsonValue } from '../report/results.js';
 import { count } from './check.js';
+import { splitOf } from './commandResults.js';
 
 /** What the curvature is computed on and where its products run: shared by analyze and landscape. */
 export interface CurvatureDataOptions {
@@ -69,7 +70,8 @@ export function resolveCurvatureData(o: CurvatureDataOptions): ResolvedData {
     if (o.workers !== undefined || o.cluster || o.place) {
       throw new OptionError('worker threads and a cluster share out the products of a whole dataset: ask for the full dataset with them (one batch runs in this thread)');
     }
-    return { curvature: resolveCurvatureOptions(o.curvature ?? {}, n), plan: batchPlan, samples: n, place: thisThread, batchPlan, record: { batch: n } };
+    const curvature = resolveCurvatureOptions(o.curvature ?? {}, n);
+    return { curvature, plan: batchPlan, samples: n, place: thisThread, batchPlan, record: record(o, curvature, { batch: n }) };
   }
   const batchSize = count('the batch size of the whole-dataset products', o.datasetBatchSize, DATA_DEFAULTS.datasetBatchSize);
   const workers = count('the number of worker threads', o.workers, availableParallelism());
@@ -77,13 +79,20 @@ export function resolveCurvatureData(o: CurvatureDataOptions): ResolvedData {
   const shards = o.cluster ? Math.min(batches, Math.max(2, Math.ceil(batches / 4))) : workers;
   const cluster = o.cluster;
   const place: ExecutorFactory = o.place ?? ((p) => createExecutor(p, { workers, ...(cluster ? { cluster } : {}) }));
+  const curvature = resolveCurvatureOptions(o.curvature ?? {}, batchSize);
+  const where = { fullDataset: true, datasetBatchSize: batchSize, workers: o.place ? 'custom' : cluster ? 'cluster' : workers };
+  return { curvature, plan: planShards(length, { batchSize, shards }), samples: length, place, batchPlan, record: record(o, curvature, where) };
+}
+
+/** What the results record of the curvature, the data and where the products ran. */
+function record(o: CurvatureDataOptions, c: ResolvedCurvature, where: Record<string, JsonValue>): Record<string, JsonValue> {
+  const split = splitOf(o.dataset);
   return {
-    curvature: resolveCurvatureOptions(o.curvature ?? {}, batchSize),
-    plan: planShards(length, { batchSize, shards }),
-    samples: length,
-    place,
-    batchPlan,
-    record: { fullDataset: true, datasetBatchSize: batchSize, workers: o.place ? 'custom' : cluster ? 'cluster' : workers },
+    bnMode: c.objective.bnMode,
+    curvature: c.kind,
+    ...(split ? { split } : {}),
+    ...where,
+    normalization: o.normalize ? { mean: [...o.normalize.mean], std: [...o.normalize.std] } : null,
   };
 }
 

@@ -3,7 +3,7 @@ import { filterNormalizedDirection, landscape1d, landscape2d, type Evaluator } f
 import { lanczosEigs, type Progress } from '../linalg/index.js';
 import type { HesseResults, LandscapeResult } from '../report/results.js';
 import { choice, count, positive, seedOf } from './check.js';
-import { commandResults, splitOf, type RunRecordOptions } from './commandResults.js';
+import { commandResults, type RunRecordOptions } from './commandResults.js';
 import { openCurvature, resolveCurvatureData, type CurvatureDataOptions } from './curvatureData.js';
 
 export const LANDSCAPE_DIRECTIONS = ['eigen', 'random'] as const;
@@ -101,24 +101,9 @@ export async function landscapeRun(o: LandscapeRunOptions): Promise<LandscapeOut
     await executor.close();
   }
 
-  const results = commandResults({
-    command: 'landscape',
-    model: o.model,
-    dataset: o.dataset,
-    ...(o.inputs ? { inputs: o.inputs } : {}),
-    ...(o.commandLine ? { commandLine: o.commandLine } : {}),
+  const results = commandResults('landscape', o, {
     samples: { landscape: data.samples },
-    options: {
-      seed,
-      bnMode: data.curvature.objective.bnMode,
-      ...(splitOf(o.dataset) ? { split: splitOf(o.dataset)! } : {}),
-      directions,
-      dims,
-      steps,
-      range,
-      includeBiasBn: !!o.includeBiasBn,
-      ...data.record,
-    },
+    options: { seed, ...data.record, directions, dims, steps, range, includeBiasBn: !!o.includeBiasBn },
     timings: { directions: directionsMs, landscape: landscape.ms ?? 0 },
     products: { directions: products },
     sections: { landscape },

@@ -6,7 +6,7 @@ import type { Model } from '../nn/index.js';
 import { makeFolder } from '../report/outputFolder.js';
 import type { HesseResults, JsonValue, TrainingResult } from '../report/results.js';
 import { train, type EpochRecord, type StepProgress, type TrainOptions } from '../train/index.js';
-import { commandResults, modelDescription, type RunRecordOptions } from './commandResults.js';
+import { commandResults, type RunRecordOptions } from './commandResults.js';
 
 export interface TrainRunOptions extends Omit<TrainOptions, 'trainSet' | 'testSet' | 'checkpoint' | 'resumeFrom' | 'normalize'>, RunRecordOptions {
   trainSet: Dataset;
@@ -49,12 +49,7 @@ export async function trainRun(model: Model | undefined, o: TrainRunOptions) {
   const modelPath = join(o.out, 'model.safetensors');
   await saveModel(modelPath, model, { metadata: { [NORMALIZATION_METADATA_KEY]: JSON.stringify(o.normalize) } });
   const { trainSet: _t, normalize: _n, ...config } = r.state.config;
-  const results: HesseResults = commandResults({
-    command: 'train',
-    model,
-    dataset: o.trainSet,
-    inputs: { ...inputs, model: modelDescription(model, { ...inputs?.model, file: modelPath }) },
-    ...(commandLine ? { commandLine } : {}),
+  const results: HesseResults = commandResults('train', { model, dataset: o.trainSet, inputs: { ...inputs, model: { ...inputs?.model, file: modelPath } }, ...(commandLine ? { commandLine } : {}) }, {
     samples: { train: o.trainSet.length, ...(o.testSet ? { test: o.testSet.length } : {}) },
     options: config as unknown as Record<string, JsonValue> & { seed: number },
     timings: { train: r.history.reduce((s, e) => s + e.seconds * 1000, 0) },

@@ -36,7 +36,7 @@ export function addModelDataFlags(cmd: Command): Command {
 }
 
 export function openInputs(ctx: CommandContext, flags: ModelDataFlags): Promise<ModelAndData> {
-  return openModelAndData({ model: flags.model, data: flags.data, seed: flags.seed, onNote: (line) => ctx.progress.say(line), ...(flags.split ? { split: flags.split } : {}), ...(flags.arch ? { arch: flags.arch } : {}) });
+  return openModelAndData({ model: flags.model, arch: flags.arch, data: flags.data, split: flags.split, seed: flags.seed, onNote: (line) => ctx.progress.say(line) });
 }
 
 /** --data alone (train). */
@@ -76,12 +76,11 @@ function clusterUrl(flag: string | true): string {
 }
 
 export function curvatureDataOptions(ctx: CommandContext, flags: CurvatureDataFlags): Omit<CurvatureDataOptions, 'model' | 'dataset' | 'normalize'> {
-  const curvature = { ...(flags.bnMode ? { bnMode: flags.bnMode } : {}), ...(flags.curvature ? { kind: flags.curvature } : {}) };
   return {
-    curvature,
-    ...(flags.batch !== undefined ? { batch: flags.batch } : {}),
-    ...(flags.fullDataset ? { fullDataset: true } : {}),
-    ...(flags.workers !== undefined ? { workers: flags.workers } : {}),
+    curvature: { bnMode: flags.bnMode, kind: flags.curvature },
+    batch: flags.batch,
+    fullDataset: flags.fullDataset,
+    workers: flags.workers,
     ...(flags.cluster ? { cluster: { redisUrl: clusterUrl(flags.cluster), runName: flags.run ?? 'hesse', onProgress: clusterNarrator(ctx) } } : {}),
   };
 }
@@ -113,4 +112,27 @@ export async function outputFolder(flags: OutputFlags, ours = false): Promise<st
   const dir = resolve(flags.out);
   await prepareOutputFolder(dir, { force: !!flags.force, ours });
   return dir;
+}
+
+export type CurvatureCommandFlags = ModelDataFlags & CurvatureDataFlags & OutputFlags;
+
+/** Every flag analyze and landscape share: model and data, the curvature and where it runs, the seed, the output. */
+export function addCurvatureCommandFlags(cmd: Command, verb: string, kinds: boolean): Command {
+  addModelDataFlags(cmd);
+  addCurvatureDataFlags(cmd, verb, kinds);
+  addSeedFlag(cmd);
+  return addOutputFlags(cmd, 'hesse-report');
+}
+
+/**
+ * What analyze and landscape do before their operation, in this order so that mistakes show
+ * before any work: the output folder, where the products run, the model and data. Returns the
+ * folder and the options both operations take.
+ */
+export async function startCurvatureCommand(ctx: CommandContext, flags: CurvatureCommandFlags, doing: string) {
+  const dir = await outputFolder(flags);
+  const where = curvatureDataOptions(ctx, flags);
+  const opened = await openInputs(ctx, flags);
+  ctx.progress.say(`${doing} ${opened.inputs.model!.description} on ${opened.inputs.data!.description}`);
+  return { dir, common: { ...opened, ...where, seed: flags.seed, commandLine: ctx.argv, onProgress: ctx.onProgress, signal: ctx.signal } };
 }

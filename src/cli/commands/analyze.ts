@@ -5,20 +5,9 @@ import { writeReport } from '../../report/index.js';
 import type { CommandContext } from '../context.js';
 import { intOption, numberOption } from '../options.js';
 import { printAnalysis } from '../printResults.js';
-import {
-  addCurvatureDataFlags,
-  addModelDataFlags,
-  addOutputFlags,
-  addSeedFlag,
-  curvatureDataOptions,
-  openInputs,
-  outputFolder,
-  type CurvatureDataFlags,
-  type ModelDataFlags,
-  type OutputFlags,
-} from '../sharedFlags.js';
+import { addCurvatureCommandFlags, startCurvatureCommand, type CurvatureCommandFlags } from '../sharedFlags.js';
 
-export interface AnalyzeFlags extends ModelDataFlags, CurvatureDataFlags, OutputFlags {
+export interface AnalyzeFlags extends CurvatureCommandFlags {
   eigen?: number;
   method?: EigenMethod;
   trace?: boolean;
@@ -37,7 +26,7 @@ export interface AnalyzeFlags extends ModelDataFlags, CurvatureDataFlags, Output
 
 export function registerAnalyze(program: Command, run: (f: (ctx: CommandContext, flags: AnalyzeFlags) => Promise<void>) => (...a: unknown[]) => Promise<void>): void {
   const cmd = program.command('analyze').description('top eigenvalues, trace, spectral density, diagonal and per-layer curvature of a model on data');
-  addModelDataFlags(cmd)
+  addCurvatureCommandFlags(cmd, 'the Hessian', true)
     .option('--eigen <K>', 'the K largest eigenvalues', intOption('--eigen', 0))
     .option('--method <method>', `eigenvalue method: ${EIGEN_METHODS.join(' or ')} (default lanczos; power is PyHessian's)`)
     .option('--trace', 'the trace')
@@ -51,36 +40,20 @@ export function registerAnalyze(program: Command, run: (f: (ctx: CommandContext,
     .option('--diag', 'the Hessian diagonal, summed per parameter tensor')
     .option('--per-layer', 'per-layer traces')
     .option('--per-layer-eigen', 'per-layer top eigenvalues too (one Lanczos run per layer)')
-    .option('--probes <n>', `probes for the diagonal and per-layer traces (default ${STAGE_DEFAULTS.probes})`, intOption('--probes', 1));
-  addCurvatureDataFlags(cmd, 'the Hessian', true);
-  addSeedFlag(cmd);
-  addOutputFlags(cmd, 'hesse-report').action(run(analyzeCommand));
+    .option('--probes <n>', `probes for the diagonal and per-layer traces (default ${STAGE_DEFAULTS.probes})`, intOption('--probes', 1))
+    .action(run(analyzeCommand));
 }
 
 export async function analyzeCommand(ctx: CommandContext, flags: AnalyzeFlags): Promise<void> {
-  const dir = await outputFolder(flags);
-  const where = curvatureDataOptions(ctx, flags);
-  const inputs = await openInputs(ctx, flags);
-  ctx.progress.say(`analysing ${inputs.inputs.model!.description} on ${inputs.inputs.data!.description}`);
-  const probes = flags.probes !== undefined ? { probes: flags.probes } : {};
+  const { dir, common } = await startCurvatureCommand(ctx, flags, 'analysing');
   const out = await analyze({
-    ...inputs,
-    ...where,
-    ...(flags.eigen ? { eigen: { k: flags.eigen, ...(flags.method ? { method: flags.method } : {}) } } : {}),
-    trace: !!flags.trace && {
-      ...(flags.traceMethod ? { method: flags.traceMethod } : {}),
-      ...(flags.traceProducts !== undefined ? { products: flags.traceProducts } : {}),
-      ...(flags.traceTol !== undefined ? { tol: flags.traceTol } : {}),
-      ...(flags.traceRse !== undefined ? { targetRse: flags.traceRse } : {}),
-    },
-    density: !!flags.density && { ...(flags.densitySteps !== undefined ? { steps: flags.densitySteps } : {}), ...(flags.densityProbes !== undefined ? { probes: flags.densityProbes } : {}) },
-    diagonal: !!flags.diag && probes,
-    perLayer: (!!flags.perLayer || !!flags.perLayerEigen) && { ...probes, eigen: !!flags.perLayerEigen },
-    seed: flags.seed,
-    commandLine: ctx.argv,
-    onProgress: ctx.onProgress,
+    ...common,
+    eigen: !!flags.eigen && { k: flags.eigen, method: flags.method },
+    trace: !!flags.trace && { method: flags.traceMethod, products: flags.traceProducts, tol: flags.traceTol, targetRse: flags.traceRse },
+    density: !!flags.density && { steps: flags.densitySteps, probes: flags.densityProbes },
+    diagonal: !!flags.diag && { probes: flags.probes },
+    perLayer: (!!flags.perLayer || !!flags.perLayerEigen) && { probes: flags.probes, eigen: !!flags.perLayerEigen },
     onNote: (line) => ctx.progress.say(`${line} (see --help)`),
-    signal: ctx.signal,
   });
   ctx.progress.end();
   await writeReport(dir, out.results, { png: flags.png });

@@ -4,20 +4,9 @@ import { writeReport } from '../../report/index.js';
 import type { CommandContext } from '../context.js';
 import { intOption, numberOption } from '../options.js';
 import { printLandscape } from '../printResults.js';
-import {
-  addCurvatureDataFlags,
-  addModelDataFlags,
-  addOutputFlags,
-  addSeedFlag,
-  curvatureDataOptions,
-  openInputs,
-  outputFolder,
-  type CurvatureDataFlags,
-  type ModelDataFlags,
-  type OutputFlags,
-} from '../sharedFlags.js';
+import { addCurvatureCommandFlags, startCurvatureCommand, type CurvatureCommandFlags } from '../sharedFlags.js';
 
-export interface LandscapeFlags extends ModelDataFlags, CurvatureDataFlags, OutputFlags {
+export interface LandscapeFlags extends CurvatureCommandFlags {
   directions?: (typeof LANDSCAPE_DIRECTIONS)[number];
   dims?: number;
   steps?: number;
@@ -27,34 +16,24 @@ export interface LandscapeFlags extends ModelDataFlags, CurvatureDataFlags, Outp
 
 export function registerLandscape(program: Command, run: (f: (ctx: CommandContext, flags: LandscapeFlags) => Promise<void>) => (...a: unknown[]) => Promise<void>): void {
   const cmd = program.command('landscape').description('the loss along one direction or over a plane of two (top eigenvectors or random filter-normalised)');
-  addModelDataFlags(cmd)
+  addCurvatureCommandFlags(cmd, 'evaluate', false)
     .option('--directions <kind>', `${LANDSCAPE_DIRECTIONS.join(' or ')}: top Hessian eigenvectors (of the Hessian batch) or random filter-normalised directions (default eigen)`)
     .option('--dims <d>', '1 (a curve, the default) or 2 (a surface)', intOption('--dims', 1))
     .option('--steps <n>', `grid points per axis (default ${LANDSCAPE_DEFAULTS.steps})`, intOption('--steps', 2))
     .option('--range <r>', `coordinates run from -r to r (default ${LANDSCAPE_DEFAULTS.range})`, numberOption('--range'))
-    .option('--include-bias-bn', 'random directions also move biases and BN parameters');
-  addCurvatureDataFlags(cmd, 'evaluate', false);
-  addSeedFlag(cmd);
-  addOutputFlags(cmd, 'hesse-report').action(run(landscapeCommand));
+    .option('--include-bias-bn', 'random directions also move biases and BN parameters')
+    .action(run(landscapeCommand));
 }
 
 export async function landscapeCommand(ctx: CommandContext, flags: LandscapeFlags): Promise<void> {
-  const dir = await outputFolder(flags);
-  const where = curvatureDataOptions(ctx, flags);
-  const inputs = await openInputs(ctx, flags);
-  ctx.progress.say(`landscape of ${inputs.inputs.model!.description} on ${inputs.inputs.data!.description}`);
+  const { dir, common } = await startCurvatureCommand(ctx, flags, 'landscape of');
   const { results } = await landscapeRun({
-    ...inputs,
-    ...where,
-    ...(flags.directions ? { directions: flags.directions } : {}),
-    ...(flags.dims !== undefined ? { dims: flags.dims as 1 | 2 } : {}),
-    ...(flags.steps !== undefined ? { steps: flags.steps } : {}),
-    ...(flags.range !== undefined ? { range: flags.range } : {}),
+    ...common,
+    directions: flags.directions,
+    dims: flags.dims as 1 | 2 | undefined,
+    steps: flags.steps,
+    range: flags.range,
     includeBiasBn: !!flags.includeBiasBn,
-    seed: flags.seed,
-    commandLine: ctx.argv,
-    onProgress: ctx.onProgress,
-    signal: ctx.signal,
   });
   ctx.progress.end();
   await writeReport(dir, results, { png: flags.png });
