@@ -19,7 +19,7 @@ export function requireSpec(problem: ShardProblem, where: string): DatasetSpec {
   const spec = problem.dataset.spec;
   if (!spec) {
     throw new OptionError(
-      `dataset ${problem.dataset.name} was built in memory and cannot be loaded by ${where}; save it with saveTensorDataset and open it with loadTensorDataset, or run with --workers 1`,
+      `dataset ${problem.dataset.name} was built in memory and cannot be loaded by ${where}; save it with saveTensorDataset and open it with loadTensorDataset, or compute in this thread (one worker)`,
     );
   }
   return spec;
