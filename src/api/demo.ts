@@ -1,9 +1,9 @@
 import { CIFAR10_NORMALIZATION, synthetic } from '../data/index.js';
 import type { Progress } from '../linalg/index.js';
-import { kernelsInfo } from '../kernels/index.js';
 import { describeModel, resnet } from '../nn/index.js';
-import { createResults, type HesseResults } from '../report/index.js';
+import type { HesseResults } from '../report/index.js';
 import { analyze } from './analyze.js';
+import { commandResults } from './commandResults.js';
 import { landscapeRun } from './landscapeRun.js';
 import { trainingSection, trainRun } from './trainRun.js';
 
@@ -138,19 +138,14 @@ export async function runDemo(o: DemoOptions): Promise<{ results: HesseResults; 
     : undefined;
 
   say('4/4 writing the report');
-  const results = createResults({
-    command: 'demo',
-    kernels: kernelsInfo().description,
-    inputs: {
-      model: { description: modelLine, file: trained.modelPath, parameters: model.size },
-      data: { description: dataLine, source: 'synthetic', classes: 10 },
-      samples: { train: trainSet.length, test: testSet.length, hessian: a.results.inputs.samples.hessian!, landscape: l?.landscape.samples ?? 0 },
-    },
+  const inputs = { model: { description: modelLine, file: trained.modelPath }, data: { description: dataLine, source: 'synthetic' } };
+  const results = commandResults('demo', { model, dataset: testSet, inputs }, {
+    samples: { train: trainSet.length, test: testSet.length, hessian: a.results.inputs.samples.hessian!, landscape: l?.landscape.samples ?? 0 },
     options: { ...a.results.options, epochs: DEMO.epochs, lr: DEMO.lr, landscapeSteps: DEMO.landscapeSteps, landscapeRange: DEMO.landscapeRange },
     timings: { train: trainMs, ...a.results.timings, ...(l ? { landscape: l.landscape.ms ?? 0 } : {}), total: performance.now() - t0 },
     products: a.results.products,
-    results: { ...a.results.results, ...(l ? { landscape: l.landscape } : {}), training: trainingSection(trained.history) },
+    sections: { ...a.results.results, ...(l ? { landscape: l.landscape } : {}), training: trainingSection(trained.history) },
+    interrupted: !!a.results.interrupted || !trained.completed || o.signal?.aborted === true,
   });
-  if (a.results.interrupted || !trained.completed || o.signal?.aborted) results.interrupted = true;
   return { results, modelPath: trained.modelPath };
 }
