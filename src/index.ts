@@ -3,10 +3,26 @@
  *
  *   import { resnet, synthetic, analyze, CIFAR10_NORMALIZATION } from 'hesse';
  */
-export { analyze, analysisOperator, datasetBatches, type AnalyzeOptions, type AnalyzeOutput, type EigenMethod, type TraceMethod } from './api/analyze.js';
-export { landscapeRun, type LandscapeRunOptions } from './api/landscapeRun.js';
+export { analyze, type AnalyzeOptions, type AnalyzeOutput } from './api/analyze.js';
+export {
+  ANALYSIS_STAGES,
+  EIGEN_METHODS,
+  TRACE_METHODS,
+  type EigenMethod,
+  type TraceMethod,
+  type EigenOptions,
+  type TraceOptions,
+  type DensityOptions,
+  type DiagonalOptions,
+  type PerLayerOptions,
+  type StageRequests,
+} from './api/analysisStages.js';
+export { type CurvatureDataOptions } from './api/curvatureData.js';
+export { redactCredentials, type InputsDescription } from './api/commandResults.js';
+export { landscapeRun, type LandscapeRunOptions, type LandscapeOutput } from './api/landscapeRun.js';
 export { trainRun, trainingSection, type TrainRunOptions } from './api/trainRun.js';
 export { runDemo, DEMO_FULL, DEMO_QUICK, type DemoOptions } from './api/demo.js';
+export { openModelAndData, type ModelAndData, type ModelAndDataOptions } from './api/modelAndData.js';
 export { parseDataArg, openDataArg, defaultNormalization } from './api/dataArg.js';
 export { parseArch, loadModelArg } from './api/modelArg.js';
 
@@ -73,13 +89,21 @@ export {
   type OnnxLoadOptions,
 } from './io/index.js';
 export {
+  curvatureOperator,
   hessianOperator,
   datasetHessianOperator,
+  executorOperator,
+  inProcessExecutor,
+  planShards,
   restrictOperator,
   selectBlocks,
   layerGroups,
   type CurvatureOperator,
   type CurvatureKind,
+  type CurvatureOptions,
+  type ExecutorFactory,
+  type ShardExecutor,
+  type ShardPlan,
 } from './curvature/index.js';
 export {
   powerIteration,
@@ -94,4 +118,4 @@ export {
   type LinearOperator,
 } from './linalg/index.js';
 export { landscape1d, landscape2d, filterNormalizedDirection, batchEvaluator, datasetEvaluator } from './landscape/index.js';
-export { createResults, writeReport, rebuildReport, readResults, type HesseResults } from './report/index.js';
+export { createResults, writeReport, rebuildReport, readResults, prepareOutputFolder, type HesseResults } from './report/index.js';

@@ -15,7 +15,7 @@ export function parseDataArg(arg: string, split: 'train' | 'test', seed = 0): Da
   switch (kind) {
     case 'synthetic': {
       const n = rest === undefined ? 2048 : Number(rest);
-      if (!Number.isInteger(n) || n < 1) throw new OptionError(`--data synthetic:N needs a positive integer N, got '${rest}'`);
+      if (!Number.isInteger(n) || n < 1) throw new OptionError(`the data source synthetic:N needs a positive integer N, got '${rest}'`);
       return { kind: 'synthetic', n, seed, classes: 10, split };
     }
     case 'cifar10':

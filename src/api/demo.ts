@@ -1,8 +1,9 @@
 import { CIFAR10_NORMALIZATION, synthetic } from '../data/index.js';
 import type { Progress } from '../linalg/index.js';
 import { describeModel, resnet } from '../nn/index.js';
-import { createResults, type HesseResults } from '../report/index.js';
+import type { HesseResults } from '../report/index.js';
 import { analyze } from './analyze.js';
+import { commandResults } from './commandResults.js';
 import { landscapeRun } from './landscapeRun.js';
 import { trainingSection, trainRun } from './trainRun.js';
 
@@ -66,7 +67,6 @@ export interface DemoOptions {
   onStep?: (line: string) => void;
   onProgress?: (stage: string, p: Progress) => void;
   signal?: AbortSignal;
-  kernels: string;
   /** 'quick' runs every step at tiny sizes in seconds */
   scale?: 'full' | 'quick';
 }
@@ -110,15 +110,10 @@ export async function runDemo(o: DemoOptions): Promise<{ results: HesseResults; 
     dataset: testSet,
     normalize: CIFAR10_NORMALIZATION,
     batch: DEMO.hessianBatch,
-    eigen: DEMO.eigen,
-    method: 'lanczos',
-    trace: true,
-    traceMethod: 'hutch++',
-    traceProducts: DEMO.traceProducts,
-    density: true,
-    densitySteps: DEMO.densitySteps,
-    perLayer: true,
-    probes: DEMO.perLayerProbes,
+    eigen: { k: DEMO.eigen, method: 'lanczos' },
+    trace: { method: 'hutch++', products: DEMO.traceProducts },
+    density: { steps: DEMO.densitySteps },
+    perLayer: { probes: DEMO.perLayerProbes },
     seed,
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
@@ -143,31 +138,14 @@ export async function runDemo(o: DemoOptions): Promise<{ results: HesseResults; 
     : undefined;
 
   say('4/4 writing the report');
-  const results = createResults({
-    command: 'demo',
-    kernels: o.kernels,
-    inputs: {
-      model: { description: modelLine, file: trained.modelPath, parameters: model.size },
-      data: { description: dataLine, source: 'synthetic', classes: 10 },
-      samples: { train: trainSet.length, test: testSet.length, hessian: a.samples, landscape: l?.result.samples ?? 0 },
-    },
-    options: {
-      seed,
-      bnMode: 'eval',
-      curvature: 'hessian',
-      eigenMethod: 'lanczos',
-      traceMethod: 'hutch++',
-      batch: a.samples,
-      epochs: DEMO.epochs,
-      lr: DEMO.lr,
-      densitySteps: DEMO.densitySteps,
-      landscapeSteps: DEMO.landscapeSteps,
-      landscapeRange: DEMO.landscapeRange,
-    },
-    timings: { train: trainMs, ...a.timings, ...(l ? { landscape: l.result.ms ?? 0 } : {}), total: performance.now() - t0 },
-    products: a.products,
-    results: { ...a.results, ...(l ? { landscape: l.result } : {}), training: trainingSection(trained.history) },
+  const inputs = { model: { description: modelLine, file: trained.modelPath }, data: { description: dataLine, source: 'synthetic' } };
+  const results = commandResults('demo', { model, dataset: testSet, inputs }, {
+    samples: { train: trainSet.length, test: testSet.length, hessian: a.results.inputs.samples.hessian!, landscape: l?.landscape.samples ?? 0 },
+    options: { ...a.results.options, epochs: DEMO.epochs, lr: DEMO.lr, landscapeSteps: DEMO.landscapeSteps, landscapeRange: DEMO.landscapeRange },
+    timings: { train: trainMs, ...a.results.timings, ...(l ? { landscape: l.landscape.ms ?? 0 } : {}), total: performance.now() - t0 },
+    products: a.results.products,
+    sections: { ...a.results.results, ...(l ? { landscape: l.landscape } : {}), training: trainingSection(trained.history) },
+    interrupted: !!a.results.interrupted || !trained.completed || o.signal?.aborted === true,
   });
-  if (a.interrupted || !trained.completed || o.signal?.aborted) results.interrupted = true;
   return { results, modelPath: trained.modelPath };
 }

@@ -6,7 +6,7 @@ import { describeModel, validateDescription, type BatchNormSetting, type ModelDe
 export function parseBnStages(s: string): BatchNormSetting {
   const parts = s.split(',').map((p) => p.trim()).filter(Boolean);
   if (parts.length === 1 && parts[0] === 'none') return false;
-  for (const p of parts) if (!['stem', '1', '2', '3'].includes(p)) throw new OptionError(`--bn-stages takes a list of stem, 1, 2, 3 (or none), got '${p}'`);
+  for (const p of parts) if (!['stem', '1', '2', '3'].includes(p)) throw new OptionError(`the batch-norm stages are a list of stem, 1, 2, 3 (or none), got '${p}'`);
   const stem = parts.includes('stem');
   const stages = (['1', '2', '3'] as const).map((x) => parts.includes(x)) as [boolean, boolean, boolean];
   return stem && stages.every(Boolean) ? true : { stem, stages };
@@ -22,7 +22,7 @@ export function parseArch(s: string): ModelDescription {
     try {
       json = JSON.parse(s);
     } catch {
-      throw new OptionError(`--arch is not valid JSON: ${s}`);
+      throw new OptionError(`the architecture is not valid JSON: ${s}`);
     }
     return checkedArch(json, s);
   }

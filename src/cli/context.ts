@@ -22,6 +22,9 @@ export class CommandContext {
     this.disposeSignal = dispose;
   }
 
+  /** The command line as typed (the library stores it with credentials redacted). */
+  readonly argv: readonly string[] = process.argv.slice(2);
+
   get kernels(): string {
     return kernelsInfo().description;
   }

@@ -1,5 +1,4 @@
 import { InvalidArgumentError } from 'commander';
-import { OptionError } from '../errors.js';
 
 /** A commander parser for an integer option with a minimum. */
 export function intOption(name: string, min: number) {
@@ -17,12 +16,4 @@ export function numberOption(name: string) {
     if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number, got '${value}'`);
     return n;
   };
-}
-
-/** Checks an option's value against its choices (after parsing, so a HesseError: one line from the CLI). */
-export function oneOf<T extends string>(name: string, value: string, choices: readonly T[]): T {
-  if (!(choices as readonly string[]).includes(value)) {
-    throw new OptionError(`${name} must be one of ${choices.join(', ')}, got '${value}'`);
-  }
-  return value as T;
 }

@@ -9,6 +9,7 @@ import { registerWorker } from './commands/worker.js';
 import { registerLandscape } from './commands/landscape.js';
 import { registerReport } from './commands/report.js';
 import { CommandContext, type GlobalFlags } from './context.js';
+import { nearest } from './suggest.js';
 
 const SHORT_HELP = `hesse ${hesseVersion()}: look at neural networks through their Hessian
 
@@ -29,7 +30,12 @@ function isUserError(e: unknown): boolean {
   return typeof code === 'string' && ['ENOENT', 'EACCES', 'EISDIR', 'ENOTDIR', 'EEXIST', 'ENOSPC', 'EROFS'].includes(code);
 }
 
-export function buildProgram(): Command {
+/** How a command ended, apart from an error: 130 when Ctrl-C stopped it (what finished was written). */
+export interface Outcome {
+  exitCode: number;
+}
+
+export function buildProgram(outcome: Outcome = { exitCode: 0 }): Command {
   const program = new Command();
   program
     .name('hesse')
@@ -39,8 +45,19 @@ export function buildProgram(): Command {
     .option('--json', 'print a machine-readable summary on stdout')
     .option('--debug', 'show stack traces of errors')
     .showSuggestionAfterError(true)
+    .allowExcessArguments(true)
     .action(() => {
-      process.stdout.write(SHORT_HELP + '\n');
+      const word = program.args.find((a) => !a.startsWith('-'));
+      if (word === undefined) {
+        if (program.args.length > 0) program.error(`error: unknown option '${program.args[0]}' (run 'hesse --help')`, { exitCode: 2, code: 'commander.unknownOption' });
+        return void process.stdout.write(SHORT_HELP + '\n');
+      }
+      const names = program.commands.map((c) => c.name()).filter((n) => n !== 'help');
+      const near = nearest(word, names);
+      program.error(`error: unknown command '${word}'${near ? `; did you mean '${near}'?` : ''} (the commands are ${names.join(', ')}; run 'hesse --help')`, {
+        exitCode: 2,
+        code: 'hesse.unknownCommand',
+      });
     });
   program.exitOverride();
 
@@ -52,6 +69,8 @@ export function buildProgram(): Command {
       const ctx = new CommandContext(command.optsWithGlobals() as GlobalFlags);
       try {
         await f(ctx, ...(args.slice(0, -1) as A));
+        // stopped by Ctrl-C after writing what finished: a shell or script must see that it did not complete
+        if (ctx.signal.aborted) outcome.exitCode = 130;
       } finally {
         ctx.close();
       }
@@ -63,15 +82,18 @@ export function buildProgram(): Command {
   registerReport(program, run);
   registerData(program, run);
   registerWorker(program, run);
+  // after the commands, which would inherit it: an unknown first word with options of its own ('hesse analyse --model M') is an unknown command, not an unknown option
+  program.allowUnknownOption(true);
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const outcome: Outcome = { exitCode: 0 };
+  const program = buildProgram(outcome);
   const debug = argv.includes('--debug');
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    return outcome.exitCode;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : e.exitCode || 2;
     if (debug) process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);

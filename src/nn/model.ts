@@ -111,6 +111,19 @@ export class Model {
     return this.bnLayers.size > 0;
   }
 
+  /**
+   * A copy with weights and buffers of its own, so that something computing at this state (a
+   * curvature operator) is not moved by later in-place changes; the layers, which hold no numbers,
+   * are shared.
+   */
+  clone(): Model {
+    const copy = Object.create(Object.getPrototypeOf(this) as object) as Model;
+    return Object.assign(copy, this, {
+      theta: Float32Array.from(this.theta),
+      buffers: new Map([...this.buffers].map(([name, t]) => [name, t.clone()])),
+    });
+  }
+
   /** A view of one parameter tensor. */
   param(name: string): Tensor {
     const b = this.blockByName.get(name);

@@ -1,6 +1,5 @@
 import { clusterExecutor, type ClusterOptions } from './clusterExecutor.js';
-import type { ShardExecutor, ShardProblem } from './executor.js';
-import { inProcessExecutor } from './inProcessExecutor.js';
+import { inProcessExecutor, type ShardExecutor, type ShardProblem } from '../curvature/index.js';
 import { threadExecutor } from './threadExecutor.js';
 
 export interface ExecutorOptions {

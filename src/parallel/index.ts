@@ -3,7 +3,7 @@ export * from './shardPlan.js';
 export * from './modelBlob.js';
 export * from './shardWorkspace.js';
 export * from './executor.js';
-export * from './inProcessExecutor.js';
+export { inProcessExecutor, type LocalOptions as InProcessOptions } from '../curvature/index.js';
 export * from './threadExecutor.js';
 export * from './threadPool.js';
 export * from './redisUrl.js';

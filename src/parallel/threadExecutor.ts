@@ -1,9 +1,8 @@
 import { availableParallelism } from 'node:os';
 import type { DatasetSpec } from '../data/index.js';
 import { OptionError, ShapeError } from '../errors.js';
-import { checkVectors, combineShardSums, resolveProblem, type ExecutorStats, type ShardExecutor, type ShardProblem } from './executor.js';
+import { combineShardLosses, combineShardSums, DEFAULT_CACHE_BYTES, meteredProducts, resolveProblem, type ExecutorStats, type ShardExecutor, type ShardProblem, type ShardRange } from '../curvature/index.js';
 import { encodeModelBlob } from './modelBlob.js';
-import type { ShardRange } from './shardPlan.js';
 import type { ShardTask } from './shardWorkspace.js';
 import { ThreadPool } from './threadPool.js';
 import type { ThreadRequest } from './threadProtocol.js';
@@ -20,7 +19,7 @@ export function requireSpec(problem: ShardProblem, where: string): DatasetSpec {
   const spec = problem.dataset.spec;
   if (!spec) {
     throw new OptionError(
-      `dataset ${problem.dataset.name} was built in memory and cannot be loaded by ${where}; save it with saveTensorDataset and open it with loadTensorDataset, or run with --workers 1`,
+      `dataset ${problem.dataset.name} was built in memory and cannot be loaded by ${where}; save it with saveTensorDataset and open it with loadTensorDataset, or compute in this thread (one worker)`,
     );
   }
   return spec;
@@ -56,19 +55,18 @@ export async function threadExecutor(problem: ShardProblem, opts: ThreadOptions 
   const wanted = opts.workers ?? availableParallelism();
   if (!Number.isInteger(wanted) || wanted < 1) throw new OptionError(`the number of workers must be a positive integer, got ${wanted}`);
   const count = Math.min(wanted, r.plan.shards.length);
-  const cacheBytes = Math.floor((opts.cacheBytes ?? 4 * 2 ** 30) / count);
+  const cacheBytes = Math.floor((opts.cacheBytes ?? DEFAULT_CACHE_BYTES) / count);
   const pool = new ThreadPool(count, cacheBytes);
   const blob = encodeModelBlob(problem.model);
   const n = problem.model.size;
   const owner = assignShards(r.plan.shards, count);
   const tasks: ShardTask[] = r.plan.shards.map((shard) => ({
+    ...r.objective,
     modelHash: blob.hash,
     datasetKey: JSON.stringify(spec),
     normalize: r.normalize,
     shard,
     batchSize: r.plan.batchSize,
-    bnMode: r.bnMode,
-    loss: r.loss,
     kind: r.kind,
     maxBlock: r.maxBlock,
   }));
@@ -93,22 +91,16 @@ export async function threadExecutor(problem: ShardProblem, opts: ThreadOptions 
     size: n,
     info: r.info,
     stats,
-    async products(vs) {
-      checkVectors(vs, n);
-      if (vs.length === 0) return [];
-      const t0 = performance.now();
-      const k = vs.length;
-      const vectors = new SharedArrayBuffer(k * n * 4);
-      const all = new Float32Array(vectors);
-      vs.forEach((v, j) => all.set(v, j * n));
-      const parts = await Promise.all(
-        tasks.map((task, s) => run<Float64Array>(owner[s]!, { op: 'product', task, spec, theta, vectors, k }, where(s))),
-      );
-      stats.shardProducts += tasks.length;
-      stats.products += k;
-      stats.ms += performance.now() - t0;
-      return combineShardSums(parts, k, n, r.info.samples);
-    },
+    products: (vs) =>
+      meteredProducts(stats, n, tasks.length, vs, async (block) => {
+        const k = block.length;
+        const vectors = new SharedArrayBuffer(k * n * 4);
+        const all = new Float32Array(vectors);
+        block.forEach((v, j) => all.set(v, j * n));
+        const at = theta;
+        const parts = await Promise.all(tasks.map((task, s) => run<Float64Array>(owner[s]!, { op: 'product', task, spec, theta: at, vectors, k }, where(s))));
+        return combineShardSums(parts, k, n, r.info.samples);
+      }),
     async losses(at) {
       const w = at ?? new Float32Array(theta.buffer);
       if (w.length !== n) throw new ShapeError(`weights of length ${w.length} were given for a model of ${n} parameters`);
@@ -119,13 +111,7 @@ export async function threadExecutor(problem: ShardProblem, opts: ThreadOptions 
         ),
       );
       // shard order, so the float64 sum is the same whichever thread finished first
-      let lossSum = 0, correct = 0, samples = 0;
-      for (const p of parts) {
-        lossSum += p.lossSum;
-        correct += p.correct;
-        samples += p.samples;
-      }
-      return { loss: lossSum / samples, accuracy: correct / samples, samples };
+      return combineShardLosses(parts);
     },
     async setWeights(next) {
       if (next.length !== n) throw new ShapeError(`weights of length ${next.length} were given for a model of ${n} parameters`);

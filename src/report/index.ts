@@ -19,3 +19,4 @@ export { resvgFontOptions, sansSerifFamily, systemFontFamilies, systemFonts, typ
 export { PLOT_IDS, SMALLEST_DRAWN, reportPlots, type PlotId, type ReportPlot } from './reportPlots.js';
 export { reportHtml, type PagePlot } from './reportHtml.js';
 export { PLOTS_DIR, REPORT_INDEX, rebuildReport, writeReport, type ReportFiles, type ReportOptions } from './writeReport.js';
+export { holdsHesseResults, makeFolder, prepareOutputFolder, type OutputFolderOptions } from './outputFolder.js';

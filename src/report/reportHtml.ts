@@ -107,6 +107,7 @@ export function reportHtml(results: HesseResults, plots: readonly PagePlot[], bu
           ['Node.js', results.hesse.node],
           ['platform', results.hesse.platform],
           ['interrupted', results.interrupted ? 'yes: the sections hold what finished before the stop' : undefined],
+          ['failed', results.failed ? `${results.failed.stage}: ${results.failed.message} (the sections hold the steps before it)` : undefined],
         ],
         'Run',
       ),

@@ -38,6 +38,8 @@ export interface HesseResults {
   results: ResultsSections;
   /** Set when the user stopped the run (Ctrl-C): the sections hold what was finished. */
   interrupted?: boolean;
+  /** Set when a step failed for good (its cluster lost): the sections hold the steps before it. */
+  failed?: { stage: string; message: string };
 }
 
 export interface ModelDescription {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { FileFormatError } from '../errors.js';
 import { writeFileAtomic } from '../io/safetensors.js';
 import { browserBundles } from './browserAssets.js';
+import { makeFolder } from './outputFolder.js';
 import { renderPlot, type RenderOptions } from './renderPlot.js';
 import { reportHtml, type PagePlot } from './reportHtml.js';
 import { PLOT_IDS, reportPlots, type PlotId } from './reportPlots.js';
@@ -36,8 +37,20 @@ async function removeIfPresent(path: string): Promise<void> {
   });
 }
 
-/** Plots, then the page; files from an earlier report that this one has no plot for are removed. */
-async function renderReport(dir: string, results: HesseResults, options: ReportOptions, skippedInResults: readonly string[]): Promise<ReportFiles> {
+/** The plots an earlier report in `dir` wrote, as its results.json says; none when there is none. */
+async function earlierPlots(dir: string): Promise<Set<PlotId>> {
+  try {
+    return new Set(reportPlots(parseResults(await readFile(join(dir, RESULTS_FILE), 'utf8'), RESULTS_FILE)).map((p) => p.id));
+  } catch {
+    return new Set();
+  }
+}
+
+/**
+ * Plots, then the page. Plot files of `earlier` (what an earlier report here wrote) that this one
+ * has no plot for are removed; any other file is left alone.
+ */
+async function renderReport(dir: string, results: HesseResults, options: ReportOptions, skippedInResults: readonly string[], earlier: ReadonlySet<PlotId>): Promise<ReportFiles> {
   const png = options.png ?? true;
   const plots = reportPlots(results);
   const skipped = [...skippedInResults, ...plots.flatMap((p) => (p.notes ?? []).map((n) => `${p.title}: ${n}`))];
@@ -64,7 +77,7 @@ async function renderReport(dir: string, results: HesseResults, options: ReportO
   }
   const present = new Set<PlotId>(plots.map((p) => p.id));
   for (const id of PLOT_IDS) {
-    if (present.has(id)) continue;
+    if (present.has(id) || !earlier.has(id)) continue;
     for (const ext of ['.vl.json', '.svg', '.png']) await removeIfPresent(join(dir, PLOTS_DIR, id + ext));
   }
   const index = join(dir, REPORT_INDEX);
@@ -87,8 +100,10 @@ export async function writeReport(dir: string, results: HesseResults, options: R
     if (err instanceof FileFormatError) throw new TypeError(`writeReport: ${err.message}`);
     throw err;
   }
+  await makeFolder(dir);
+  const earlier = await earlierPlots(dir);
   if (options.writeResults ?? true) await writeFileAtomic(join(dir, RESULTS_FILE), text);
-  return renderReport(dir, stored, options, skipped);
+  return renderReport(dir, stored, options, skipped, earlier);
 }
 
 /** Rewrites the plots and index.html of a results directory from its results.json (`hesse report DIR`). */
@@ -102,5 +117,5 @@ export async function rebuildReport(dir: string, options: Omit<ReportOptions, 'w
   }
   const skipped: string[] = [];
   const results = parseResults(text, path, skipped);
-  return renderReport(dir, results, options, skipped);
+  return renderReport(dir, results, options, skipped, new Set(reportPlots(results).map((p) => p.id)));
 }

@@ -12,7 +12,7 @@ export interface CliRun {
 /** Runs the built `hesse` command as a user would (a child process, no terminal). */
 export function hesse(
   args: string[],
-  opts: { cwd?: string; env?: Record<string, string>; signalAfterMs?: number; signalWhen?: RegExp } = {},
+  opts: { cwd?: string; env?: Record<string, string>; signalAfterMs?: number; signalWhen?: RegExp; killAfterMs?: number } = {},
 ): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cliPath, ...args], {
@@ -32,6 +32,8 @@ export function hesse(
       }
     });
     if (opts.signalAfterMs !== undefined) setTimeout(() => child.kill('SIGINT'), opts.signalAfterMs);
+    // a command that hangs is killed (and shows as signalled, code -1), so the test fails instead of waiting
+    if (opts.killAfterMs !== undefined) setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs).unref();
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });

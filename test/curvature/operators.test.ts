@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { valueAndGrad } from '../../src/autodiff/index.js';
-import { datasetHessianOperator, hessianOperator, restrictOperator, selectBlocks, layerGroups } from '../../src/curvature/index.js';
+import { curvatureOperator, datasetHessianOperator, hessianOperator, planShards, restrictOperator, selectBlocks, layerGroups, type CurvatureOperator } from '../../src/curvature/index.js';
+import { synthetic } from '../../src/data/index.js';
 import { take } from '../../src/ops/index.js';
 import { lossAndGradient, mlp, resnet, type Batch, type Model } from '../../src/nn/index.js';
 import { Rng, Tensor } from '../../src/tensor/index.js';
@@ -127,5 +128,38 @@ describe('curvature operators', () => {
     expect(selectBlocks(m.blocks, 'layer*.conv1.weight').map((b) => b.name)).toEqual(['layer1.0.conv1.weight', 'layer2.0.conv1.weight', 'layer3.0.conv1.weight']);
     expect(() => selectBlocks(m.blocks, 'layer9')).toThrow(/no parameters match 'layer9'.*conv1.weight/);
     expect(layerGroups(m.blocks).map((g) => g.name).slice(0, 3)).toEqual(['conv1', 'bn1', 'layer1.0.conv1']);
+  });
+
+  it('an operator computes at the weights it was built for: in-place changes to the model do not reach it', async () => {
+    const fresh = () => {
+      const m = resnet({ depth: 8, width: 2, seed: 3 });
+      // non-trivial running statistics, so that eval-mode BN depends on them
+      for (const [name, t] of m.buffers) t.data.fill(name.endsWith('running_var') ? 1.4 : 0.1);
+      return m;
+    };
+    const a = randomBatch(3, [3, 6, 6], 10, 11);
+    const b = randomBatch(4, [3, 6, 6], 10, 12);
+    const data = synthetic({ n: 10, seed: 4 });
+    const builders: [string, (m: Model) => Promise<CurvatureOperator> | CurvatureOperator][] = [
+      ['one batch', (m) => hessianOperator(m, a)],
+      // no cache: every product records the passes again, where the live weights would leak in
+      ['a batch source', (m) => datasetHessianOperator(m, { batches: () => [a, b] }, { cacheBytes: 0 })],
+      ['a sharded dataset', (m) => curvatureOperator(m, { dataset: data, plan: planShards(10, { batchSize: 4, shards: 2 }) })],
+    ];
+    const v = new Rng(13).fillNormal(new Float32Array(fresh().size)) as Float32Array;
+    for (const [what, build] of builders) {
+      const model = fresh();
+      const op = await build(model);
+      const before = await op.matvec(v);
+      for (let i = 0; i < model.theta.length; i++) model.theta[i] = model.theta[i]! * 1.5 + 0.01;
+      for (const t of model.buffers.values()) t.data.fill(2);
+      const after = await op.matvec(v);
+      const atOld = await (await build(fresh())).matvec(v);
+      const atNew = await (await build(model)).matvec(v);
+      expect(Array.from(after), what).toEqual(Array.from(atOld));
+      expect(Array.from(before), what).toEqual(Array.from(atOld));
+      // the change is large enough to matter: at the new weights the products are far off
+      expect(relativeError(atNew, atOld), what).toBeGreaterThan(0.05);
+    }
   });
 });

@@ -68,10 +68,12 @@ describe('worker-thread executor', () => {
       }
       expect(ex.info.samples).toBe(36);
       expect(ex.info.batches).toBe(2 + 3 + 2);
-      // the same products through the LinearOperator every algorithm talks to
+      // the same products through the LinearOperator every algorithm talks to, counted in one place
+      expect(ex.stats.products).toBe(2 * vs.length);
       const op = executorOperator(ex);
       expect(relativeError(await op.matvec(vs[1]!), ref[1]!)).toBeLessThan(1e-5);
-      expect(op.stats.products).toBe(1);
+      expect(op.stats.products).toBe(2 * vs.length + 1);
+      expect(ex.stats.products).toBe(2 * vs.length + 1);
       expect(op.info.samples).toBe(36);
     } finally {
       await ex.close();

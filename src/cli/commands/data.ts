@@ -1,8 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { downloadDataset } from '../../data/index.js';
+import { downloadDataset, type CifarName } from '../../data/index.js';
 import type { CommandContext } from '../context.js';
-import { oneOf } from '../options.js';
 
 export function registerData(program: Command, run: (f: (ctx: CommandContext, name: string, flags: { dir: string }) => Promise<void>) => (...a: unknown[]) => Promise<void>): void {
   const data = program.command('data').description('datasets: download CIFAR-10 / CIFAR-100');
@@ -12,7 +11,7 @@ export function registerData(program: Command, run: (f: (ctx: CommandContext, na
     .argument('<name>', 'cifar10 or cifar100')
     .option('--dir <dir>', 'where the data goes', 'data')
     .action(run(async (ctx, name, flags) => {
-      const which = oneOf('dataset', name, ['cifar10', 'cifar100'] as const);
+      const which = name as CifarName;
       const dir = resolve(flags.dir);
       const r = await downloadDataset(which, {
         dir,

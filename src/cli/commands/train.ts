@@ -1,17 +1,18 @@
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { defaultNormalization, openDataArg } from '../../api/dataArg.js';
 import { parseArch, parseBnStages } from '../../api/modelArg.js';
-import { trainingSection, trainRun } from '../../api/trainRun.js';
+import { trainRun } from '../../api/trainRun.js';
 import { OptionError } from '../../errors.js';
 import { buildModel, describeModel, type ModelDescription } from '../../nn/index.js';
-import { createResults, writeReport } from '../../report/index.js';
+import { writeReport } from '../../report/index.js';
 import { pyhessianMilestones, type ScheduleSpec } from '../../train/index.js';
 import type { CommandContext } from '../context.js';
 import { fmt } from '../format.js';
-import { intOption, numberOption, oneOf } from '../options.js';
+import { intOption, numberOption } from '../options.js';
+import { addDataFlag, addOutputFlags, addSeedFlag, outputFolder, type OutputFlags } from '../sharedFlags.js';
 
-export interface TrainFlags {
+export interface TrainFlags extends OutputFlags {
   model: string;
   width?: number;
   bn: boolean;
@@ -31,21 +32,19 @@ export interface TrainFlags {
   retryDivergence: number;
   test: boolean;
   seed: number;
-  out: string;
   resume?: string;
-  png: boolean;
 }
 
 export function registerTrain(program: Command, run: (f: (ctx: CommandContext, flags: TrainFlags) => Promise<void>) => (...a: unknown[]) => Promise<void>): void {
-  program
+  const cmd = program
     .command('train')
     .description("train a CIFAR ResNet (or an MLP) with PyHessian's recipe: SGD, momentum 0.9, weight decay 5e-4, step decay")
     .requiredOption('--model <arch>', 'resnet20, resnet32, resnet56, ... (resnetDEPTH, with -nobn, -nores, -wWIDTH) or mlp:SIZES[:ACT]')
     .option('--width <w>', 'ResNet width (channels of the first stage)', intOption('--width', 1))
     .option('--no-bn', 'no batch norm anywhere')
     .option('--no-residual', 'no residual connections')
-    .option('--bn-stages <list>', 'batch norm only in these parts: stem,1,2,3 (e.g. stem,1)')
-    .requiredOption('--data <source>', 'synthetic[:N], cifar10[:DIR], cifar100[:DIR] or FILE.safetensors')
+    .option('--bn-stages <list>', 'batch norm only in these parts: stem,1,2,3 (e.g. stem,1)');
+  addDataFlag(cmd)
     .option('--epochs <n>', 'epochs', intOption('--epochs', 1), 180)
     .option('--lr <lr>', 'peak learning rate', numberOption('--lr'), 0.1)
     .option('--batch-size <n>', 'batch size', intOption('--batch-size', 1), 128)
@@ -58,11 +57,9 @@ export function registerTrain(program: Command, run: (f: (ctx: CommandContext, f
     .option('--no-augment', 'no random crop and flip')
     .option('--retry-divergence <n>', 'on NaN/inf, restart the epoch with half the learning rate, up to n times', intOption('--retry-divergence', 0), 0)
     .option('--no-test', 'skip the test-set evaluation after each epoch')
-    .option('--seed <n>', 'seed of the initialisation, data order and augmentation', intOption('--seed', 0), 0)
-    .option('--out <dir>', 'run folder: checkpoint.safetensors every epoch, model.safetensors, the report', 'hesse-train')
-    .option('--resume <checkpoint>', 'continue a run from its checkpoint.safetensors')
-    .option('--no-png', 'skip PNG copies of the plots')
-    .action(run(trainCommand));
+    .option('--resume <checkpoint>', 'continue a run from its checkpoint.safetensors');
+  addSeedFlag(cmd, 'seed of the initialisation, data order and augmentation');
+  addOutputFlags(cmd, 'hesse-train', 'run folder: checkpoint.safetensors every epoch, model.safetensors, the report').action(run(trainCommand));
 }
 
 export function modelFromFlags(flags: Pick<TrainFlags, 'model' | 'width' | 'bn' | 'residual' | 'bnStages'>, classes: number): ModelDescription {
@@ -80,8 +77,7 @@ export function modelFromFlags(flags: Pick<TrainFlags, 'model' | 'width' | 'bn' 
 }
 
 function scheduleFrom(flags: TrainFlags): ScheduleSpec {
-  const kind = oneOf('--schedule', flags.schedule, ['multistep', 'cosine', 'constant'] as const);
-  if (kind !== 'multistep') return { kind };
+  if (flags.schedule !== 'multistep') return { kind: flags.schedule } as ScheduleSpec;
   const milestones = flags.milestones
     ? flags.milestones.split(',').map((s) => {
         const n = Number(s);
@@ -93,14 +89,16 @@ function scheduleFrom(flags: TrainFlags): ScheduleSpec {
 }
 
 export async function trainCommand(ctx: CommandContext, flags: TrainFlags): Promise<void> {
+  const resume = flags.resume ? resolve(flags.resume) : undefined;
+  // resuming into the folder of the checkpoint: it is hesse's even before it holds results
+  const out = await outputFolder(flags, resume !== undefined && dirname(resume) === resolve(flags.out));
   const trainData = await openDataArg(flags.data, 'train', flags.seed);
   const testData = flags.test ? await openDataArg(flags.data, 'test', flags.seed) : undefined;
   const normalize = defaultNormalization(trainData.spec);
-  const description = flags.resume ? undefined : modelFromFlags(flags, trainData.dataset.classes);
+  const description = resume ? undefined : modelFromFlags(flags, trainData.dataset.classes);
   const model = description ? buildModel(description, flags.seed) : undefined;
-  const out = resolve(flags.out);
   ctx.progress.say(
-    `${flags.resume ? `resuming ${flags.resume}` : `training ${describeModel(description!)}`} on ${trainData.description} for ${flags.epochs} epochs (lr ${flags.lr}, batch ${flags.batchSize})`,
+    `${resume ? `resuming ${flags.resume}` : `training ${describeModel(description!)}`} on ${trainData.description} for ${flags.epochs} epochs (lr ${flags.lr}, batch ${flags.batchSize})`,
   );
   const r = await trainRun(model, {
     trainSet: trainData.dataset,
@@ -118,7 +116,9 @@ export async function trainCommand(ctx: CommandContext, flags: TrainFlags): Prom
     seed: flags.seed,
     ...(flags.retryDivergence > 0 ? { retryOnDivergence: { times: flags.retryDivergence } } : {}),
     out,
-    ...(flags.resume ? { resume: resolve(flags.resume) } : {}),
+    ...(resume ? { resume } : {}),
+    inputs: { data: { description: trainData.description, source: flags.data, classes: trainData.dataset.classes } },
+    commandLine: ctx.argv,
     signal: ctx.signal,
     onProgress: (p) => ctx.progress.update(`epoch ${p.epoch + 1}/${p.epochs}`, p.step + 1, p.stepsPerEpoch, 'steps'),
     onEpoch: (e) =>
@@ -130,21 +130,7 @@ export async function trainCommand(ctx: CommandContext, flags: TrainFlags): Prom
     onRetry: (n) => ctx.progress.say(`${n.error.message}; retrying the epoch with the learning rate × ${n.lrScale}`),
   });
   ctx.progress.end();
-  const results = createResults({
-    command: 'train',
-    kernels: ctx.kernels,
-    argv: process.argv.slice(2),
-    inputs: {
-      model: { description: `${describeModel(r.model.description)}, ${r.model.size.toLocaleString('en-US')} parameters`, file: r.modelPath, parameters: r.model.size },
-      data: { description: trainData.description, source: flags.data, classes: trainData.dataset.classes },
-      samples: { train: trainData.dataset.length, ...(testData ? { test: testData.dataset.length } : {}) },
-    },
-    options: { seed: flags.seed, epochs: flags.epochs, lr: flags.lr, batchSize: flags.batchSize, momentum: flags.momentum, weightDecay: flags.weightDecay, schedule: flags.schedule, augment: flags.augment },
-    timings: { train: r.history.reduce((s, e) => s + e.seconds * 1000, 0) },
-    results: { training: trainingSection(r.history) },
-  });
-  if (!r.completed) results.interrupted = true;
-  await writeReport(out, results, { png: flags.png });
+  await writeReport(out, r.results, { png: flags.png });
   ctx.print(`${r.completed ? 'trained' : 'stopped early; the checkpoint holds the last finished step'}: ${r.modelPath}`);
   ctx.print(`checkpoint: ${r.checkpointPath}   report: ${out}/index.html`);
   ctx.printJson({ model: r.modelPath, checkpoint: r.checkpointPath, report: `${out}/index.html`, completed: r.completed, history: r.history });

@@ -1,0 +1,48 @@
+import { finiteExtent, type HesseResults } from '../report/index.js';
+import type { CommandContext } from './context.js';
+import { fmt, seconds } from './format.js';
+
+function stoppedLine(ctx: CommandContext, results: HesseResults): void {
+  if (results.failed) ctx.print(`stopped at the ${results.failed.stage} step: the report holds the steps before it`);
+  else if (results.interrupted) ctx.print('stopped early: the report holds what was finished');
+}
+
+/** The analysis sections as lines, and with --json the machine-readable summary. */
+export function printAnalysis(ctx: CommandContext, results: HesseResults, dir: string): void {
+  const r = results.results;
+  if (r.eigen) ctx.print(`top eigenvalues (${r.eigen.method}): ${r.eigen.values.map((v) => fmt(v)).join(', ')}   [${r.eigen.products} products, ${seconds(r.eigen.ms)}]`);
+  if (r.trace) ctx.print(`trace (${r.trace.method}): ${fmt(r.trace.estimate)} ± ${fmt(r.trace.standardError)}   [${r.trace.products} products, ${seconds(r.trace.ms)}]`);
+  if (r.density) {
+    const e = finiteExtent(r.density.nodes.flat());
+    ctx.print(`spectral density: ${r.density.steps} Lanczos steps × ${r.density.probes} probe(s), Ritz values in [${fmt(e?.min ?? NaN)}, ${fmt(e?.max ?? NaN)}]   [${r.density.products} products, ${seconds(r.density.ms)}]`);
+  }
+  if (r.perLayer) {
+    ctx.print('per-layer traces:');
+    for (const l of r.perLayer) ctx.print(`  ${l.name.padEnd(28)} ${fmt(l.trace).padStart(11)} ± ${fmt(l.traceStdErr)}${l.topEigenvalue !== undefined ? `   top eigenvalue ${fmt(l.topEigenvalue)}` : ''}`);
+  }
+  stoppedLine(ctx, results);
+  ctx.print(`report: ${dir}/index.html`);
+  ctx.printJson({
+    out: dir,
+    report: `${dir}/index.html`,
+    interrupted: !!results.interrupted,
+    ...(results.failed ? { failed: results.failed } : {}),
+    eigenvalues: r.eigen?.values,
+    trace: r.trace ? { estimate: r.trace.estimate, standardError: r.trace.standardError } : undefined,
+    density: r.density ? { steps: r.density.steps, probes: r.density.probes, nodes: r.density.nodes, weights: r.density.weights } : undefined,
+    perLayer: r.perLayer,
+    diagonal: r.diagonal?.perBlock,
+    products: results.products,
+    timings: results.timings,
+  });
+}
+
+/** The landscape's range of losses, and with --json the surface. */
+export function printLandscape(ctx: CommandContext, results: HesseResults, dir: string): void {
+  const l = results.results.landscape!;
+  const e = finiteExtent((l.loss as number[] | number[][]).flat());
+  ctx.print(`loss at the origin ${fmt(l.originLoss)}; over the grid ${e ? `from ${fmt(e.min)} to ${fmt(e.max)}` : 'no finite loss'}`);
+  stoppedLine(ctx, results);
+  ctx.print(`report: ${dir}/index.html`);
+  ctx.printJson({ out: dir, report: `${dir}/index.html`, interrupted: !!results.interrupted, landscape: l });
+}

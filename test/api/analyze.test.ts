@@ -1,0 +1,177 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { analyze } from '../../src/api/analyze.js';
+import { redactCredentials } from '../../src/api/commandResults.js';
+import { landscapeRun } from '../../src/api/landscapeRun.js';
+import { hessianOperator, inProcessExecutor, type ExecutorFactory, type ShardExecutor } from '../../src/curvature/index.js';
+import { hessianBatch, ImageDataset, synthetic, type Dataset } from '../../src/data/index.js';
+import { NonFiniteError, OptionError } from '../../src/errors.js';
+import { xtrace } from '../../src/linalg/index.js';
+import { mlp, resnet, type Model } from '../../src/nn/index.js';
+import { ClusterError } from '../../src/parallel/index.js';
+import { writeReport } from '../../src/report/index.js';
+import { Rng } from '../../src/tensor/index.js';
+
+/** 12 features (3x2x2 images), 3 classes: an MLP on them has 35 parameters, so dense checks are cheap. */
+function tinySet(n: number, seed: number): Dataset {
+  const rng = new Rng(seed);
+  return new ImageDataset({ name: 'tiny', pixels: Uint8Array.from({ length: n * 12 }, () => rng.int(256)), labels: Int32Array.from({ length: n }, (_, i) => i % 3), channels: 3, height: 2, width: 2, classes: 3 });
+}
+const tinyModel = () => mlp({ sizes: [12, 2, 3], activation: 'tanh', seed: 4 });
+
+/** A place that counts the executors made and their products, and fails with a ClusterError after `failAfter` products. */
+function countingPlace(failAfter = Infinity): { place: ExecutorFactory; made: number; products: number } {
+  const state = { made: 0, products: 0, place: ((p) => {
+    state.made++;
+    const inner = inProcessExecutor(p);
+    const ex: ShardExecutor = {
+      ...inner,
+      size: inner.size,
+      info: inner.info,
+      stats: inner.stats,
+      async products(vs) {
+        if (state.products + vs.length > failAfter) throw new ClusterError('Redis at redis://127.0.0.1:1 is unreachable for good');
+        state.products += vs.length;
+        return inner.products(vs);
+      },
+    };
+    return ex;
+  }) as ExecutorFactory };
+  return state;
+}
+
+describe('analyze (the library operation)', () => {
+  it('checks every option before the first product, naming the option in its own words', async () => {
+    const counted = countingPlace();
+    const base = { model: tinyModel(), dataset: tinySet(12, 1), normalize: null, fullDataset: true, place: counted.place, eigen: { k: 2 } };
+    await expect(analyze({ ...base, density: { steps: 0 } })).rejects.toThrow(/number of Lanczos steps of the density must be an integer of at least 1, got 0/);
+    await expect(analyze({ ...base, trace: { method: 'hutch+' as 'hutch++' } })).rejects.toThrow(/trace method must be one of hutchinson, hutch\+\+, xtrace, got 'hutch\+'/);
+    await expect(analyze({ ...base, curvature: { bnMode: 'sometimes' as 'eval' } })).rejects.toThrow(/BN mode must be 'eval' or 'train', got 'sometimes'/);
+    await expect(analyze({ ...base, trace: { targetRse: 0 } })).rejects.toThrow(/relative standard error of the trace must be a number above 0 and below 1, got 0/);
+    await expect(analyze({ ...base, trace: { targetRse: 1.5 } })).rejects.toThrow(/relative standard error.*got 1\.5/);
+    await expect(analyze({ ...base, trace: { targetRse: Number.NaN } })).rejects.toThrow(/relative standard error.*got NaN/);
+    await expect(analyze({ ...base, trace: { method: 'hutch++', targetRse: 0.01 } })).rejects.toThrow(/Hutchinson estimator, not hutch\+\+/);
+    await expect(analyze({ ...base, trace: { tol: 1e-3, targetRse: 0.01 } })).rejects.toThrow(/one stopping rule/);
+    await expect(analyze({ ...base, fullDataset: false })).rejects.toThrow(/whole dataset/);
+    for (const e of await Promise.all([analyze({ ...base, density: { steps: 0 } }).catch((x: unknown) => x)])) {
+      expect(e).toBeInstanceOf(OptionError);
+      // library errors do not speak of command-line flags
+      expect((e as Error).message).not.toMatch(/--/);
+    }
+    expect(counted.made).toBe(0);
+    expect(counted.products).toBe(0);
+  });
+
+  it('records the Lanczos steps that ran when more are asked for than the model has parameters', async () => {
+    const model = tinyModel();
+    expect(model.size).toBe(35);
+    const { results } = await analyze({ model, dataset: tinySet(12, 2), normalize: null, density: { steps: 100 } });
+    expect(results.options.densitySteps).toBe(100);
+    const d = results.results.density!;
+    // at most one step per parameter (fewer where the Krylov space closes early), as many as there are nodes
+    expect(d.steps).toBeLessThanOrEqual(35);
+    expect(d.steps).toBe(Math.max(...d.nodes.map((n) => n.length)));
+    expect(results.products.density).toBe(d.steps);
+  });
+
+  it('reaches XTrace, which is exact once its sketch spans the parameters', async () => {
+    const model = tinyModel();
+    const dataset = tinySet(12, 3);
+    const { results } = await analyze({ model, dataset, normalize: null, batch: 12, trace: { method: 'xtrace', products: 80 }, seed: 5 });
+    expect(results.options.traceMethod).toBe('xtrace');
+    expect(results.results.trace!.method).toBe('XTrace');
+    expect(results.options.traceProducts).toBe(80);
+    // 40 probes, then one product per direction of their sketch: at most 40 more (fewer when the Hessian's rank is lower)
+    expect(results.results.trace!.products).toBeGreaterThan(40);
+    expect(results.results.trace!.products).toBeLessThanOrEqual(80);
+    // the trace from the diagonal of the dense Hessian (one product per unit vector)
+    const op = hessianOperator(model, hessianBatch(dataset, 12, null));
+    const cols = await op.matmat!(Array.from({ length: model.size }, (_, i) => Float32Array.from({ length: model.size }, (_, j) => (i === j ? 1 : 0))));
+    const exact = cols.reduce((s, c, i) => s + c[i]!, 0);
+    expect(Math.abs(results.results.trace!.estimate - exact)).toBeLessThan(1e-5 * Math.abs(exact));
+    // the operation's estimate is XTrace's own on the same operator and seed
+    const direct = await xtrace(hessianOperator(model, hessianBatch(dataset, 12, null)), { products: 80, seed: 5 });
+    expect(results.results.trace!.estimate).toBe(direct.estimate);
+    // an odd budget is rounded down to XTrace's even one
+    const odd = await analyze({ model, dataset, normalize: null, batch: 12, trace: { method: 'xtrace', products: 9 } });
+    expect(odd.results.options.traceProducts).toBe(8);
+    expect(odd.results.results.trace!.products).toBe(8);
+  });
+
+  it('keeps the stages that finished when a cluster is lost for good in a later one', async () => {
+    const dataset = tinySet(12, 4);
+    const opts = { model: tinyModel(), dataset, normalize: null, fullDataset: true, eigen: { k: 1 }, trace: { products: 8 }, seed: 1 };
+    const first = await analyze({ ...opts, trace: false, place: countingPlace().place });
+    const eigenProducts = first.results.products.eigen!;
+    const failing = countingPlace(eigenProducts + 2);
+    const out = await analyze({ ...opts, place: failing.place });
+    expect(out.failure).toBeInstanceOf(ClusterError);
+    expect(out.results.failed).toEqual({ stage: 'trace', message: 'Redis at redis://127.0.0.1:1 is unreachable for good' });
+    expect(out.results.results.eigen!.values).toEqual(first.results.results.eigen!.values);
+    expect(out.results.results.trace).toBeUndefined();
+  });
+
+  it('computes the default stages when none is asked for, and says so', async () => {
+    const notes: string[] = [];
+    const { results } = await analyze({ model: tinyModel(), dataset: tinySet(12, 5), normalize: null, onNote: (l) => notes.push(l) });
+    expect(Object.keys(results.results).sort()).toEqual(['density', 'eigen', 'trace']);
+    expect(notes).toEqual([expect.stringMatching(/nothing chosen/)]);
+  });
+
+  it('records the split the data came from', async () => {
+    const model = resnet({ depth: 8, width: 2, seed: 1 });
+    for (const split of ['train', 'test'] as const) {
+      const { results } = await analyze({ model, dataset: synthetic({ n: 8, seed: 2, split }), normalize: null, batch: 4, eigen: { k: 1 } });
+      expect(results.options.split).toBe(split);
+    }
+  });
+});
+
+describe('credentials in the command line', () => {
+  it('are replaced by *** in every URL, keeping the user name', () => {
+    expect(redactCredentials('redis://:SECRET@host:6379')).toBe('redis://***@host:6379');
+    expect(redactCredentials('--cluster=rediss://alice:p%40ss@h/0')).toBe('--cluster=rediss://alice:***@h/0');
+    expect(redactCredentials('https://token@example.com/x and ftp://u:v@w')).toBe('https://***@example.com/x and ftp://u:***@w');
+    expect(redactCredentials('redis://host:6379 user@example.com')).toBe('redis://host:6379 user@example.com');
+  });
+
+  it('never reach results.json or the report of any operation', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hesse-redact-'));
+    const commandLine = ['analyze', '--cluster', 'redis://:SECRET@redis.example:6379', '--data=https://bob:HUNTER2@data.example/x'];
+    const model = tinyModel();
+    const common = { model, dataset: tinySet(8, 6), normalize: null, commandLine };
+    const analysed = await analyze({ ...common, eigen: { k: 1 } });
+    const landscape = await landscapeRun({ ...common, directions: 'random', steps: 3 });
+    for (const [name, results] of [['analyze', analysed.results], ['landscape', landscape.results]] as const) {
+      expect(results.argv, name).toEqual(['analyze', '--cluster', 'redis://***@redis.example:6379', '--data=https://bob:***@data.example/x']);
+      await writeReport(join(dir, name), results, { png: false });
+      for (const f of ['results.json', 'index.html']) {
+        const text = readFileSync(join(dir, name, f), 'utf8');
+        expect(text, `${name}/${f}`).not.toMatch(/SECRET|HUNTER2/);
+        expect(text, `${name}/${f}`).toContain('redis.example');
+      }
+    }
+  });
+});
+
+describe('landscapeRun (the library operation)', () => {
+  it('refuses a model whose loss is not a number at its weights', async () => {
+    const model: Model = tinyModel();
+    model.theta[0] = Number.NaN;
+    await expect(landscapeRun({ model, dataset: tinySet(8, 7), normalize: null, directions: 'random' })).rejects.toThrow(NonFiniteError);
+    await expect(landscapeRun({ model, dataset: tinySet(8, 7), normalize: null, directions: 'random' })).rejects.toThrow(/loss at the model's weights is NaN on 8 samples/);
+  });
+
+  it('reports no accuracy where the loss is not finite (weights overflowing float32 far along the direction)', async () => {
+    const { landscape } = await landscapeRun({ model: tinyModel(), dataset: tinySet(8, 8), normalize: null, directions: 'random', includeBiasBn: true, steps: 5, range: 1e39 });
+    const loss = landscape.loss as number[];
+    const accuracy = landscape.accuracy as number[];
+    expect(Number.isFinite(loss[2])).toBe(true);
+    expect(accuracy[2]).toBeGreaterThanOrEqual(0);
+    const diverged = loss.map((l, i) => (Number.isFinite(l) ? -1 : i)).filter((i) => i >= 0);
+    expect(diverged.length).toBeGreaterThan(0);
+    for (const i of diverged) expect(accuracy[i]).toBeNaN();
+  });
+});
