@@ -7,7 +7,7 @@ export * from './inProcessExecutor.js';
 export * from './threadExecutor.js';
 export * from './threadPool.js';
 export * from './redisUrl.js';
-export * from './respClient.js';
+export * from './redisLink.js';
 export * from './clusterProtocol.js';
 export * from './datasetRoots.js';
 export * from './clusterWorker.js';

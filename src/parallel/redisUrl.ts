@@ -53,3 +53,17 @@ export function redactTarget(text: string, target: RedisTarget): string {
   if (target.password) out = out.split(target.password).join('***');
   return out;
 }
+
+/**
+ * The Redis URL to use: the one given, else HESSE_REDIS_URL (which keeps a password out of
+ * process lists). `flag` names where the caller takes it from (a CLI flag), for the message.
+ */
+export function resolveRedisUrl(explicit?: string, flag?: string): string {
+  const url = explicit || process.env.HESSE_REDIS_URL;
+  if (!url) {
+    const how = flag ? `give it with ${flag} redis://HOST:PORT or` : 'give one, e.g. redis://HOST:PORT, or';
+    throw new OptionError(`no Redis URL: ${how} set HESSE_REDIS_URL (redis://:PASSWORD@HOST:PORT when the server has a password)`);
+  }
+  parseRedisUrl(url);
+  return url;
+}
