@@ -1,16 +1,17 @@
 /**
- * npm run bench [-- kernels engine train algorithms parallel torch]: figures, never pass or fail.
+ * npm run bench [-- kernels engine train algorithms parallel cluster-retry torch]: figures, never pass or fail.
  * With no names, everything runs. `torch` runs PyTorch (Debian's python3-torch) on the same
  * ResNet-20 and batch right after hesse's engine figures, and prints the ratios.
  */
 import { benchAlgorithms } from './algorithms.js';
+import { benchClusterRetry } from './clusterRetry.js';
 import { benchEngine, type EngineFigures } from './engine.js';
 import { benchKernels } from './kernels.js';
 import { benchParallel } from './parallel.js';
 import { torchFigures } from './torch.js';
 import { benchTrain } from './train.js';
 
-const all = ['kernels', 'engine', 'torch', 'train', 'algorithms', 'parallel'];
+const all = ['kernels', 'engine', 'torch', 'train', 'algorithms', 'parallel', 'cluster-retry'];
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : all;
 for (const w of wanted) if (!all.includes(w)) throw new Error(`unknown benchmark '${w}' (choose from ${all.join(', ')})`);
 
@@ -35,3 +36,4 @@ if (wanted.includes('torch')) {
 if (wanted.includes('train')) await benchTrain();
 if (wanted.includes('algorithms')) await benchAlgorithms();
 if (wanted.includes('parallel')) await benchParallel();
+if (wanted.includes('cluster-retry')) await benchClusterRetry();

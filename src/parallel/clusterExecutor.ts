@@ -146,7 +146,7 @@ export async function clusterExecutor(problem: ShardProblem, opts: ClusterOption
     return run;
   } catch (e) {
     ownership?.stop();
-    await dispatch?.close(true);
+    await dispatch?.close(link.reachable);
     if (link.reachable) await ownership?.sweep().catch(() => undefined);
     await link.close();
     throw link.explain(e);

@@ -9,6 +9,7 @@ export * from './threadPool.js';
 export * from './redisUrl.js';
 export * from './redisLink.js';
 export * from './clusterProtocol.js';
+export * from './shardAffinity.js';
 export * from './datasetRoots.js';
 export * from './clusterWorker.js';
 export * from './clusterExecutor.js';

@@ -8,6 +8,7 @@
  */
 import { isIP } from 'node:net';
 import { Redis, type RedisOptions } from 'ioredis';
+import { OptionError } from '../errors.js';
 import { ClusterError } from './errors.js';
 import { redactTarget, type RedisTarget } from './redisUrl.js';
 
@@ -75,7 +76,7 @@ export class RedisLink {
     private readonly opts: RedisLinkOptions,
   ) {
     this.reconnectTimeoutMs = opts.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS;
-    if (!(this.reconnectTimeoutMs >= 0)) throw new ClusterError(`the reconnection time must be at least 0 ms, got ${this.reconnectTimeoutMs}`);
+    if (!(this.reconnectTimeoutMs >= 0)) throw new OptionError(`reconnectTimeoutMs must be a number of milliseconds of at least 0, got ${this.reconnectTimeoutMs}`);
     this.client = this.make(opts.name, true);
   }
 

@@ -59,6 +59,8 @@ export function shardJobProcessor(ctx: JobContext): (job: Job, token?: string) =
   /** Leaves a job to the worker that holds its shard's primal passes, for a while, if that worker is alive. */
   const leaveToPreferred = async (job: Job, data: ShardJob, token: string | undefined): Promise<boolean> => {
     if (!data.preferred || data.preferred === ctx.id || !data.preferMs) return false;
+    // a job taken back from a worker that died or failed: its preferred worker is likely that one
+    if (job.attemptsMade + job.stalledCounter > 0) return false;
     const jobId = String(job.id);
     const seenAt = firstSeen.get(jobId) ?? Date.now();
     firstSeen.set(jobId, seenAt);

@@ -15,7 +15,9 @@ import {
   resolveInRoots,
   RunKeys,
   specWithinRoots,
+  ShardAffinity,
   type ShardJob,
+  type ShardJobResult,
 } from '../../src/parallel/index.js';
 
 describe('Redis URLs', () => {
@@ -145,6 +147,41 @@ describe('job checks', () => {
     expect(() => new RunKeys('a:b')).toThrow(OptionError);
     expect(() => new RunKeys('*')).toThrow(OptionError);
     expect(new RunKeys('exp-1.2_b').pattern).toBe('hesse:exp-1.2_b:*');
+  });
+});
+
+describe('shard affinity', () => {
+  const shards = [{ start: 0, end: 9 }, { start: 9, end: 20 }, { start: 20, end: 26 }, { start: 26, end: 32 }];
+  const jobs = (op: 'product' | 'loss' = 'product') => shards.map((shard, s) => ({ op, shardIndex: s, shard }) as ShardJob);
+  const loads = (js: ShardJob[]) => {
+    const m = new Map<string, number>();
+    for (const j of js) m.set(j.preferred!, (m.get(j.preferred!) ?? 0) + j.shard.end - j.shard.start);
+    return m;
+  };
+  const done = (js: ShardJob[]) => js.map((j) => ({ worker: j.preferred! }) as ShardJobResult);
+
+  it('keeps each shard with the worker that computed it, evens out the loads, and hands a departed worker\'s shards on', () => {
+    const a = new ShardAffinity(shards, 5000);
+    // the first product all went to the quickest worker
+    a.record(jobs(), shards.map(() => ({ worker: 'w1' }) as ShardJobResult));
+    const second = jobs();
+    a.prefer(second, ['w1', 'w2']);
+    const l = loads(second);
+    expect([...l.keys()].sort()).toEqual(['w1', 'w2']);
+    expect(Math.abs(l.get('w1')! - l.get('w2')!)).toBeLessThanOrEqual(11);
+    // from then on nothing moves while the same workers live
+    a.record(second, done(second));
+    const third = jobs();
+    a.prefer(third, ['w1', 'w2']);
+    expect(third.map((j) => j.preferred)).toEqual(second.map((j) => j.preferred));
+    expect(third.every((j) => j.preferMs === 5000)).toBe(true);
+    // w2 leaves: its shards go to w1; a loss evaluation is left to any worker
+    const fourth = jobs();
+    a.prefer(fourth, ['w1']);
+    expect(fourth.every((j) => j.preferred === 'w1')).toBe(true);
+    const losses = jobs('loss');
+    a.prefer(losses, ['w1']);
+    expect(losses.every((j) => j.preferred === undefined)).toBe(true);
   });
 });
 
