@@ -2,6 +2,7 @@ import type { Dataset } from '../data/index.js';
 import { kernelsInfo } from '../kernels/index.js';
 import { describeModel, type Model } from '../nn/index.js';
 import { createResults, type HesseResults } from '../report/index.js';
+import { redactCredentials } from '../parallel/index.js';
 import type { DataDescription, ModelDescription, ResultsOptions, ResultsSections } from '../report/results.js';
 
 /** How the results describe a run's model and data (a file, a source); what is not given is described from the objects. */
@@ -18,13 +19,6 @@ export interface RunRecordOptions {
   commandLine?: readonly string[];
 }
 
-/** Replaces the password (or token) of every URL in `text` (scheme://user:password@host) by ***, keeping the user name. */
-export function redactCredentials(text: string): string {
-  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)([^@\s/]*)@/gi, (_m, scheme: string, cred: string) => {
-    const user = cred.includes(':') ? cred.slice(0, cred.indexOf(':')) : '';
-    return `${scheme}${user ? `${user}:` : ''}***@`;
-  });
-}
 
 export function modelDescription(model: Model, given: Partial<ModelDescription> = {}): ModelDescription {
   return { description: `${describeModel(model.description)}, ${model.size.toLocaleString('en-US')} parameters`, parameters: model.size, ...given };

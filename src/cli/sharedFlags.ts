@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { DATA_DEFAULTS, type CurvatureDataOptions } from '../api/curvatureData.js';
 import { openModelAndData, SPLITS, type ModelAndData } from '../api/modelAndData.js';
 import { BN_MODES, CURVATURE_KINDS, type CurvatureKind } from '../curvature/index.js';
-import { OptionError } from '../errors.js';
+import { describeLinkEvent, resolveRedisUrl } from '../parallel/index.js';
 import type { BnMode } from '../nn/index.js';
 import { prepareOutputFolder } from '../report/index.js';
 import type { CommandContext } from './context.js';
@@ -68,12 +68,6 @@ export function addCurvatureDataFlags(cmd: Command, verb: string, kinds: boolean
 }
 
 /** The Redis URL of --cluster: given, or (for --cluster alone) HESSE_REDIS_URL, which keeps a password out of process lists. */
-function clusterUrl(flag: string | true): string {
-  // TODO(cluster branch): resolveRedisUrl(explicit?) from parallel/redisUrl.ts replaces this once it lands
-  const url = flag === true ? process.env.HESSE_REDIS_URL : flag;
-  if (!url) throw new OptionError('--cluster needs the Redis URL: --cluster redis://HOST:PORT, or set HESSE_REDIS_URL and give --cluster alone');
-  return url;
-}
 
 export function curvatureDataOptions(ctx: CommandContext, flags: CurvatureDataFlags): Omit<CurvatureDataOptions, 'model' | 'dataset' | 'normalize'> {
   return {
@@ -81,7 +75,18 @@ export function curvatureDataOptions(ctx: CommandContext, flags: CurvatureDataFl
     batch: flags.batch,
     fullDataset: flags.fullDataset,
     workers: flags.workers,
-    ...(flags.cluster ? { cluster: { redisUrl: clusterUrl(flags.cluster), runName: flags.run ?? 'hesse', onProgress: clusterNarrator(ctx) } } : {}),
+    ...(flags.cluster
+      ? {
+          cluster: {
+            redisUrl: resolveRedisUrl(flags.cluster === true ? undefined : flags.cluster, '--cluster'),
+            runName: flags.run ?? 'hesse',
+            onProgress: clusterNarrator(ctx),
+            // Redis lost and back, said once each; a first Ctrl-C stops a coordinator waiting on a lost job
+            onEvent: (e) => ctx.progress.say(describeLinkEvent(e)),
+            signal: ctx.signal,
+          },
+        }
+      : {}),
   };
 }
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { analyze } from '../../src/api/analyze.js';
-import { redactCredentials } from '../../src/api/commandResults.js';
+import { redactCredentials } from '../../src/parallel/index.js';
 import { landscapeRun } from '../../src/api/landscapeRun.js';
 import { hessianOperator, inProcessExecutor, type ExecutorFactory, type ShardExecutor } from '../../src/curvature/index.js';
 import { hessianBatch, ImageDataset, synthetic, type Dataset } from '../../src/data/index.js';
