@@ -67,6 +67,7 @@ export {
   CIFAR10_NORMALIZATION,
   TensorSet,
   type Dataset,
+  type AnyDataset,
   type DatasetSpec,
   type Normalization,
 } from './data/index.js';

@@ -161,6 +161,7 @@ function checkSpec(spec: unknown, limits: JobLimits): string | null {
       if (s.split !== 'train' && s.split !== 'test') return 'the synthetic split is not train or test';
       return null;
     case 'tensor':
+    case 'tensors':
       return typeof s.path === 'string' && s.path.length > 0 && s.path.length < 4096 ? null : 'the dataset path is missing';
     case 'cifar10':
     case 'cifar100':

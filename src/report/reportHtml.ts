@@ -93,6 +93,9 @@ export function reportHtml(results: HesseResults, plots: readonly PagePlot[], bu
 
   const model = results.inputs.model;
   const data = results.inputs.data;
+  const ev = r.evaluation;
+  const lossName = `${results.options.loss ?? 'cross-entropy'}${results.options.ignoreIndex !== undefined ? `, ignoring targets ${results.options.ignoreIndex}` : ''}`;
+  const onWhat = results.options.fullDataset ? 'the whole dataset' : 'the Hessian batch';
   sections.push({
     id: 'run',
     title: 'Run',
@@ -117,6 +120,8 @@ export function reportHtml(results: HesseResults, plots: readonly PagePlot[], bu
           ['model file', model.file],
           ['architecture', model.architecture === undefined ? undefined : `${model.architecture}${model.inferred ? ' (inferred from the checkpoint)' : ''}`],
           ['parameters', model.parameters],
+          ['loss at the analysed weights', ev ? `${formatNumber(ev.loss)} (${lossName}; ${onWhat}, ${formatNumber(ev.samples)} samples)` : undefined],
+          ['accuracy at the analysed weights', ev?.accuracy !== undefined ? `${formatNumber(100 * ev.accuracy)}%` : undefined],
           ['data', data.description],
           ['data source', data.source],
           ['classes', data.classes],

@@ -73,12 +73,30 @@ export interface ResultsOptions {
   seed: number;
   bnMode?: 'eval' | 'train';
   curvature?: 'hessian' | 'ggn';
+  /** The loss the curvature is of: 'cross-entropy' or 'mse'. */
+  loss?: string;
+  /** Cross-entropy targets equal to this were left out of the mean (PyTorch's ignore_index). */
+  ignoreIndex?: number;
   eigenMethod?: string;
   traceMethod?: string;
   /** The Hessian batch size, or absent with `fullDataset`. */
   batch?: number;
   fullDataset?: boolean;
   [option: string]: JsonValue | undefined;
+}
+
+/**
+ * The loss at the analysed weights, on the data the curvature is of (the Hessian batch, or the
+ * whole dataset), computed before any product. The loss function is `options.loss`.
+ */
+export interface EvaluationResult {
+  /** the mean loss (batches weighted by their samples, as the curvature is) */
+  loss: number;
+  /** top-1 accuracy, of the counted targets for token labels; absent for regression (float targets) */
+  accuracy?: number;
+  /** samples (rows of the batches) evaluated */
+  samples: number;
+  ms?: number;
 }
 
 export interface EigenResult {
@@ -176,6 +194,7 @@ export interface TrainingResult {
 
 /** Each section is present only when the command computed it. */
 export interface ResultsSections {
+  evaluation?: EvaluationResult;
   eigen?: EigenResult;
   trace?: TraceResult;
   density?: DensityResult;
