@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { analyze } from '../../src/api/analyze.js';
 import { openModelAndData } from '../../src/api/modelAndData.js';
-import { curvatureOperator, inProcessExecutor, planShards, type ExecutorFactory } from '../../src/curvature/index.js';
+import { curvatureOperator, hessianOperator, inProcessExecutor, planShards, selectBlocks, type ExecutorFactory } from '../../src/curvature/index.js';
 import { TensorSet } from '../../src/data/index.js';
 import { writeSafetensors } from '../../src/io/index.js';
 import type { ObjectiveOptions } from '../../src/nn/index.js';
@@ -100,6 +100,38 @@ describe('analyze on imported models and the data files beside them', () => {
     expect(relativeError(Gw, Float64Array.from(w, (x) => lambda * x))).toBeLessThan(residual + 3e-5);
     const hessian = await analyze({ ...opened, batch: n, curvature: objective, eigen: { k: 1 }, seed: 1 });
     expect(Math.abs(hessian.results.results.eigen!.values[0]! - lambda) / lambda).toBeGreaterThan(1e-3);
+  });
+});
+
+describe('per-layer results of imported models', () => {
+  it('group by the ONNX names (module prefixes), and each layer trace lies within its error bar of the exact block trace', async () => {
+    const { meta, file, onnxPath, data } = await fixtureFiles('mlp_regression');
+    const opened = await openModelAndData({ model: onnxPath, data });
+    const batch = fixtureBatch(file);
+    const { results } = await analyze({ ...opened, batch: batch.x.shape[0]!, curvature: { loss: 'mse' }, perLayer: { probes: 200 }, seed: 3 });
+    const layers = results.results.perLayer!;
+    expect(layers.map((l) => l.name)).toEqual(['fc1', 'fc2', 'fc3']);
+    expect(layers.reduce((s, l) => s + l.parameters, 0)).toBe(meta.n_params);
+    // the exact trace of each diagonal block: Σ e_iᵀ H e_i over its coordinates
+    const H = hessianOperator(opened.model, batch, { loss: 'mse' });
+    for (const layer of layers) {
+      const blocks = selectBlocks(opened.model.blocks, layer.name);
+      const units = blocks.flatMap((b) => Array.from({ length: b.length }, (_, i) => b.offset + i));
+      const products = await H.matmat!(units.map((u) => Float32Array.from({ length: H.size }, (_, i) => (i === u ? 1 : 0))));
+      const exact = units.reduce((sum, u, j) => sum + products[j]![u]!, 0);
+      expect(Math.abs(layer.trace! - exact), layer.name).toBeLessThan(4 * layer.traceStdErr!);
+      // and the bar is tight enough to mean something (measured 0.08-0.28 against traces of 0.5-5.5)
+      expect(layer.traceStdErr!).toBeLessThan(0.3 * Math.abs(exact));
+    }
+  });
+
+  it('the decoder: one row per module, named as in PyTorch', async () => {
+    const { meta, onnxPath, data } = await fixtureFiles('decoder');
+    const opened = await openModelAndData({ model: onnxPath, data });
+    const { results } = await analyze({ ...opened, batch: 3, curvature: { ignoreIndex: -100 }, perLayer: { probes: 2 } });
+    const modules = [...new Set(meta.param_order.map((n) => n.slice(0, n.lastIndexOf('.'))))];
+    expect(results.results.perLayer!.map((l) => l.name)).toEqual(modules);
+    expect(results.results.perLayer!.find((l) => l.name === 'tok')!.parameters).toBe(opened.model.param('tok.weight').size);
   });
 });
 
