@@ -32,7 +32,11 @@ export function printAnalysis(ctx: CommandContext, results: HesseResults, dir: s
   const r = results.results;
   const model = modelLine(ctx, results);
   if (r.eigen) ctx.print(`top eigenvalues (${r.eigen.method}): ${r.eigen.values.map((v) => fmt(v)).join(', ')}   [${r.eigen.products} products, ${seconds(r.eigen.ms)}]`);
-  if (r.trace) ctx.print(`trace (${r.trace.method}): ${fmt(r.trace.estimate)} ± ${fmt(r.trace.standardError)}   [${r.trace.products} products, ${seconds(r.trace.ms)}]`);
+  if (r.trace) {
+    const stop = r.trace.stoppedBy === 'target-rse' ? ', target reached' : r.trace.stoppedBy === 'tol' ? ', tolerance reached' : '';
+    const rse = r.trace.relativeStandardError !== undefined ? ` (relative standard error ${fmt(r.trace.relativeStandardError)}${stop})` : '';
+    ctx.print(`trace (${r.trace.method}): ${fmt(r.trace.estimate)} ± ${fmt(r.trace.standardError)}${rse}   [${r.trace.products} products, ${seconds(r.trace.ms)}]`);
+  }
   if (r.density) {
     const e = finiteExtent(r.density.nodes.flat());
     ctx.print(`spectral density: ${r.density.steps} Lanczos steps × ${r.density.probes} probe(s), Ritz values in [${fmt(e?.min ?? NaN)}, ${fmt(e?.max ?? NaN)}]   [${r.density.products} products, ${seconds(r.density.ms)}]`);
@@ -50,7 +54,14 @@ export function printAnalysis(ctx: CommandContext, results: HesseResults, dir: s
     ...(results.failed ? { failed: results.failed } : {}),
     ...model,
     eigenvalues: r.eigen?.values,
-    trace: r.trace ? { estimate: r.trace.estimate, standardError: r.trace.standardError } : undefined,
+    trace: r.trace
+      ? {
+          estimate: r.trace.estimate,
+          standardError: r.trace.standardError,
+          ...(r.trace.relativeStandardError !== undefined ? { relativeStandardError: r.trace.relativeStandardError } : {}),
+          ...(r.trace.stoppedBy !== undefined ? { stoppedBy: r.trace.stoppedBy } : {}),
+        }
+      : undefined,
     density: r.density ? { steps: r.density.steps, probes: r.density.probes, nodes: r.density.nodes, weights: r.density.weights } : undefined,
     perLayer: r.perLayer,
     diagonal: r.diagonal?.perBlock,

@@ -171,6 +171,10 @@ export function reportHtml(results: HesseResults, plots: readonly PagePlot[], bu
         `<p class="big">tr(H) ≈ ${escapeHtml(formatNumber(t.estimate))} ± ${escapeHtml(formatNumber(t.standardError))} <span class="note">(estimate ± one standard error)</span></p>`,
         keyValueTable([
           ['method', t.method],
+          ['error bar', t.errorEstimate],
+          ['relative standard error', t.relativeStandardError],
+          ['jackknife standard error', t.jackknifeStandardError],
+          ['stopped by', t.stoppedBy],
           ['probes', t.probes],
           ['products', t.products],
           ['time', formatMs(t.ms)],
@@ -190,6 +194,7 @@ export function reportHtml(results: HesseResults, plots: readonly PagePlot[], bu
           [
             ['probes', d.probes],
             ['Lanczos steps', d.steps],
+            ['restarts after a breakdown', d.restarts?.some((x) => x > 0) ? d.restarts.join(', ') : undefined],
             ['reorthogonalization', d.reorthogonalization],
             ['grid points', d.grid.length],
             ['eigenvalue range', d.grid.length > 0 ? `${formatNumber(d.grid[0])} … ${formatNumber(d.grid[d.grid.length - 1])}` : undefined],

@@ -115,6 +115,14 @@ export interface TraceResult {
   method: string;
   estimate: number;
   standardError: number;
+  /** What `standardError` is, in the estimator's words (guarded for a target-RSE stop, optimistic for XTrace, ...). */
+  errorEstimate?: string;
+  /** Hutchinson: standardError / |estimate|. */
+  relativeStandardError?: number;
+  /** Hutchinson: why it stopped: 'probes' (the cap), 'tol', 'target-rse' or 'abort'. */
+  stoppedBy?: string;
+  /** XTrace: the jackknife standard error, a conservative bracket above the optimistic `standardError`. */
+  jackknifeStandardError?: number;
   probes?: number;
   products: number;
   ms: number;
@@ -130,6 +138,8 @@ export interface DensityResult {
   density: number[];
   steps: number;
   probes: number;
+  /** Per probe: restarts of its Lanczos run with a fresh vector after a true breakdown (0: none). */
+  restarts?: number[];
   reorthogonalization: 'full' | 'none' | string;
   sigmaSquared?: number;
   products?: number;

@@ -100,6 +100,35 @@ describe('analyze (the library operation)', () => {
     expect(odd.results.results.trace!.products).toBe(8);
   });
 
+  it("records each trace estimator's account of its error bar", async () => {
+    const model = tinyModel();
+    const dataset = tinySet(12, 3);
+    const run = async (trace: Parameters<typeof analyze>[0]['trace']) => (await analyze({ model, dataset, normalize: null, batch: 12, trace, seed: 5 })).results.results.trace!;
+    const plusPlus = await run({ method: 'hutch++', products: 30 });
+    expect(plusPlus.errorEstimate).toMatch(/residual probes/);
+    const h = await run({ products: 20 });
+    expect(h.stoppedBy).toBe('probes');
+    expect(h.errorEstimate).toBe('standard error of the mean of 20 probes');
+    expect(h.relativeStandardError).toBe(h.standardError / Math.abs(h.estimate));
+    // XTrace on half the parameters: not exact yet, so its bar and the conservative jackknife beside it
+    const x = await run({ method: 'xtrace', products: 16 });
+    expect(x.errorEstimate).toMatch(/optimistic/);
+    expect(x.jackknifeStandardError).toBeGreaterThan(x.standardError);
+  });
+
+  it('records the restarts of the density runs: a Hessian of rank 4 breaks Lanczos down within 5 steps of 20', async () => {
+    // a linear softmax classifier on 2 samples of 3 classes: H = (1/N) Σ_s (diag(p_s) − p_s p_sᵀ) ⊗ x_s x_sᵀ has rank at most N·(C − 1) = 4
+    const model = mlp({ sizes: [12, 3], activation: 'tanh', seed: 1 });
+    const { results } = await analyze({ model, dataset: tinySet(2, 8), normalize: null, batch: 2, density: { steps: 20 }, seed: 2 });
+    const d = results.results.density!;
+    expect(d.steps).toBe(20);
+    expect(d.restarts).toHaveLength(1);
+    expect(d.restarts![0]).toBeGreaterThanOrEqual(1);
+    // the rest: a model whose Hessian has more distinct eigenvalues than steps runs without a restart
+    const full = await analyze({ model: tinyModel(), dataset: tinySet(12, 8), normalize: null, batch: 12, density: { steps: 10, probes: 2 }, seed: 2 });
+    expect(full.results.results.density!.restarts).toEqual([0, 0]);
+  });
+
   it('keeps the stages that finished when a cluster is lost for good in a later one', async () => {
     const dataset = tinySet(12, 4);
     const opts = { model: tinyModel(), dataset, normalize: null, fullDataset: true, eigen: { k: 1 }, trace: { products: 8 }, seed: 1 };
