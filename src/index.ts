@@ -118,5 +118,5 @@ export {
   denseOperator,
   type LinearOperator,
 } from './linalg/index.js';
-export { landscape1d, landscape2d, filterNormalizedDirection, batchEvaluator, datasetEvaluator } from './landscape/index.js';
+export { landscape1d, landscape2d, filterNormalizedDirection, batchEvaluator } from './landscape/index.js';
 export { createResults, writeReport, rebuildReport, readResults, prepareOutputFolder, type HesseResults } from './report/index.js';
