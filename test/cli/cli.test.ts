@@ -5,9 +5,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { saveModel } from '../../src/io/checkpoint.js';
 import { writeSafetensors } from '../../src/io/safetensors.js';
 import { analyze } from '../../src/api/analyze.js';
-import { CIFAR10_NORMALIZATION, synthetic } from '../../src/data/index.js';
+import { CIFAR10_NORMALIZATION, hessianBatch, synthetic } from '../../src/data/index.js';
 import { hessianOperator } from '../../src/curvature/index.js';
-import { mlp, resnet } from '../../src/nn/index.js';
+import { evaluateBatch, mlp, resnet } from '../../src/nn/index.js';
 import { readResults } from '../../src/report/index.js';
 import { Rng, Tensor } from '../../src/tensor/index.js';
 import { hesse } from './run.js';
@@ -64,6 +64,15 @@ describe('the hesse command', () => {
     expect(res.products.eigen).toBeGreaterThan(0);
     expect(res.timings.trace).toBeGreaterThan(0);
     expect(res.hesse.kernels).toMatch(/native|reference/);
+    // the model's size and its loss and accuracy on the Hessian batch at the analysed weights: a forward pass of the library's on the same 16 samples
+    const reference = evaluateBatch(resnet({ depth: 8, width: 2, seed: 1 }), hessianBatch(synthetic({ n: 48, seed: 3 }), 16, CIFAR10_NORMALIZATION));
+    expect(summary.parameters).toBe(res.inputs.model.parameters);
+    expect(summary.parameters).toBe(resnet({ depth: 8, width: 2, seed: 1 }).size);
+    expect(summary.lossFunction).toBe('cross-entropy');
+    expect(summary.loss).toBeCloseTo(reference.loss, 6);
+    expect(summary.accuracy).toBe(reference.accuracy);
+    expect(res.results.evaluation).toEqual({ loss: summary.loss, accuracy: summary.accuracy, samples: 16, ms: expect.any(Number) });
+    expect(readFileSync(join(out, 'index.html'), 'utf8')).toMatch(/loss at the analysed weights<\/th><td>[\d.]+ \(cross-entropy; the Hessian batch, 16 samples\)/);
     for (const f of ['index.html', 'results.json', 'plots/esd.svg', 'plots/esd.png', 'plots/eigenvalues.svg', 'plots/per-layer-trace.svg']) {
       expect(existsSync(join(out, f)), f).toBe(true);
     }
