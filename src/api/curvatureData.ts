@@ -98,6 +98,10 @@ function resolvePlanAndPlace(o: CurvatureDataOptions): ResolvedData {
   const batches = Math.ceil(length / batchSize);
   const shards = o.cluster ? Math.min(batches, Math.max(2, Math.ceil(batches / 4))) : workers;
   const cluster = o.cluster;
+  // the cluster's shard jobs carry the BN mode and the loss but not yet the ignore index: refused here rather than failing in every worker
+  if (cluster && !o.place && o.curvature?.ignoreIndex !== undefined) {
+    throw new OptionError('the cluster does not carry an ignore index to its workers yet; compute on worker threads (or this thread) instead, or leave out the ignore index');
+  }
   const place: ExecutorFactory = o.place ?? ((p) => createExecutor(p, { workers, ...(cluster ? { cluster } : {}) }));
   const curvature = resolveCurvatureOptions(o.curvature ?? {}, batchSize);
   const where = { fullDataset: true, datasetBatchSize: batchSize, workers: o.place ? 'custom' : cluster ? 'cluster' : workers };

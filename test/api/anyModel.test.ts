@@ -135,6 +135,15 @@ describe('per-layer results of imported models', () => {
   });
 });
 
+describe('a place that cannot carry the objective', () => {
+  it('the cluster, whose jobs do not hold an ignore index, is refused with one before anything connects', async () => {
+    const { onnxPath, data } = await fixtureFiles('decoder');
+    const opened = await openModelAndData({ model: onnxPath, data });
+    const run = analyze({ ...opened, curvature: { ignoreIndex: -100 }, fullDataset: true, cluster: { redisUrl: 'redis://127.0.0.1:1' }, eigen: { k: 1 } });
+    await expect(run).rejects.toThrow(/cluster does not carry an ignore index/);
+  });
+});
+
 const PLACES: [string, ExecutorFactory][] = [
   ['this thread', inProcessExecutor],
   ['two worker threads', (p) => threadExecutor(p, { workers: 2 })],
