@@ -67,6 +67,7 @@ export {
   CIFAR10_NORMALIZATION,
   TensorSet,
   type Dataset,
+  type AnyDataset,
   type DatasetSpec,
   type Normalization,
 } from './data/index.js';
@@ -117,6 +118,6 @@ export {
   denseOperator,
   type LinearOperator,
 } from './linalg/index.js';
-export { landscape1d, landscape2d, filterNormalizedDirection, batchEvaluator, datasetEvaluator } from './landscape/index.js';
+export { landscape1d, landscape2d, filterNormalizedDirection, batchEvaluator } from './landscape/index.js';
 export { threadExecutor, clusterExecutor, runWorker, redactCredentials, type ClusterOptions } from './parallel/index.js';
 export { createResults, writeReport, rebuildReport, readResults, prepareOutputFolder, type HesseResults } from './report/index.js';

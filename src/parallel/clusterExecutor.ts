@@ -170,6 +170,7 @@ function jobTemplate(r: ResolvedProblem, runId: string, modelHash: string, param
     batchSize: r.plan.batchSize,
     bnMode: r.bnMode,
     loss: r.loss,
+    ...(r.objective.ignoreIndex !== undefined ? { ignoreIndex: r.objective.ignoreIndex } : {}),
     kind: r.kind,
     maxBlock: r.maxBlock,
   });

@@ -111,6 +111,8 @@ export interface ShardJob {
   batchSize: number;
   bnMode: BnMode;
   loss: LossKind;
+  /** cross-entropy targets equal to it (padding) are left out of the mean */
+  ignoreIndex?: number;
   kind: CurvatureKind;
   maxBlock: number;
   /** product jobs: where the k vectors are and how many */
@@ -178,6 +180,7 @@ function checkSpec(spec: unknown, limits: JobLimits): string | null {
       if (s.split !== 'train' && s.split !== 'test') return 'the synthetic split is not train or test';
       return null;
     case 'tensor':
+    case 'tensors':
       return typeof s.path === 'string' && s.path.length > 0 && s.path.length < 4096 ? null : 'the dataset path is missing';
     case 'cifar10':
     case 'cifar100':
@@ -218,6 +221,7 @@ export function jobProblem(data: unknown, admittedRunId: string | null, keys: Ru
   if (j.kind !== 'hessian' && j.kind !== 'ggn') return 'the operator kind is not hessian or ggn';
   if (j.bnMode !== 'eval' && j.bnMode !== 'train') return 'the BN mode is not eval or train';
   if (j.loss !== 'cross-entropy' && j.loss !== 'mse') return 'the loss is not cross-entropy or mse';
+  if (j.ignoreIndex !== undefined && !Number.isSafeInteger(j.ignoreIndex)) return 'the ignore index is not an integer';
   if (!isInt(j.batchSize, 1, limits.maxBatchSize)) return `batch size ${String(j.batchSize)} is outside 1..${limits.maxBatchSize}`;
   if (!isInt(j.maxBlock, 1, limits.maxBlockVectors)) return 'the block size is malformed';
   const sh = j.shard;

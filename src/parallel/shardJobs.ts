@@ -112,6 +112,7 @@ export function shardJobProcessor(ctx: JobContext): (job: Job, token?: string) =
       batchSize: data.batchSize,
       bnMode: data.bnMode,
       loss: data.loss,
+      ...(data.ignoreIndex !== undefined ? { ignoreIndex: data.ignoreIndex } : {}),
       kind: data.kind,
       maxBlock: data.maxBlock,
     };
