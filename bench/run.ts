@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- kernels engine train algorithms parallel torch]: figures, never pass or fail.
+ * npm run bench [-- kernels profile engine torch train algorithms parallel]: figures, never pass or fail.
  * With no names, everything runs. `torch` runs PyTorch (Debian's python3-torch) on the same
  * ResNet-20 and batch right after hesse's engine figures, and prints the ratios.
  */
@@ -7,15 +7,17 @@ import { benchAlgorithms } from './algorithms.js';
 import { benchEngine, type EngineFigures } from './engine.js';
 import { benchKernels } from './kernels.js';
 import { benchParallel } from './parallel.js';
+import { benchProfile } from './profile.js';
 import { torchFigures } from './torch.js';
 import { benchTrain } from './train.js';
 
-const all = ['kernels', 'engine', 'torch', 'train', 'algorithms', 'parallel'];
+const all = ['kernels', 'engine', 'torch', 'train', 'algorithms', 'parallel', 'profile'];
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : all;
 for (const w of wanted) if (!all.includes(w)) throw new Error(`unknown benchmark '${w}' (choose from ${all.join(', ')})`);
 
 let engine: EngineFigures[] = [];
 if (wanted.includes('kernels')) await benchKernels();
+if (wanted.includes('profile')) await benchProfile();
 if (wanted.includes('engine') || wanted.includes('torch')) engine = await benchEngine();
 if (wanted.includes('torch')) {
   const ours = engine.find((e) => e.kernels === 'native') ?? engine[0]!;
