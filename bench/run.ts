@@ -3,6 +3,7 @@
  * With no names, everything runs. `torch` runs PyTorch (Debian's python3-torch) on the same
  * ResNet-20 and batch right after hesse's engine figures, and prints the ratios.
  */
+import { benchAb } from './ab.js';
 import { benchAlgorithms } from './algorithms.js';
 import { benchEngine, type EngineFigures } from './engine.js';
 import { benchKernels } from './kernels.js';
@@ -11,8 +12,8 @@ import { benchProfile } from './profile.js';
 import { torchFigures } from './torch.js';
 import { benchTrain } from './train.js';
 
-const all = ['kernels', 'engine', 'torch', 'train', 'algorithms', 'parallel', 'profile'];
-const wanted = process.argv.slice(2).length ? process.argv.slice(2) : all;
+const all = ['kernels', 'engine', 'torch', 'train', 'algorithms', 'parallel', 'profile', 'ab'];
+const wanted = process.argv.slice(2).length ? process.argv.slice(2) : all.filter((b) => b !== 'ab');
 for (const w of wanted) if (!all.includes(w)) throw new Error(`unknown benchmark '${w}' (choose from ${all.join(', ')})`);
 
 let engine: EngineFigures[] = [];
@@ -37,3 +38,4 @@ if (wanted.includes('torch')) {
 if (wanted.includes('train')) await benchTrain();
 if (wanted.includes('algorithms')) await benchAlgorithms();
 if (wanted.includes('parallel')) await benchParallel();
+if (wanted.includes('ab')) await benchAb();

@@ -411,7 +411,7 @@ static napi_value js_reduce(napi_env env, napi_callback_info info) {
   if (reach(rank, shape, st[0]) > la) return fail_range(env, fn, "a is too short for its strides");
   if (b && reach(rank, shape, st[1]) > lb) return fail_range(env, fn, "b is too short for its strides");
   if (reach(rank, shape, st[2]) > lo) return fail_range(env, fn, "out is too short for its strides");
-  hesse_reduce(a, b, out, lo, rank, shape, st[0], st[1], st[2]);
+  hesse_reduce(a, b, out, lo, rank, shape, st[0], st[1], st[2], hesse_threads_get());
   return 0;
 }
 

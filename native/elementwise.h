@@ -29,8 +29,9 @@ void hesse_binary(hesse_ew_kind kind, const float *a, const float *b, float *out
 /*
  * out[o] = Σ a·b (b NULL: Σ a) over the iteration `shape`, where o walks with strides so (0 along
  * summed dimensions); sums in double, written as float (out is overwritten, length out_len).
+ * Threads split the outputs, never one output's sum, so the result does not depend on them.
  */
 void hesse_reduce(const float *a, const float *b, float *out, long out_len, int rank, const long *shape, const long *sa,
-                  const long *sb, const long *so);
+                  const long *sb, const long *so, int threads);
 
 #endif

@@ -18,6 +18,8 @@ interface Family {
   derivs: (ElementwiseFn | null)[];
   /** the vjp of order 0 as one primitive, where that beats g · f'(x) built from two */
   gradient?: (g: Node, x: Node) => Node;
+  /** the jvp of order 0 straight from the input, where that beats caching f'(x) (a mask: one pass, no array per node) */
+  tangent?: (t: Float32Array, x: Float32Array, k: number, out: Float32Array) => void;
 }
 
 const ops = new Map<string, Primitive>();
@@ -37,6 +39,11 @@ function orderOp(family: Family, order: number): Primitive {
     jvp(node, [t], k) {
       const d = nextDeriv();
       if (!d) return null;
+      if (order === 0 && family.tangent) {
+        const out = tangentBuffer(k * node.value.size);
+        family.tangent(t!.data, node.inputs[0]!.value.data, k, out);
+        return new Tensor([k, ...node.shape], out);
+      }
       let slope = cache.get(node);
       if (!slope) {
         slope = new Float32Array(node.value.size);
@@ -114,6 +121,7 @@ const reluFamily: Family = {
     null,
   ],
   gradient: (g, x) => reluGrad(g, x),
+  tangent: (t, x, k, out) => gate(t, x, out, k),
 };
 
 const tanhFamily: Family = {
