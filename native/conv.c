@@ -13,17 +13,17 @@
  * The batch is cut into chunks of images that the threads claim one at a time, each thread with
  * its own work buffers. Within an image, one of three strategies:
  *
- * padded (own kernel): the image is copied once into a zero-padded buffer, split into its sh x sw
- * stride phases (rows i mod sh, columns j mod sw), and the product runs over a grid of Ho x Wq
- * "pixels" (Wq the width of a phase), so row (c, i, j) of the column matrix is a phase plane read
- * in place at a fixed offset. The micro-kernel reads B rows there directly; the Wq - Wo extra
- * columns per output row are computed and dropped. The input gradient of a stride-1 convolution
- * is itself a convolution (of gy, with the kernel flipped and channels swapped), so it takes the
- * same path.
+ * planes (own kernel): the image is copied once into kw x min(sh, kh) planes per channel, plane
+ * (c, j, a) holding the padded rows a, a + sh, a + 2sh, ... at columns j, j + sw, j + 2sw, ... for
+ * the Wo output columns: row (c, i, j) of the column matrix is then the contiguous stretch of Ho*Wo
+ * values at row i / sh of plane (c, j, i mod sh). The micro-kernel reads those B rows in place, so
+ * no column matrix is stored, no column is computed and dropped, and for stride 1 with Wo a
+ * multiple of 16 every row starts aligned. The input gradient of a stride-1 convolution is itself
+ * a convolution (of gy, with the kernel flipped and channels swapped), so it takes the same path.
  *
- * unfold (own kernel; input gradients of strided convolutions, and grids that would waste more
- * than half their columns): B panels are unfolded straight from the image in small blocks and C
- * tiles of the input gradient are folded straight back, so no column matrix is stored.
+ * unfold (own kernel; input gradients of strided convolutions): B panels are unfolded straight
+ * from the image in small blocks and C tiles of the input gradient are folded straight back, so no
+ * column matrix is stored.
  *
  * blas (OpenBLAS): it packs its own panels, so hesse unfolds a chunk of images into an explicit
  * column matrix and lets cblas_sgemm multiply it; several images side by side make the product
@@ -41,17 +41,17 @@
 #define WEIGHT_CHUNKS 8
 
 typedef enum { FORWARD, BACKWARD_INPUT, BACKWARD_WEIGHT } conv_kind;
-typedef enum { PADDED, UNFOLD, BLAS } conv_strategy;
+typedef enum { PLANES, UNFOLD, BLAS } conv_strategy;
 
-/* A convolution over a padded, phase-split buffer: the forward pass, or a stride-1 input gradient recast as one. */
+/* A convolution over shifted planes: the forward pass, or a stride-1 input gradient recast as one. */
 typedef struct {
   long Cin, Hin, Win, ph, pw; /* the image it reads and its padding (negative: cropping) */
-  long sh, sw;
-  long na, nb;          /* phases a kernel tap can land in: min(sh, kh) x min(sw, kw) */
-  long Hq, Wq;          /* size of one phase plane: ceil(padded size / stride) */
-  long Ho, Wo, Q, Cout; /* output size; Q = Ho*Wq grid pixels */
-  long *boff;           /* for each column-matrix row (c, i, j): where it starts in the phase planes */
-} padded_geom;
+  long kh, kw, sh, sw;
+  long na;              /* row phases a kernel tap can land in: min(sh, kh) */
+  long Hq;              /* rows of one plane: Ho + (kh - 1) / sh */
+  long Ho, Wo, P, Cout; /* output size; P = Ho*Wo */
+  long *boff;           /* for each column-matrix row (c, i, j): where it starts in the planes */
+} planes_geom;
 
 typedef struct {
   conv_kind kind;
@@ -68,7 +68,7 @@ typedef struct {
   float *apack; /* packed weights, blocks of kc along the GEMM's inner dimension */
   long kc;      /* that blocking */
   long mpad;    /* GEMM rows rounded up to whole MR panels */
-  padded_geom pg;
+  planes_geom pg;
   /* OpenBLAS: images per GEMM */
   long nb;
   float **partial; /* weight gradient: one O x K sum per chunk; chunk 0's is gw itself */
@@ -85,98 +85,74 @@ static void zero_columns(float *panel, long rows, int nr, int from) {
     for (int j = from; j < nr; j++) panel[k * nr + j] = 0.0f;
 }
 
-/* ---- padded ---- */
+/* ---- planes ---- */
 
-/* Floats the phase planes need: garbage columns of the last rows read up to a row and a strip past the end. */
-static long padded_size(const conv_job *j) {
-  const padded_geom *pg = &j->pg;
-  return pg->Cin * pg->na * pg->nb * pg->Hq * pg->Wq + pg->Wq + j->g.kw + j->uk->nr + 16;
+/* Floats the planes need, with a strip's worth past the end for the last rows' full-width reads. */
+static long planes_size(const conv_job *j) {
+  const planes_geom *pg = &j->pg;
+  return pg->Cin * pg->kw * pg->na * pg->Hq * pg->Wo + j->uk->nr + 16;
 }
 
-/* xq[((c*na + a)*nb + b)*Hq*Wq + yy*Wq + xx] = padded x[c][yy*sh + a][xx*sw + b]. */
-static void pad_image(const padded_geom *pg, const float *x, float *xq, long size) {
-  const long Hq = pg->Hq, Wq = pg->Wq, plane = Hq * Wq;
-  for (long c = 0; c < pg->Cin; c++)
-    for (long a = 0; a < pg->na; a++)
-      for (long b = 0; b < pg->nb; b++) {
-        float *dst = xq + ((c * pg->na + a) * pg->nb + b) * plane;
-        /* phase columns xx whose image column xx*sw + b - pw is inside: [x0, x1) */
-        const long first = pg->pw - b; /* need xx*sw >= first */
-        long x0 = first <= 0 ? 0 : (first + pg->sw - 1) / pg->sw;
-        long x1 = pg->Win - 1 + pg->pw - b < 0 ? 0 : (pg->Win - 1 + pg->pw - b) / pg->sw + 1;
-        if (x1 > Wq) x1 = Wq;
-        if (x0 > x1) x0 = x1;
-        for (long yy = 0; yy < Hq; yy++) {
-          float *row = dst + yy * Wq;
-          const long sy = yy * pg->sh + a - pg->ph;
-          if (sy < 0 || sy >= pg->Hin || x1 == x0) {
-            memset(row, 0, (size_t)Wq * sizeof(float));
-            continue;
-          }
-          const float *src = x + (c * pg->Hin + sy) * pg->Win + b - pg->pw; /* src[xx*sw] for xx in [x0, x1) */
-          memset(row, 0, (size_t)x0 * sizeof(float));
-          if (pg->sw == 1) memcpy(row + x0, src + x0, (size_t)(x1 - x0) * sizeof(float));
-          else
-            for (long xx = x0; xx < x1; xx++) row[xx] = src[xx * pg->sw];
-          memset(row + x1, 0, (size_t)(Wq - x1) * sizeof(float));
-        }
-      }
-  const long used = pg->Cin * pg->na * pg->nb * plane;
+static void fill_planes(const planes_geom *pg, const float *x, float *xq, long size) {
+  const hesse_planes pl = {pg->Cin, pg->Hin, pg->Win, pg->ph, pg->pw, pg->kh, pg->kw, pg->sh, pg->sw, pg->na, pg->Hq, pg->Wo};
+  hesse_fill_planes(&pl, x, xq);
+  const long used = pg->Cin * pg->kw * pg->na * pg->Hq * pg->Wo;
   memset(xq + used, 0, (size_t)(size - used) * sizeof(float));
 }
 
-/* y (Cout x Ho x Wo) = W * col(x), with W packed in j->apack. */
-static int padded_forward(const conv_job *j, const float *x, float *y, hesse_ws *ws) {
-  const padded_geom *pg = &j->pg;
+/*
+ * Asks for part `s` of `parts` of the next image's input, so that its planes are filled from cache:
+ * read in one go right before the fill, it costs as much as the product on a busy memory bus.
+ */
+static void prefetch_part(const float *next, long n, long s, long parts) {
+  if (!next) return;
+  const long lines = (n * (long)sizeof(float) + 63) / 64, per = (lines + parts - 1) / parts;
+  const char *p = (const char *)next;
+  for (long l = s * per; l < (s + 1) * per && l < lines; l++) __builtin_prefetch(p + 64 * l, 0, 2);
+}
+
+/* y (Cout x P) = W * col(x), with W packed in j->apack and the B rows read from the planes. */
+static int planes_forward(const conv_job *j, const float *x, float *y, const float *next, hesse_ws *ws) {
+  const planes_geom *pg = &j->pg;
   const hesse_ukernel *uk = j->uk;
   const int MR = uk->mr, NR = uk->nr;
-  const long Q = pg->Q, K = j->K;
-  const long size = padded_size(j);
+  const long P = pg->P, K = j->K;
+  const long size = planes_size(j);
   float *xp = hesse_ws_get(ws, 0, size);
-  float *yp = hesse_ws_get(ws, 1, pg->Cout * Q);
-  if (!xp || !yp) return -1;
-  pad_image(pg, x, xp, size);
-  for (long q0 = 0; q0 < Q; q0 += NR) {
-    const int nr = (int)min_l(NR, Q - q0);
+  if (!xp) return -1;
+  fill_planes(pg, x, xp, size);
+  const long strips = (P + NR - 1) / NR, next_len = pg->Cin * pg->Hin * pg->Win;
+  for (long q0 = 0; q0 < P; q0 += NR) {
+    const int nr = (int)min_l(NR, P - q0);
+    prefetch_part(next, next_len, q0 / NR, strips);
     for (long pc = 0; pc < K; pc += j->kc) {
       const long kc = min_l(j->kc, K - pc);
       const float *ap = j->apack + pc * j->mpad;
       for (long ir = 0; ir < pg->Cout; ir += MR)
-        uk->indirect(kc, ap + ir * kc, xp + q0, pg->boff + pc, yp + ir * Q + q0, Q, pc == 0 ? 0.0f : 1.0f,
+        uk->indirect(kc, ap + ir * kc, xp + q0, pg->boff + pc, y + ir * P + q0, P, pc == 0 ? 0.0f : 1.0f,
                      (int)min_l(MR, pg->Cout - ir), nr);
     }
   }
-  /* drop the Wq - Wo columns per row that ran over the padding */
-  for (long o = 0; o < pg->Cout; o++)
-    for (long oy = 0; oy < pg->Ho; oy++)
-      memcpy(y + (o * pg->Ho + oy) * pg->Wo, yp + o * Q + oy * pg->Wq, (size_t)pg->Wo * sizeof(float));
   return 0;
 }
 
-/* gw (O x K) (+)= gy (O x P, spread onto the Q grid with zeros) * col(x)^T, col rows read from the phase planes. */
-static int padded_backward_weight(const conv_job *j, const float *gy, const float *x, float *gw, int first, hesse_ws *ws) {
-  const padded_geom *pg = &j->pg;
+/* gw (O x K) (+)= gy (O x P) * col(x)^T, the col rows transposed into panels from the planes. */
+static int planes_backward_weight(const conv_job *j, const float *gy, const float *x, float *gw, int first, hesse_ws *ws) {
+  const planes_geom *pg = &j->pg;
   const hesse_ukernel *uk = j->uk;
   const int MR = uk->mr, NR = uk->nr;
-  const long Q = pg->Q, K = j->K, O = j->O;
-  const long size = padded_size(j);
+  const long P = pg->P, K = j->K, O = j->O;
+  const long size = planes_size(j);
   float *xp = hesse_ws_get(ws, 0, size);
-  float *gq = hesse_ws_get(ws, 1, O * Q);
   float *ap = hesse_ws_get(ws, 2, j->mpad * j->kc);
   float *bp = hesse_ws_get(ws, 3, (long)NR * j->kc);
-  if (!xp || !gq || !ap || !bp) return -1;
-  pad_image(pg, x, xp, size);
-  for (long o = 0; o < O; o++)
-    for (long oy = 0; oy < pg->Ho; oy++) {
-      float *row = gq + o * Q + oy * pg->Wq;
-      memcpy(row, gy + (o * pg->Ho + oy) * pg->Wo, (size_t)pg->Wo * sizeof(float));
-      memset(row + pg->Wo, 0, (size_t)(pg->Wq - pg->Wo) * sizeof(float));
-    }
+  if (!xp || !ap || !bp) return -1;
+  fill_planes(pg, x, xp, size);
   const float *rows[32];
-  for (long q0 = 0; q0 < Q; q0 += j->kc) {
-    const long kc = min_l(j->kc, Q - q0);
+  for (long q0 = 0; q0 < P; q0 += j->kc) {
+    const long kc = min_l(j->kc, P - q0);
     const float beta = first && q0 == 0 ? 0.0f : 1.0f;
-    hesse_pack_a(0, gq, Q, 0, O, q0, kc, 1.0f, MR, ap);
+    hesse_pack_a(0, gy, P, 0, O, q0, kc, 1.0f, MR, ap);
     for (long jr = 0; jr < K; jr += NR) {
       const int nr = (int)min_l(NR, K - jr);
       for (int r = 0; r < nr; r++) rows[r] = xp + pg->boff[jr + r] + q0;
@@ -190,26 +166,6 @@ static int padded_backward_weight(const conv_job *j, const float *gy, const floa
 }
 
 /* ---- unfold ---- */
-
-/* y_n (O x P) = W (O x K) * col(x_n), the B panels unfolded from x_n one NR-pixel strip at a time. */
-static int unfold_forward(const conv_job *j, const float *x, float *y, hesse_ws *ws) {
-  const hesse_ukernel *uk = j->uk;
-  const int MR = uk->mr, NR = uk->nr;
-  float *bp = hesse_ws_get(ws, 0, j->kc * NR);
-  if (!bp) return -1;
-  for (long p0 = 0; p0 < j->P; p0 += NR) {
-    const int nr = (int)min_l(NR, j->P - p0);
-    for (long pc = 0; pc < j->K; pc += j->kc) {
-      const long kc = min_l(j->kc, j->K - pc);
-      hesse_im2col_block(x, &j->g, pc, pc + kc, p0, p0 + nr, bp, NR);
-      if (nr < NR) zero_columns(bp, kc, NR, nr);
-      const float *ap = j->apack + pc * j->mpad;
-      for (long ir = 0; ir < j->O; ir += MR)
-        uk->fn(kc, ap + ir * kc, bp, y + ir * j->P + p0, j->P, pc == 0 ? 0.0f : 1.0f, (int)min_l(MR, j->O - ir), nr);
-    }
-  }
-  return 0;
-}
 
 /* gx_n = fold(W^T (K x O) * gy_n): each MR x NR tile of the product is folded into gx_n at once. */
 static int unfold_backward_input(const conv_job *j, const float *gy, float *gx, hesse_ws *ws) {
@@ -229,33 +185,6 @@ static int unfold_backward_input(const conv_job *j, const float *gy, float *gx, 
         uk->fn(kc, j->apack + pc * j->mpad + ir * kc, bp + pc * NR, tile, NR, pc == 0 ? 0.0f : 1.0f, MR, NR);
       }
       hesse_col2im_block(tile, NR, &j->g, ir, ir + m, p0, p0 + nr, gx);
-    }
-  }
-  return 0;
-}
-
-/*
- * gw (O x K) (+)= gy_n (O x P) * col(x_n)^T. The B panel needs pixels as rows: each strip of conv
- * rows is unfolded contiguously, then transposed into the panel.
- */
-static int unfold_backward_weight(const conv_job *j, const float *gy, const float *x, float *gw, int first, hesse_ws *ws) {
-  const hesse_ukernel *uk = j->uk;
-  const int MR = uk->mr, NR = uk->nr;
-  float *ap = hesse_ws_get(ws, 0, j->mpad * j->kc);
-  float *bp = hesse_ws_get(ws, 1, (long)NR * j->kc);
-  float *scratch = hesse_ws_get(ws, 2, (long)NR * j->kc);
-  if (!ap || !bp || !scratch) return -1;
-  for (long pc = 0; pc < j->P; pc += j->kc) {
-    const long kc = min_l(j->kc, j->P - pc);
-    const float beta = first && pc == 0 ? 0.0f : 1.0f;
-    hesse_pack_a(0, gy, j->P, 0, j->O, pc, kc, 1.0f, MR, ap);
-    for (long jr = 0; jr < j->K; jr += NR) {
-      const int nr = (int)min_l(NR, j->K - jr);
-      hesse_im2col_block(x, &j->g, jr, jr + nr, pc, pc + kc, scratch, kc);
-      hesse_transpose(scratch, kc, nr, kc, bp, NR);
-      if (nr < NR) zero_columns(bp, kc, NR, nr);
-      for (long ir = 0; ir < j->O; ir += MR)
-        uk->fn(kc, ap + ir * kc, bp, gw + ir * j->K + jr, j->K, beta, (int)min_l(MR, j->O - ir), nr);
     }
   }
   return 0;
@@ -318,18 +247,17 @@ static int blas_chunk(const conv_job *j, long n0, long nbc, int first, float *gw
 
 /* ---- driver ---- */
 
-static int one_image(const conv_job *j, long n, int first, float *gw, hesse_ws *ws) {
-  const float *gy_or_x = j->in + n * (j->kind == FORWARD ? j->in_size : j->out_size);
+static int one_image(const conv_job *j, long n, int last, int first, float *gw, hesse_ws *ws) {
+  const long stride = j->kind == FORWARD ? j->in_size : j->out_size;
+  const float *gy_or_x = j->in + n * stride, *next = last ? 0 : gy_or_x + stride;
   switch (j->kind) {
     case FORWARD:
-      return j->strategy == PADDED ? padded_forward(j, gy_or_x, j->out + n * j->out_size, ws)
-                                   : unfold_forward(j, gy_or_x, j->out + n * j->out_size, ws);
+      return planes_forward(j, gy_or_x, j->out + n * j->out_size, next, ws);
     case BACKWARD_INPUT:
-      return j->strategy == PADDED ? padded_forward(j, gy_or_x, j->out + n * j->in_size, ws)
+      return j->strategy == PLANES ? planes_forward(j, gy_or_x, j->out + n * j->in_size, next, ws)
                                    : unfold_backward_input(j, gy_or_x, j->out + n * j->in_size, ws);
     default:
-      return j->strategy == PADDED ? padded_backward_weight(j, gy_or_x, j->in2 + n * j->in_size, gw, first, ws)
-                                   : unfold_backward_weight(j, gy_or_x, j->in2 + n * j->in_size, gw, first, ws);
+      return planes_backward_weight(j, gy_or_x, j->in2 + n * j->in_size, gw, first, ws);
   }
 }
 
@@ -350,7 +278,7 @@ static void run_chunk(void *ctx, int c, int nchunks) {
   if (j->strategy == BLAS) {
     for (long n0 = lo; n0 < hi && rc == 0; n0 += j->nb) rc = blas_chunk(j, n0, min_l(j->nb, hi - n0), n0 == lo, gw, ws);
   } else {
-    for (long n = lo; n < hi && rc == 0; n++) rc = one_image(j, n, n == lo, gw, ws);
+    for (long n = lo; n < hi && rc == 0; n++) rc = one_image(j, n, n == hi - 1, n == lo, gw, ws);
   }
   if (rc != 0) j->failed = 1;
 }
@@ -366,7 +294,7 @@ static int pack_weights(conv_job *j, long M, long inner) {
   int trans = 0;
   long ld = j->K;
   if (j->kind == BACKWARD_INPUT) {
-    if (j->strategy == PADDED) {
+    if (j->strategy == PLANES) {
       const hesse_geom *g = &j->g;
       const long khw = g->kh * g->kw;
       flipped = malloc((size_t)(g->C * j->O * khw) * sizeof(float));
@@ -391,33 +319,31 @@ static int pack_weights(conv_job *j, long M, long inner) {
 static int setup_own(conv_job *j) {
   const hesse_geom *g = &j->g;
   const long O = j->O;
-  const int recast = j->kind == BACKWARD_INPUT; /* only stride 1 */
-  padded_geom *pg = &j->pg;
+  const int recast = j->kind == BACKWARD_INPUT;
+  planes_geom *pg = &j->pg;
   if (recast) {
-    *pg = (padded_geom){O, g->Ho, g->Wo, g->kh - 1 - g->ph, g->kw - 1 - g->pw, 1, 1, 1, 1, 0, 0, g->H, g->W, 0, g->C, 0};
+    *pg = (planes_geom){O, g->Ho, g->Wo, g->kh - 1 - g->ph, g->kw - 1 - g->pw, g->kh, g->kw, 1, 1, 1, 0, g->H, g->W, 0, g->C, 0};
   } else {
-    *pg = (padded_geom){g->C, g->H, g->W, g->ph, g->pw, g->sh, g->sw, min_l(g->sh, g->kh), min_l(g->sw, g->kw),
-                        0, 0, g->Ho, g->Wo, 0, O, 0};
+    *pg = (planes_geom){g->C, g->H, g->W, g->ph, g->pw, g->kh, g->kw, g->sh, g->sw, min_l(g->sh, g->kh), 0, g->Ho, g->Wo, 0, O, 0};
   }
-  pg->Hq = ceil_div(pg->Hin + 2 * pg->ph, pg->sh);
-  pg->Wq = ceil_div(pg->Win + 2 * pg->pw, pg->sw);
-  pg->Q = pg->Ho * pg->Wq;
-  /* The grid wastes (Wq - Wo)/Wo of the work; beyond half, unfolding is cheaper. */
-  const int padded = (!recast || (g->sh == 1 && g->sw == 1)) && 2 * pg->Wq <= 3 * pg->Wo + 2;
-  j->strategy = padded ? PADDED : UNFOLD;
+  pg->Hq = pg->Ho + (pg->kh - 1) / pg->sh;
+  pg->P = pg->Ho * pg->Wo;
+  /* only the input gradient of a strided convolution is not a convolution over planes */
+  const int planes = !recast || (g->sh == 1 && g->sw == 1);
+  j->strategy = planes ? PLANES : UNFOLD;
   long M, inner;
-  if (padded) {
+  if (planes) {
     const long Kp = pg->Cin * g->kh * g->kw; /* equals K, or O*kh*kw for the input gradient */
     pg->boff = malloc((size_t)Kp * sizeof(long));
     if (!pg->boff) return -1;
-    const long plane = pg->Hq * pg->Wq;
+    const long plane = pg->Hq * pg->Wo;
     for (long c = 0, k = 0; c < pg->Cin; c++)
       for (long i = 0; i < g->kh; i++)
         for (long jj = 0; jj < g->kw; jj++)
-          pg->boff[k++] = ((c * pg->na + i % pg->sh) * pg->nb + jj % pg->sw) * plane + (i / pg->sh) * pg->Wq + jj / pg->sw;
+          pg->boff[k++] = ((c * g->kw + jj) * pg->na + i % pg->sh) * plane + (i / pg->sh) * pg->Wo;
     if (recast) j->K = Kp; /* the recast product's inner dimension */
     M = j->kind == BACKWARD_WEIGHT ? O : pg->Cout;
-    inner = j->kind == BACKWARD_WEIGHT ? pg->Q : Kp;
+    inner = j->kind == BACKWARD_WEIGHT ? pg->P : Kp;
   } else {
     M = j->kind == BACKWARD_INPUT ? j->K : O;
     inner = j->kind == FORWARD ? j->K : j->kind == BACKWARD_INPUT ? O : j->P;
