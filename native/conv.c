@@ -21,6 +21,12 @@
  * multiple of 16 every row starts aligned. The input gradient of a stride-1 convolution is itself
  * a convolution (of gy, with the kernel flipped and channels swapped), so it takes the same path.
  *
+ * pixels (own kernel; weight gradients with at least 16 input channels): the image is transposed
+ * once into a zero-padded pixel-major copy (Hp x Wp x C) and gy into MR-row panels; then for each
+ * kernel tap the weight gradient of that tap, O x C, is a product over the output pixels whose B
+ * rows (C values) are read in place at a fixed shift. No transposition inside the product, and the
+ * micro-kernel's accumulators run over a whole strip of pixels.
+ *
  * unfold (own kernel; input gradients of strided convolutions): B panels are unfolded straight
  * from the image in small blocks and C tiles of the input gradient are folded straight back, so no
  * column matrix is stored.
@@ -41,7 +47,7 @@
 #define WEIGHT_CHUNKS 8
 
 typedef enum { FORWARD, BACKWARD_INPUT, BACKWARD_WEIGHT } conv_kind;
-typedef enum { PLANES, UNFOLD, BLAS } conv_strategy;
+typedef enum { PLANES, PIXELS, UNFOLD, BLAS } conv_strategy;
 
 /* A convolution over shifted planes: the forward pass, or a stride-1 input gradient recast as one. */
 typedef struct {
@@ -69,6 +75,9 @@ typedef struct {
   long kc;      /* that blocking */
   long mpad;    /* GEMM rows rounded up to whole MR panels */
   planes_geom pg;
+  /* pixels (weight gradient): the padded pixel-major image is Hp x Wp x C */
+  long Hp, Wp;
+  long *pixoff; /* for each output pixel: where its top-left tap starts in that image */
   /* OpenBLAS: images per GEMM */
   long nb;
   float **partial; /* weight gradient: one O x K sum per chunk; chunk 0's is gw itself */
@@ -162,6 +171,65 @@ static int planes_backward_weight(const conv_job *j, const float *gy, const floa
         uk->fn(kc, ap + ir * kc, bp, gw + ir * K + jr, K, beta, (int)min_l(MR, O - ir), nr);
     }
   }
+  return 0;
+}
+
+/* ---- pixels ---- */
+
+/* xT[((yy*Wp + xx)*C + c] = x[c][yy - ph][xx - pw], zero outside the image. */
+static void fill_pixels(const conv_job *j, const float *x, float *xT) {
+  const hesse_geom *g = &j->g;
+  const long C = g->C, Wp = j->Wp, HW = g->H * g->W;
+  for (long yy = 0; yy < j->Hp; yy++) {
+    float *row = xT + yy * Wp * C;
+    const long sy = yy - g->ph;
+    if (sy < 0 || sy >= g->H) {
+      memset(row, 0, (size_t)(Wp * C) * sizeof(float));
+      continue;
+    }
+    const long left = min_l(g->pw, Wp), right = max_l(0, Wp - g->pw - g->W);
+    memset(row, 0, (size_t)(left * C) * sizeof(float));
+    const long w = min_l(g->W, Wp - left);
+    if (w > 0) hesse_transpose(x + sy * g->W, HW, C, w, row + left * C, C);
+    if (right > 0) memset(row + (left + w) * C, 0, (size_t)(right * C) * sizeof(float));
+  }
+}
+
+/*
+ * The weight gradient of images lo..hi-1, written to gw (O x K). Per tap (i, j) the sum runs in
+ * a tap-major buffer (tap x O x C), permuted into gw's (o, c, i, j) order at the end.
+ */
+static int pixels_backward_weight(const conv_job *j, long lo, long hi, float *gw, hesse_ws *ws) {
+  const hesse_geom *g = &j->g;
+  const hesse_ukernel *uk = j->uk;
+  const int MR = uk->mr, NR = uk->nr;
+  const long C = g->C, O = j->O, P = j->P, khw = g->kh * g->kw;
+  const long xsize = j->Hp * j->Wp * C + NR + 16;
+  float *xT = hesse_ws_get(ws, 0, xsize);
+  float *ap = hesse_ws_get(ws, 2, j->mpad * P);
+  float *acc = hesse_ws_get(ws, 3, khw * O * C);
+  if (!xT || !ap || !acc) return -1;
+  memset(xT + xsize - NR - 16, 0, (size_t)(NR + 16) * sizeof(float));
+  for (long n = lo; n < hi; n++) {
+    const float *gy = j->in + n * j->out_size;
+    fill_pixels(j, j->in2 + n * j->in_size, xT);
+    hesse_pack_a(0, gy, P, 0, O, 0, P, 1.0f, MR, ap);
+    for (long p0 = 0; p0 < P; p0 += j->kc) {
+      const long kc = min_l(j->kc, P - p0);
+      const float beta = n == lo && p0 == 0 ? 0.0f : 1.0f;
+      for (long t = 0; t < khw; t++) {
+        const float *base = xT + ((t / g->kw) * j->Wp + t % g->kw) * C;
+        float *ct = acc + t * O * C;
+        for (long c0 = 0; c0 < C; c0 += NR)
+          for (long ir = 0; ir < O; ir += MR)
+            uk->indirect(kc, ap + ir * P + p0 * MR, base + c0, j->pixoff + p0, ct + ir * C + c0, C, beta,
+                         (int)min_l(MR, O - ir), (int)min_l(NR, C - c0));
+      }
+    }
+  }
+  for (long o = 0; o < O; o++)
+    for (long c = 0; c < C; c++)
+      for (long t = 0; t < khw; t++) gw[(o * C + c) * khw + t] = acc[(t * O + o) * C + c];
   return 0;
 }
 
@@ -277,6 +345,8 @@ static void run_chunk(void *ctx, int c, int nchunks) {
   int rc = ws ? 0 : -1;
   if (j->strategy == BLAS) {
     for (long n0 = lo; n0 < hi && rc == 0; n0 += j->nb) rc = blas_chunk(j, n0, min_l(j->nb, hi - n0), n0 == lo, gw, ws);
+  } else if (j->strategy == PIXELS) {
+    if (rc == 0 && hi > lo) rc = pixels_backward_weight(j, lo, hi, gw, ws);
   } else {
     for (long n = lo; n < hi && rc == 0; n++) rc = one_image(j, n, n == hi - 1, n == lo, gw, ws);
   }
@@ -328,6 +398,19 @@ static int setup_own(conv_job *j) {
   }
   pg->Hq = pg->Ho + (pg->kh - 1) / pg->sh;
   pg->P = pg->Ho * pg->Wo;
+  if (j->kind == BACKWARD_WEIGHT && g->C >= 16) {
+    j->strategy = PIXELS;
+    j->Hp = (g->Ho - 1) * g->sh + g->kh;
+    j->Wp = (g->Wo - 1) * g->sw + g->kw;
+    j->pixoff = malloc((size_t)j->P * sizeof(long));
+    if (!j->pixoff) return -1;
+    for (long oy = 0, p = 0; oy < g->Ho; oy++)
+      for (long ox = 0; ox < g->Wo; ox++) j->pixoff[p++] = (oy * g->sh * j->Wp + ox * g->sw) * g->C;
+    j->uk = g->C <= 16 ? hesse_ukernel_narrow(hesse_isa_get(), O) : hesse_ukernel_for(hesse_isa_get(), O);
+    j->mpad = round_up(O, j->uk->mr);
+    j->kc = ceil_div(j->P, ceil_div(j->P, j->uk->kc));
+    return 0;
+  }
   /* only the input gradient of a strided convolution is not a convolution over planes */
   const int planes = !recast || (g->sh == 1 && g->sw == 1);
   j->strategy = planes ? PLANES : UNFOLD;
@@ -412,6 +495,7 @@ static int run(conv_kind kind, const float *in, const float *in2, float *out, lo
   }
   free(j.apack);
   free(j.pg.boff);
+  free(j.pixoff);
   return rc != 0 || j.failed ? -1 : 0;
 }
 
