@@ -1,4 +1,4 @@
-import { constant, SecondOrderContext, valueAndGrad, type Node, type Objective } from '../autodiff/index.js';
+import { constant, SecondOrderContext, valueAndGrad, withValuePool, type Node, type Objective } from '../autodiff/index.js';
 import { ShapeError } from '../errors.js';
 import { crossEntropy, mse } from '../ops/index.js';
 import { Tensor } from '../tensor/index.js';
@@ -77,7 +77,13 @@ export function evaluateBatch(model: Model, batch: Batch, opts: ObjectiveOptions
   if (theta.length !== model.size) throw new ShapeError(`a parameter vector of ${theta.length} values was given for a model with ${model.size}`);
   const params = model.blocks.map((b) => constant(new Tensor(b.shape, theta.subarray(b.offset, b.offset + b.length))));
   const { f } = modelObjective(model, batch, opts);
-  const { loss, outputs } = f(params) as { loss: Node; outputs: Node };
-  const n = outputs.shape[0]!;
-  return { loss: loss.value.data[0]!, accuracy: top1Correct(outputs.value, batch.y) / n, samples: n };
+  // nothing of the pass outlives it, so all of its buffers go back to the pool
+  return withValuePool(
+    () => {
+      const { loss, outputs } = f(params) as { loss: Node; outputs: Node };
+      const n = outputs.shape[0]!;
+      return { loss: loss.value.data[0]!, accuracy: top1Correct(outputs.value, batch.y) / n, samples: n };
+    },
+    () => [],
+  );
 }

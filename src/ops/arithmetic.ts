@@ -1,4 +1,4 @@
-import { makeNode, releaseTangent, tangentBuffer, tangentZeros, type Node, type Primitive } from '../autodiff/index.js';
+import { makeNode, releaseTangent, tangentBuffer, tangentZeros, valueBuffer, type Node, type Primitive } from '../autodiff/index.js';
 import { ShapeError } from '../errors.js';
 import { formatShape, shapeEquals, sizeOf, Tensor, type Shape } from '../tensor/index.js';
 import { broadcastShape, padShape } from './broadcast.js';
@@ -7,7 +7,7 @@ import { blockShape } from './tangent.js';
 
 function binaryValue(kind: BinaryKind, a: Node, b: Node): Tensor {
   const shape = broadcastShape(a.shape, b.shape);
-  const out = new Tensor(shape);
+  const out = new Tensor(shape, valueBuffer(sizeOf(shape)));
   binaryInto(kind, a.value.data, a.shape, b.value.data, b.shape, out.data, shape);
   return out;
 }
@@ -100,7 +100,7 @@ export function mulSumTo(a: Node, b: Node, shape: Shape): Node {
   // the cotangent of a broadcast operand can be smaller than the operand: iterate over all three
   const full = broadcastShape(broadcastShape(a.shape, b.shape), shape);
   if (shapeEquals(full, shape)) return broadcastTo(mul(a, b), shape);
-  const out = new Tensor(shape);
+  const out = new Tensor(shape, valueBuffer(sizeOf(shape)));
   mulSumToInto(a.value.data, a.shape, b.value.data, b.shape, full, out.data, padShape(shape, full.length));
   return makeNode(mulSumToOp, [a, b], out, full);
 }
@@ -159,7 +159,7 @@ const scaleOp: Primitive = {
 
 /** c·x for a constant c. */
 export function scale(x: Node, c: number): Node {
-  const out = new Tensor(x.shape);
+  const out = new Tensor(x.shape, valueBuffer(x.value.size));
   scaleInto(x.value.data, c, out.data);
   return makeNode(scaleOp, [x], out, c);
 }
@@ -172,7 +172,7 @@ const addScalarOp: Primitive = {
 
 /** x + c for a constant c. */
 export function addScalar(x: Node, c: number): Node {
-  const out = new Tensor(x.shape);
+  const out = new Tensor(x.shape, valueBuffer(x.value.size));
   const xs = x.value.data;
   for (let i = 0; i < xs.length; i++) out.data[i] = xs[i]! + c;
   return makeNode(addScalarOp, [x], out, c);
@@ -195,7 +195,7 @@ export function sumTo(x: Node, shape: Shape): Node {
   if (!shapeEquals(broadcastShape(shape, x.shape), x.shape)) {
     throw new ShapeError(`cannot sum shape ${formatShape(x.shape)} down to ${formatShape(shape)}`);
   }
-  const out = new Tensor(shape);
+  const out = new Tensor(shape, valueBuffer(sizeOf(shape)));
   sumToInto(x.value.data, x.shape, out.data, padShape(shape, x.shape.length));
   return makeNode(sumToOp, [x], out);
 }
@@ -217,7 +217,7 @@ export function broadcastTo(x: Node, shape: Shape): Node {
   if (!shapeEquals(broadcastShape(x.shape, shape), shape)) {
     throw new ShapeError(`cannot broadcast shape ${formatShape(x.shape)} to ${formatShape(shape)}`);
   }
-  const out = new Tensor(shape);
+  const out = new Tensor(shape, valueBuffer(sizeOf(shape)));
   broadcastInto(x.value.data, x.shape, out.data, shape);
   return makeNode(broadcastToOp, [x], out);
 }

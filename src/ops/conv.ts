@@ -1,7 +1,7 @@
-import { makeNode, releaseTangent, tangentBuffer, tangentZeros, type Node, type Primitive } from '../autodiff/index.js';
+import { makeNode, releaseTangent, tangentBuffer, tangentZeros, valueBuffer, type Node, type Primitive } from '../autodiff/index.js';
 import { ShapeError } from '../errors.js';
 import { convOutputSize, Elementwise, kernels, type ConvGeometry } from '../kernels/index.js';
-import { formatShape, Tensor } from '../tensor/index.js';
+import { formatShape, sizeOf, Tensor } from '../tensor/index.js';
 import { add, reshape } from './arithmetic.js';
 
 export interface Conv2dOptions {
@@ -150,7 +150,7 @@ const gradWeightOp: Primitive = {
 /** 2-D convolution (cross-correlation, as PyTorch) of x [N,C,H,W] with w [O,C,kh,kw], optional bias [O]. */
 export function conv2d(x: Node, w: Node, opts: Conv2dOptions = {}, bias?: Node): Node {
   const info = infoFor(x.shape, w.shape, opts);
-  const y = new Tensor([info.N, info.O, info.Ho, info.Wo]);
+  const y = new Tensor([info.N, info.O, info.Ho, info.Wo], valueBuffer(info.N * info.O * info.Ho * info.Wo));
   kernels().conv2dForward(x.value.data, w.value.data, y.data, info.N, info.O, info.g);
   const out = makeNode(conv2dOp, [x, w], y, info);
   return bias ? add(out, reshape(bias, [1, info.O, 1, 1])) : out;
@@ -159,7 +159,7 @@ export function conv2d(x: Node, w: Node, opts: Conv2dOptions = {}, bias?: Node):
 /** The gradient of <gy, conv2d(x, w)> with respect to x, for an input of shape xShape. */
 export function conv2dGradInput(gy: Node, w: Node, xShape: readonly number[], opts: Conv2dOptions): Node {
   const info = infoFor(xShape, w.shape, opts);
-  const out = new Tensor(xShape);
+  const out = new Tensor(xShape, valueBuffer(sizeOf(xShape)));
   kernels().conv2dBackwardInput(gy.value.data, w.value.data, out.data, info.N, info.O, info.g);
   return makeNode(gradInputOp, [gy, w], out, info);
 }
@@ -167,7 +167,7 @@ export function conv2dGradInput(gy: Node, w: Node, xShape: readonly number[], op
 /** The gradient of <gy, conv2d(x, w)> with respect to w, for a weight of shape wShape. */
 export function conv2dGradWeight(gy: Node, x: Node, wShape: readonly number[], opts: Conv2dOptions): Node {
   const info = infoFor(x.shape, wShape, opts);
-  const out = new Tensor(wShape);
+  const out = new Tensor(wShape, valueBuffer(sizeOf(wShape)));
   kernels().conv2dBackwardWeight(gy.value.data, x.value.data, out.data, info.N, info.O, info.g);
   return makeNode(gradWeightOp, [gy, x], out, info);
 }

@@ -1,4 +1,4 @@
-import { makeNode, tangentBuffer, type Node, type Primitive } from '../autodiff/index.js';
+import { makeNode, tangentBuffer, valueBuffer, type Node, type Primitive } from '../autodiff/index.js';
 import { Tensor } from '../tensor/index.js';
 import { Elementwise, kernels } from '../kernels/index.js';
 import { mul } from './arithmetic.js';
@@ -66,7 +66,7 @@ function orderOp(family: Family, order: number): Primitive {
 function applyOrder(family: Family, order: number, x: Node): Node {
   const f = family.derivs[order];
   if (!f) throw new Error(`${family.name}: derivative of order ${order} is zero and has no node`);
-  const out = new Tensor(x.shape);
+  const out = new Tensor(x.shape, valueBuffer(x.value.size));
   f(x.value.data, out.data);
   return makeNode(orderOp(family, order), [x], out);
 }
@@ -103,7 +103,7 @@ const reluGradOp: Primitive = {
 
 /** g · [x > 0] in one pass: ReLU's backward, without materialising the mask. */
 export function reluGrad(g: Node, x: Node): Node {
-  const out = new Tensor(x.shape);
+  const out = new Tensor(x.shape, valueBuffer(x.value.size));
   gate(g.value.data, x.value.data, out.data, 1);
   return makeNode(reluGradOp, [g, x], out);
 }
