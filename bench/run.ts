@@ -1,40 +1,36 @@
 /**
  * npm run bench [-- kernels profile engine torch train algorithms parallel]: figures, never pass or fail.
- * With no names, everything runs. `torch` runs PyTorch (Debian's python3-torch) on the same
- * ResNet-20 and batch right after hesse's engine figures, and prints the ratios.
+ * With no names, everything runs but `ab`. `torch` runs hesse's engine figures and PyTorch
+ * (Debian's python3-torch) on the same ResNet-20 and batch in pairs of fresh processes, and prints
+ * the median ratios and both sides' peak memory.
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { benchAb } from './ab.js';
 import { benchAlgorithms } from './algorithms.js';
 import { benchEngine, type EngineFigures } from './engine.js';
 import { benchKernels } from './kernels.js';
 import { benchParallel } from './parallel.js';
 import { benchProfile } from './profile.js';
-import { torchFigures } from './torch.js';
+import { benchTorch } from './torch.js';
 import { benchTrain } from './train.js';
+
+/** The engine figures from a fresh process (this one's tsx loader), for pairing with PyTorch's. */
+function engineInProcess(): EngineFigures {
+  const script = fileURLToPath(new URL('./engineProcess.ts', import.meta.url));
+  const r = spawnSync(process.execPath, [...process.execArgv, script], { encoding: 'utf8', env: process.env, maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`the engine benchmark process failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as EngineFigures;
+}
 
 const all = ['kernels', 'engine', 'torch', 'train', 'algorithms', 'parallel', 'profile', 'ab'];
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : all.filter((b) => b !== 'ab');
 for (const w of wanted) if (!all.includes(w)) throw new Error(`unknown benchmark '${w}' (choose from ${all.join(', ')})`);
 
-let engine: EngineFigures[] = [];
 if (wanted.includes('kernels')) await benchKernels();
 if (wanted.includes('profile')) await benchProfile();
-if (wanted.includes('engine') || wanted.includes('torch')) engine = await benchEngine();
-if (wanted.includes('torch')) {
-  const ours = engine.find((e) => e.kernels === 'native') ?? engine[0]!;
-  const t = torchFigures(ours.batch, 2);
-  if (!t) console.log('\nPyTorch: not available (apt-get install python3-torch to compare)');
-  else {
-    console.log(`\nPyTorch ${t.torch}, ResNet-20, batch ${t.batch}, ${t.threads} threads, eval-mode BN, same machine and run:`);
-    const line = (what: string, torchS: number, oursMs: number) =>
-      console.log(`  ${what.padEnd(40)} PyTorch ${(torchS * 1000).toFixed(0).padStart(6)} ms   hesse ${oursMs.toFixed(0).padStart(6)} ms   PyTorch/hesse ${(torchS * 1000 / oursMs).toFixed(2)}`);
-    line('forward', t.forward_s, ours.forward_ms);
-    line('gradient', t.grad_s, ours.grad_ms);
-    line('H·v (PyHessian: cached graph)', t.hvp_cached_graph_s, ours.hvp_ms);
-    line('H·v from scratch (graph + product)', t.hvp_from_scratch_s, ours.primal_ms + ours.hvp_ms);
-    console.log(`  JSON ${JSON.stringify({ torch: t, hesse: ours })}`);
-  }
-}
+if (wanted.includes('engine')) await benchEngine();
+if (wanted.includes('torch')) await benchTorch(engineInProcess);
 if (wanted.includes('train')) await benchTrain();
 if (wanted.includes('algorithms')) await benchAlgorithms();
 if (wanted.includes('parallel')) await benchParallel();
