@@ -1,8 +1,9 @@
 /**
- * npm run bench [-- kernels profile engine torch train algorithms parallel]: figures, never pass or fail.
- * With no names, everything runs but `ab`. `torch` runs hesse's engine figures and PyTorch
- * (Debian's python3-torch) on the same ResNet-20 and batch in pairs of fresh processes, and prints
- * the median ratios and both sides' peak memory.
+ * npm run bench [-- kernels profile engine torch train algorithms parallel pyhessian ab]: figures,
+ * never pass or fail. With no names, everything runs but `pyhessian` (long) and `ab` (it needs a
+ * second checkout). `torch` runs hesse's engine figures and PyTorch (Debian's python3-torch) on
+ * the same ResNet-20 and batch in pairs of fresh processes, and prints the median ratios and both
+ * sides' peak memory; `pyhessian` does the same for PyHessian's example and `hesse analyze`.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +13,7 @@ import { benchEngine, type EngineFigures } from './engine.js';
 import { benchKernels } from './kernels.js';
 import { benchParallel } from './parallel.js';
 import { benchProfile } from './profile.js';
+import { benchPyhessian } from './pyhessian.js';
 import { benchTorch } from './torch.js';
 import { benchTrain } from './train.js';
 
@@ -23,8 +25,8 @@ function engineInProcess(): EngineFigures {
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as EngineFigures;
 }
 
-const all = ['kernels', 'engine', 'torch', 'train', 'algorithms', 'parallel', 'profile', 'ab'];
-const wanted = process.argv.slice(2).length ? process.argv.slice(2) : all.filter((b) => b !== 'ab');
+const all = ['kernels', 'engine', 'torch', 'train', 'algorithms', 'parallel', 'profile', 'pyhessian', 'ab'];
+const wanted = process.argv.slice(2).length ? process.argv.slice(2) : all.filter((b) => b !== 'ab' && b !== 'pyhessian');
 for (const w of wanted) if (!all.includes(w)) throw new Error(`unknown benchmark '${w}' (choose from ${all.join(', ')})`);
 
 if (wanted.includes('kernels')) await benchKernels();
@@ -34,4 +36,5 @@ if (wanted.includes('torch')) await benchTorch(engineInProcess);
 if (wanted.includes('train')) await benchTrain();
 if (wanted.includes('algorithms')) await benchAlgorithms();
 if (wanted.includes('parallel')) await benchParallel();
+if (wanted.includes('pyhessian')) await benchPyhessian();
 if (wanted.includes('ab')) await benchAb();
