@@ -430,6 +430,21 @@ static napi_value js_fma_peak(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* timeWorkload(reps) -> seconds of the fixed kernel mix on one thread, best of reps, with the current settings. */
+static napi_value js_time_workload(napi_env env, napi_callback_info info) {
+  const char *fn = "timeWorkload";
+  napi_value argv[1], out;
+  long reps;
+  if (!get_args(env, info, 1, argv, fn) || !get_int(env, argv[0], fn, "reps", 1, &reps)) return 0;
+  const double s = hesse_time_workload((int)reps);
+  if (s < 0) {
+    napi_throw_error(env, 0, "hesse native timeWorkload: out of memory for the work buffers");
+    return 0;
+  }
+  CHECK(napi_create_double(env, s, &out));
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   hesse_config_init();
   napi_property_descriptor props[] = {
@@ -444,6 +459,7 @@ NAPI_MODULE_INIT() {
       {"info", 0, js_info, 0, 0, 0, napi_default, 0},
       {"configure", 0, js_configure, 0, 0, 0, napi_default, 0},
       {"fmaPeak", 0, js_fma_peak, 0, 0, 0, napi_default, 0},
+      {"timeWorkload", 0, js_time_workload, 0, 0, 0, napi_default, 0},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return 0;
   return exports;
