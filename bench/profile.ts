@@ -110,6 +110,15 @@ function timedKernels(base: Kernels): Kernels {
       },
       base.binary.bind(base),
     ),
+    muladd: timed<Kernels['muladd']>(
+      (_a, _b, c, _d, e, _o, _g, acc) => `muladd a·b${c ? ' + c·d' : ''}${e ? ' + e' : ''}${acc ? ' +=' : ''}`,
+      // bytes: out written (and read when accumulating), and the operands that are not per-channel
+      (a, b, c, d, e, _o, g, acc) => {
+        const n = iterElements(g);
+        return 4 * n * (1 + (acc ? 1 : 0)) + [a, b, c, d, e].reduce((s, x) => s + (x ? 4 * Math.min(n, x.length) : 0), 0);
+      },
+      base.muladd.bind(base),
+    ),
     reduce: timed<Kernels['reduce']>(
       (_a, b) => `reduce ${b ? 'sum a·b' : 'sum a'}`,
       (_a, b, _o, g) => 4 * iterElements(g) * (b ? 2 : 1),
@@ -202,7 +211,7 @@ function median(xs: number[]): number {
 
 function rate(c: Cell, row: string): string {
   if (!c.work || c.ms <= 0) return '';
-  return row.includes('binary') || row.includes('reduce') ? `${(c.work / c.ms / 1e6).toFixed(1)} GB/s` : `${(c.work / c.ms / 1e6).toFixed(1)} GFLOP/s`;
+  return row.includes('binary') || row.includes('reduce') || row.includes('muladd') ? `${(c.work / c.ms / 1e6).toFixed(1)} GB/s` : `${(c.work / c.ms / 1e6).toFixed(1)} GFLOP/s`;
 }
 
 export interface PassSummary {

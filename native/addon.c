@@ -196,11 +196,19 @@ static napi_value js_conv(napi_env env, napi_callback_info info, conv_which whic
   static const char *fns[3] = {"conv2dForward", "conv2dBackwardInput", "conv2dBackwardWeight"};
   static const char *names[3][3] = {{"x", "w", "y"}, {"gy", "w", "gx"}, {"gy", "x", "gw"}};
   const char *fn = fns[which];
-  napi_value argv[6];
+  napi_value argv[7];
   float *p[3];
   long len[3], N, O;
   hesse_geom g;
+  int accumulate = 0;
+  size_t argc = 7;
   if (!get_args(env, info, 6, argv, fn)) return 0;
+  if (napi_get_cb_info(env, info, &argc, argv, 0, 0) != napi_ok) return 0;
+  if (argc >= 7) {
+    napi_valuetype t;
+    CHECK(napi_typeof(env, argv[6], &t));
+    if (t != napi_undefined && !get_bool(env, argv[6], fn, "accumulate", &accumulate)) return 0;
+  }
   for (int i = 0; i < 3; i++)
     if (!get_f32(env, argv[i], fn, names[which][i], &p[i], &len[i])) return 0;
   if (!get_int(env, argv[3], fn, "N", 0, &N) || !get_int(env, argv[4], fn, "O", 1, &O) ||
@@ -216,9 +224,9 @@ static napi_value js_conv(napi_env env, napi_callback_info info, conv_which whic
     if (!need(env, fn, names[which][i], len[i], sizes[which][i], what[which][i])) return 0;
   int rc;
   switch (which) {
-    case CONV_FORWARD: rc = hesse_conv2d_forward(p[0], p[1], p[2], N, O, &g); break;
-    case CONV_BACKWARD_INPUT: rc = hesse_conv2d_backward_input(p[0], p[1], p[2], N, O, &g); break;
-    default: rc = hesse_conv2d_backward_weight(p[0], p[1], p[2], N, O, &g); break;
+    case CONV_FORWARD: rc = hesse_conv2d_forward(p[0], p[1], p[2], N, O, &g, accumulate); break;
+    case CONV_BACKWARD_INPUT: rc = hesse_conv2d_backward_input(p[0], p[1], p[2], N, O, &g, accumulate); break;
+    default: rc = hesse_conv2d_backward_weight(p[0], p[1], p[2], N, O, &g, accumulate); break;
   }
   if (rc != 0) {
     char msg[160];
@@ -394,6 +402,40 @@ static napi_value js_binary(napi_env env, napi_callback_info info) {
   return 0;
 }
 
+/* muladd(a, b, c | null, d | null, e | null, out, geometry = [rank, shape, strides of a, b, c, d, e], accumulate) */
+static napi_value js_muladd(napi_env env, napi_callback_info info) {
+  const char *fn = "muladd";
+  static const char *names[5] = {"a", "b", "c", "d", "e"};
+  napi_value argv[8];
+  long shape[HESSE_EW_MAX_RANK], st[5][HESSE_EW_MAX_RANK], len[5] = {0}, lo = 0;
+  float *p[5] = {0}, *out;
+  int rank;
+  bool acc = false;
+  if (!get_args(env, info, 8, argv, fn)) return 0;
+  for (int k = 0; k < 5; k++) {
+    napi_valuetype t;
+    CHECK(napi_typeof(env, argv[k], &t));
+    if (k >= 2 && t == napi_null) continue;
+    if (!get_f32(env, argv[k], fn, names[k], &p[k], &len[k])) return 0;
+  }
+  if (!p[2] != !p[3]) return fail_type(env, fn, "c and d must both be Float32Arrays or both null");
+  if (!get_f32(env, argv[5], fn, "out", &out, &lo)) return 0;
+  if (!get_geometry(env, argv[6], fn, 5, &rank, shape, st)) return 0;
+  CHECK(napi_get_value_bool(env, argv[7], &acc));
+  long total = 1;
+  for (int d = 0; d < rank; d++) total *= shape[d];
+  if (total > lo) return fail_range(env, fn, "out is shorter than the iteration shape");
+  for (int k = 0; k < 5; k++)
+    if (p[k] && reach(rank, shape, st[k]) > len[k]) {
+      char msg[80];
+      snprintf(msg, sizeof msg, "%s is too short for its strides", names[k]);
+      return fail_range(env, fn, msg);
+    }
+  const long *const strides[5] = {st[0], st[1], st[2], st[3], st[4]};
+  hesse_muladd(p[0], p[1], p[2], p[3], p[4], out, rank, shape, strides, acc, hesse_threads_get());
+  return 0;
+}
+
 /* reduce(a, b | null, out, geometry = [rank, shape, stridesA, stridesB, stridesOut]) */
 static napi_value js_reduce(napi_env env, napi_callback_info info) {
   const char *fn = "reduce";
@@ -456,6 +498,7 @@ NAPI_MODULE_INIT() {
       {"conv2dBackwardWeight", 0, js_conv_backward_weight, 0, 0, 0, napi_default, 0},
       {"binary", 0, js_binary, 0, 0, 0, napi_default, 0},
       {"reduce", 0, js_reduce, 0, 0, 0, napi_default, 0},
+      {"muladd", 0, js_muladd, 0, 0, 0, napi_default, 0},
       {"info", 0, js_info, 0, 0, 0, napi_default, 0},
       {"configure", 0, js_configure, 0, 0, 0, napi_default, 0},
       {"fmaPeak", 0, js_fma_peak, 0, 0, 0, napi_default, 0},

@@ -68,6 +68,7 @@ typedef struct {
   long N, O, K, P, in_size, out_size;
   hesse_geom g;
   int nchunks, threads, gemm_threads;
+  int accumulate; /* out += the result instead of out = */
   hesse_gemm_backend backend;
   /* own kernel */
   const hesse_ukernel *uk;
@@ -138,7 +139,7 @@ static int planes_forward(const conv_job *j, const float *x, float *y, const flo
       const long kc = min_l(j->kc, K - pc);
       const float *ap = j->apack + pc * j->mpad;
       for (long ir = 0; ir < pg->Cout; ir += MR)
-        uk->indirect(kc, ap + ir * kc, xp + q0, pg->boff + pc, y + ir * P + q0, P, pc == 0 ? 0.0f : 1.0f,
+        uk->indirect(kc, ap + ir * kc, xp + q0, pg->boff + pc, y + ir * P + q0, P, pc == 0 && !j->accumulate ? 0.0f : 1.0f,
                      (int)min_l(MR, pg->Cout - ir), nr);
     }
   }
@@ -242,7 +243,7 @@ static int unfold_backward_input(const conv_job *j, const float *gy, float *gx, 
   float *bp = hesse_ws_get(ws, 0, j->O * NR);
   float tile[32 * 32] __attribute__((aligned(64)));
   if (!bp) return -1;
-  memset(gx, 0, (size_t)j->in_size * sizeof(float));
+  if (!j->accumulate) memset(gx, 0, (size_t)j->in_size * sizeof(float));
   for (long p0 = 0; p0 < j->P; p0 += NR) {
     const int nr = (int)min_l(NR, j->P - p0);
     hesse_pack_b(0, gy, j->P, 0, j->O, p0, nr, NR, bp);
@@ -286,10 +287,17 @@ static int blas_chunk(const conv_job *j, long n0, long nbc, int first, float *gw
       const float *x = j->in + n0 * j->in_size;
       float *y = j->out + n0 * j->out_size;
       for (long b = 0; b < nbc; b++) hesse_im2col(x + b * j->in_size, &j->g, col + b * P, ld);
-      blas_gemm(j, 0, 0, O, ld, K, j->in2, K, col, ld, 0.0f, nbc == 1 ? y : buf, ld);
+      blas_gemm(j, 0, 0, O, ld, K, j->in2, K, col, ld, nbc == 1 && j->accumulate ? 1.0f : 0.0f, nbc == 1 ? y : buf, ld);
       if (nbc > 1)
         for (long b = 0; b < nbc; b++)
-          for (long o = 0; o < O; o++) memcpy(y + b * j->out_size + o * P, buf + o * ld + b * P, (size_t)P * sizeof(float));
+          for (long o = 0; o < O; o++) {
+            float *dst = y + b * j->out_size + o * P;
+            const float *src = buf + o * ld + b * P;
+            if (j->accumulate)
+              for (long p = 0; p < P; p++) dst[p] += src[p];
+            else
+              memcpy(dst, src, (size_t)P * sizeof(float));
+          }
       break;
     }
     case BACKWARD_INPUT: {
@@ -297,7 +305,7 @@ static int blas_chunk(const conv_job *j, long n0, long nbc, int first, float *gw
       float *gx = j->out + n0 * j->in_size;
       if (nbc > 1) gather_gy(j, gy, nbc, buf);
       blas_gemm(j, 1, 0, K, ld, O, j->in2, K, nbc > 1 ? buf : gy, ld, 0.0f, col, ld);
-      memset(gx, 0, (size_t)(nbc * j->in_size) * sizeof(float));
+      if (!j->accumulate) memset(gx, 0, (size_t)(nbc * j->in_size) * sizeof(float));
       for (long b = 0; b < nbc; b++) hesse_col2im(col + b * P, &j->g, gx + b * j->in_size, ld);
       break;
     }
@@ -437,10 +445,11 @@ static int setup_own(conv_job *j) {
   return j->kind == BACKWARD_WEIGHT ? 0 : pack_weights(j, M, inner);
 }
 
-static int run(conv_kind kind, const float *in, const float *in2, float *out, long N, long O, const hesse_geom *g) {
+static int run(conv_kind kind, const float *in, const float *in2, float *out, long N, long O, const hesse_geom *g, int accumulate) {
   conv_job j;
   memset(&j, 0, sizeof j);
   j.kind = kind;
+  j.accumulate = accumulate;
   j.in = in;
   j.in2 = in2;
   j.out = out;
@@ -461,7 +470,7 @@ static int run(conv_kind kind, const float *in, const float *in2, float *out, lo
   j.gemm_threads = j.nchunks == 1 ? j.threads : 1;
 
   if (N == 0) {
-    if (kind == BACKWARD_WEIGHT) memset(out, 0, (size_t)(O * j.K) * sizeof(float));
+    if (kind == BACKWARD_WEIGHT && !accumulate) memset(out, 0, (size_t)(O * j.K) * sizeof(float));
     return 0;
   }
   int rc = 0;
@@ -478,7 +487,8 @@ static int run(conv_kind kind, const float *in, const float *in2, float *out, lo
     j.partial = calloc((size_t)j.nchunks, sizeof(float *));
     if (!j.partial) rc = -1;
     else {
-      j.partial[0] = out;
+      /* accumulating, every chunk's sum is added to out in order; otherwise chunk 0 writes out itself */
+      j.partial[0] = accumulate ? malloc((size_t)(O * j.K) * sizeof(float)) : out;
       for (int p = 1; p < j.nchunks; p++) j.partial[p] = malloc((size_t)(O * j.K) * sizeof(float));
     }
   }
@@ -486,8 +496,8 @@ static int run(conv_kind kind, const float *in, const float *in2, float *out, lo
 
   if (j.partial) {
     const long n = O * j.K;
-    for (int p = 1; p < j.nchunks; p++) {
-      if (j.partial[p])
+    for (int p = accumulate ? 0 : 1; p < j.nchunks; p++) {
+      if (j.partial[p] && rc == 0 && !j.failed)
         for (long i = 0; i < n; i++) out[i] += j.partial[p][i];
       free(j.partial[p]);
     }
@@ -499,14 +509,14 @@ static int run(conv_kind kind, const float *in, const float *in2, float *out, lo
   return rc != 0 || j.failed ? -1 : 0;
 }
 
-int hesse_conv2d_forward(const float *x, const float *w, float *y, long N, long O, const hesse_geom *g) {
-  return run(FORWARD, x, w, y, N, O, g);
+int hesse_conv2d_forward(const float *x, const float *w, float *y, long N, long O, const hesse_geom *g, int accumulate) {
+  return run(FORWARD, x, w, y, N, O, g, accumulate);
 }
 
-int hesse_conv2d_backward_input(const float *gy, const float *w, float *gx, long N, long O, const hesse_geom *g) {
-  return run(BACKWARD_INPUT, gy, w, gx, N, O, g);
+int hesse_conv2d_backward_input(const float *gy, const float *w, float *gx, long N, long O, const hesse_geom *g, int accumulate) {
+  return run(BACKWARD_INPUT, gy, w, gx, N, O, g, accumulate);
 }
 
-int hesse_conv2d_backward_weight(const float *gy, const float *x, float *gw, long N, long O, const hesse_geom *g) {
-  return run(BACKWARD_WEIGHT, gy, x, gw, N, O, g);
+int hesse_conv2d_backward_weight(const float *gy, const float *x, float *gw, long N, long O, const hesse_geom *g, int accumulate) {
+  return run(BACKWARD_WEIGHT, gy, x, gw, N, O, g, accumulate);
 }

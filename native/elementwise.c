@@ -123,7 +123,42 @@ ALWAYS_INLINE void spread_body(const float *restrict a, long sa, const float *re
   }
 }
 
+/*
+ * One row of a·b + c·d + e. The operands that stay fixed along the row (stride 0: a channel's
+ * scale or shift) are hoisted, so the loop the compiler sees has unit-stride loads only; absent
+ * terms are left out rather than added as zeros (which would turn -0 into +0).
+ */
+#define MULADD_LOOP(EXPR)                                  \
+  if (acc)                                                 \
+    for (long i = 0; i < n; i++) o[i] += (EXPR);           \
+  else                                                     \
+    for (long i = 0; i < n; i++) o[i] = (EXPR);
+#define MULADD_TERMS(A, B, C, D, E)                        \
+  if (c && e) {                                            \
+    MULADD_LOOP(((A) * (B) + (C) * (D)) + (E))             \
+  } else if (c) {                                          \
+    MULADD_LOOP((A) * (B) + (C) * (D))                     \
+  } else if (e) {                                          \
+    MULADD_LOOP((A) * (B) + (E))                           \
+  } else {                                                 \
+    MULADD_LOOP((A) * (B))                                 \
+  }
+
+ALWAYS_INLINE void muladd_body(const float *restrict a, long sa, const float *restrict b, long sb, const float *restrict c, long sc,
+                               const float *restrict d, long sd, const float *restrict e, long se, float *restrict o, long n, int acc) {
+  if (sa == 1 && sb == 0 && (!c || (sc == 1 && sd == 0)) && (!e || se == 0)) {
+    const float b0 = b[0], d0 = d ? d[0] : 0.0f, e0 = e ? e[0] : 0.0f;
+    MULADD_TERMS(a[i], b0, c[i], d0, e0)
+  } else if (sa == 1 && sb == 1 && (!c || (sc == 1 && sd == 1)) && (!e || se == 1)) {
+    MULADD_TERMS(a[i], b[i], c[i], d[i], e[i])
+  } else {
+    MULADD_TERMS(a[i * sa], b[i * sb], c[i * sc], d[i * sd], e[i * se])
+  }
+}
+
 typedef void (*row_fn)(hesse_ew_kind, const float *, long, const float *, long, float *, long, int);
+typedef void (*muladd_fn)(const float *, long, const float *, long, const float *, long, const float *, long, const float *, long,
+                          float *, long, int);
 typedef double (*sum_fn)(const float *, long, const float *, long, long);
 typedef void (*spread_fn)(const float *, long, const float *, long, double *, long, long);
 
@@ -137,6 +172,10 @@ typedef void (*spread_fn)(const float *, long, const float *, long, double *, lo
   }                                                                                                                    \
   TARGET static void spread_##SUFFIX(const float *a, long sa, const float *b, long sb, double *acc, long so, long n) {  \
     spread_body(a, sa, b, sb, acc, so, n);                                                                             \
+  }                                                                                                                    \
+  TARGET static void muladd_##SUFFIX(const float *a, long sa, const float *b, long sb, const float *c, long sc,          \
+                                     const float *d, long sd, const float *e, long se, float *o, long n, int acc) {     \
+    muladd_body(a, sa, b, sb, c, sc, d, sd, e, se, o, n, acc);                                                         \
   }
 
 DEFINE_PATH(generic, )
@@ -161,6 +200,15 @@ static sum_fn sum_for(hesse_isa isa) {
 #endif
   (void)isa;
   return sum_generic;
+}
+
+static muladd_fn muladd_for(hesse_isa isa) {
+#if defined(__x86_64__)
+  if (isa == HESSE_ISA_AVX512) return muladd_avx512;
+  if (isa == HESSE_ISA_AVX2) return muladd_avx2;
+#endif
+  (void)isa;
+  return muladd_generic;
 }
 
 static spread_fn spread_for(hesse_isa isa) {
@@ -244,6 +292,62 @@ void hesse_binary(hesse_ew_kind kind, const float *a, const float *b, float *out
   const int chunks = chunks_for(total, threads);
   if (chunks == 1) binary_range(&j, 0, total);
   else hesse_parallel(chunks, threads, binary_task, &j);
+}
+
+/* ---- muladd ---- */
+
+typedef struct {
+  const float *p[5]; /* a, b, c, d, e */
+  float *out;
+  int rank;
+  const long *shape;
+  const long *const *st;
+  long total;
+  int acc;
+  muladd_fn row;
+} muladd_job;
+
+static void muladd_range(const muladd_job *j, long first, long last) {
+  const int r = j->rank;
+  const long inner = j->shape[r - 1];
+  long idx[HESSE_EW_MAX_RANK], off[5] = {0, 0, 0, 0, 0};
+  long rw = first / inner, rem = rw;
+  for (int d = r - 2; d >= 0; d--) {
+    idx[d] = rem % j->shape[d];
+    rem /= j->shape[d];
+    for (int q = 0; q < 5; q++) off[q] += idx[d] * j->st[q][d];
+  }
+  for (long e = first; e < last; rw++) {
+    const long start = e - rw * inner, end = last - rw * inner < inner ? last - rw * inner : inner;
+    const float *q[5];
+    for (int k = 0; k < 5; k++) q[k] = j->p[k] ? j->p[k] + off[k] + start * j->st[k][r - 1] : 0;
+    j->row(q[0], j->st[0][r - 1], q[1], j->st[1][r - 1], q[2], j->st[2][r - 1], q[3], j->st[3][r - 1], q[4], j->st[4][r - 1],
+           j->out + e, end - start, j->acc);
+    e = rw * inner + end;
+    for (int d = r - 2; d >= 0; d--) {
+      for (int k = 0; k < 5; k++) off[k] += j->st[k][d];
+      if (++idx[d] < j->shape[d]) break;
+      for (int k = 0; k < 5; k++) off[k] -= j->st[k][d] * j->shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+static void muladd_task(void *ctx, int chunk, int nchunks) {
+  const muladd_job *j = (const muladd_job *)ctx;
+  const long first = chunk_edge(j->total, chunk, nchunks), last = chunk_edge(j->total, chunk + 1, nchunks);
+  if (first < last) muladd_range(j, first, last);
+}
+
+void hesse_muladd(const float *a, const float *b, const float *c, const float *d, const float *e, float *out, int rank,
+                  const long *shape, const long *const strides[5], int accumulate, int threads) {
+  long total = 1;
+  for (int k = 0; k < rank; k++) total *= shape[k];
+  if (total == 0) return;
+  muladd_job j = {{a, b, c && d ? c : 0, c && d ? d : 0, e}, out, rank, shape, strides, total, accumulate, muladd_for(hesse_isa_get())};
+  const int chunks = chunks_for(total, threads);
+  if (chunks == 1) muladd_range(&j, 0, total);
+  else hesse_parallel(chunks, threads, muladd_task, &j);
 }
 
 /* ---- reduce ---- */

@@ -107,9 +107,9 @@ static double run_workload(void) {
     float *x = filled(w->N * w->C * w->H * w->H, 1), *wt = filled(w->O * w->C * w->k * w->k, 2), *y = filled(w->N * w->O * Ho * Ho, 3);
     int rc = x && wt && y ? 0 : -1;
     if (rc == 0) {
-      if (w->which == 0) rc = hesse_conv2d_forward(x, wt, y, w->N, w->O, &g);
-      else if (w->which == 1) rc = hesse_conv2d_backward_input(y, wt, x, w->N, w->O, &g);
-      else rc = hesse_conv2d_backward_weight(y, x, wt, w->N, w->O, &g);
+      if (w->which == 0) rc = hesse_conv2d_forward(x, wt, y, w->N, w->O, &g, 0);
+      else if (w->which == 1) rc = hesse_conv2d_backward_input(y, wt, x, w->N, w->O, &g, 0);
+      else rc = hesse_conv2d_backward_weight(y, x, wt, w->N, w->O, &g, 0);
     }
     free(x);
     free(wt);

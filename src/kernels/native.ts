@@ -37,6 +37,7 @@ interface Addon {
   conv2dBackwardInput: Kernels['conv2dBackwardInput'];
   conv2dBackwardWeight: Kernels['conv2dBackwardWeight'];
   binary: Kernels['binary'];
+  muladd: Kernels['muladd'];
   reduce: Kernels['reduce'];
   info(): NativeInfo;
   configure(s: NativeSettings): NativeInfo;
@@ -165,6 +166,7 @@ function makeKernels(a: Addon): Kernels {
     conv2dBackwardInput: a.conv2dBackwardInput,
     conv2dBackwardWeight: a.conv2dBackwardWeight,
     binary: a.binary,
+    muladd: a.muladd,
     reduce: a.reduce,
   };
 }

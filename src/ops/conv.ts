@@ -51,11 +51,6 @@ function addChannelsToBlock(src: Float32Array, out: Float32Array, k: number, N: 
   kernels().binary(Elementwise.Copy, src, null, out, Float64Array.of(3, k, N, plane, plane, k * plane, 1, 0, 0, 0), true);
 }
 
-/** out += src, both of the same length. */
-function addInPlace(out: Float32Array, src: Float32Array): void {
-  kernels().binary(Elementwise.Copy, src, null, out, Float64Array.of(1, out.length, 1, 0), true);
-}
-
 const conv2dOp: Primitive = {
   name: 'conv2d',
   // d conv(x, w) = conv(dx, w) + conv(x, dw). The k input tangents are one batch of k·N images;
@@ -64,10 +59,12 @@ const conv2dOp: Primitive = {
     const { g, N, O, Ho, Wo } = node.saved as ConvInfo;
     const [x, w] = node.inputs as [Node, Node];
     const P = Ho * Wo;
-    const out = tx ? tangentBuffer(k * N * O * P) : tangentZeros(k * N * O * P);
+    // the weight term overwrites or adds to out itself when k = 1; the stacked k > 1 layout adds onto it
+    const out = tx || k === 1 ? tangentBuffer(k * N * O * P) : tangentZeros(k * N * O * P);
     const kern = kernels();
     if (tx) kern.conv2dForward(tx.data, w.value.data, out, k * N, O, g);
-    if (tw) {
+    if (tw && k === 1) kern.conv2dForward(x.value.data, tw.data, out, N, O, g, !!tx);
+    else if (tw) {
       const stacked = tangentBuffer(N * k * O * P);
       kern.conv2dForward(x.value.data, tw.data, stacked, N, k * O, g);
       addChannelsToBlock(stacked, out, k, N, O, P);
@@ -89,17 +86,14 @@ const gradInputOp: Primitive = {
     const { g, N, O } = node.saved as ConvInfo;
     const [gy, w] = node.inputs as [Node, Node];
     const inSize = node.value.size;
-    const out = tgy ? tangentBuffer(k * inSize) : tangentZeros(k * inSize);
+    const out = tangentBuffer(k * inSize);
     const kern = kernels();
     if (tgy) kern.conv2dBackwardInput(tgy.data, w.value.data, out, k * N, O, g);
     if (tw) {
-      const tmp = tangentBuffer(inSize);
       const wSize = w.value.size;
       for (let j = 0; j < k; j++) {
-        kern.conv2dBackwardInput(gy.value.data, tw.data.subarray(j * wSize, (j + 1) * wSize), tmp, N, O, g);
-        addInPlace(out.subarray(j * inSize, (j + 1) * inSize), tmp);
+        kern.conv2dBackwardInput(gy.value.data, tw.data.subarray(j * wSize, (j + 1) * wSize), out.subarray(j * inSize, (j + 1) * inSize), N, O, g, !!tgy);
       }
-      releaseTangent(tmp);
     }
     return new Tensor([k, ...node.shape], out);
   },
@@ -119,7 +113,7 @@ const gradWeightOp: Primitive = {
     const [gy, x] = node.inputs as [Node, Node];
     const P = Ho * Wo;
     const wSize = node.value.size;
-    const out = tgy ? tangentBuffer(k * wSize) : tangentZeros(k * wSize);
+    const out = tangentBuffer(k * wSize);
     const kern = kernels();
     // k output-gradient tangents as k·O channels share one unfolding of x; the result [k·O, K] is the block layout
     if (tgy) {
@@ -128,13 +122,10 @@ const gradWeightOp: Primitive = {
       if (channels !== tgy.data) releaseTangent(channels);
     }
     if (tx) {
-      const tmp = tangentBuffer(wSize);
       const xSize = x.value.size;
       for (let j = 0; j < k; j++) {
-        kern.conv2dBackwardWeight(gy.value.data, tx.data.subarray(j * xSize, (j + 1) * xSize), tmp, N, O, g);
-        addInPlace(out.subarray(j * wSize, (j + 1) * wSize), tmp);
+        kern.conv2dBackwardWeight(gy.value.data, tx.data.subarray(j * xSize, (j + 1) * xSize), out.subarray(j * wSize, (j + 1) * wSize), N, O, g, !!tgy);
       }
-      releaseTangent(tmp);
     }
     return new Tensor([k, ...node.shape], out);
   },

@@ -134,6 +134,42 @@ describe('native elementwise kernels against the reference', () => {
     }
   }));
 
+  it.each(isaConfigs())('muladd: a·b + c·d + e with each term optional, per-channel and full operands, accumulating or not ($label)', (cfg) => {
+    const rng = new Rng(31);
+    // a per-channel affine map, its tangent (tx·s + x·ts + tt over a block), and every operand full
+    const full: Shape = [3, 2, 5, 37], ch: Shape = [1, 1, 5, 1], bx: Shape = [1, 2, 5, 37], big: Shape = [2, 4, 64, 33, 33];
+    const cases: [Shape, Shape[]][] = [
+      [full, [full, ch, bx, [3, 1, 5, 1], [3, 1, 5, 1]]],
+      [full, [full, full, full, full, full]],
+      [full, [ch, full, full, ch, ch]],
+      [big, [big, [1, 1, 64, 1, 1], [1, 4, 64, 33, 33], [2, 1, 64, 1, 1], [2, 1, 64, 1, 1]]],
+    ];
+    withConfig(cfg, () => {
+      for (const [outShape, shapes] of cases) {
+        const data = shapes.map((s) => viewAt(randomArray(rng, sizeOf(s)), 1));
+        for (const [withCd, withE] of [[true, true], [true, false], [false, true], [false, false]]) {
+          if (outShape === big && !(withCd && withE)) continue;
+          for (const acc of [false, true]) {
+            const start = randomArray(rng, sizeOf(outShape));
+            const want = start.slice(), got = viewAt(start, 3);
+            const g = geometry(outShape, shapes);
+            const args = [data[0]!, data[1]!, withCd ? data[2]! : null, withCd ? data[3]! : null, withE ? data[4]! : null] as const;
+            referenceKernels.muladd(...args, want, g, acc);
+            native.muladd(...args, got, g, acc);
+            // each term rounded as written, in the same order: the same float32 operations as the reference
+            let worst = 0;
+            for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / (Math.abs(want[i]!) + 1));
+            expect(worst, `${JSON.stringify(outShape)} cd=${withCd} e=${withE} acc=${acc}`).toBeLessThanOrEqual(acc ? 2 ** -22 : 0);
+          }
+        }
+      }
+    });
+    // an absent term is left out, not added as zero: -0 stays -0
+    const z = new Float32Array(1);
+    withConfig(cfg, () => native.muladd(Float32Array.of(-0), Float32Array.of(1), null, null, null, z, Float64Array.of(1, 1, 1, 1, 0, 0, 0), false));
+    expect(Object.is(z[0], -0)).toBe(true);
+  });
+
   it('reduce gives the same bits on every instruction set and thread count (the sums are never split across threads)', () => {
     const rng = new Rng(9);
     const full = [6, 2, 16, 1031], outShape = [6, 1, 16, 1];
