@@ -137,7 +137,7 @@ function classify(node: Node): { category: string; row: string } {
   const role = node.role === 'backward' ? 'backward' : 'forward';
   if (name.startsWith('conv2d')) return { category: 'convolution', row: `${name} (${role})` };
   if (name === 'relu' || name === 'reluGrad') return { category: 'ReLU', row: `${name} (${role})` };
-  if (big && perChannel && ['mul', 'add', 'sub', 'mulSumTo', 'sumTo', 'broadcastTo'].includes(name)) {
+  if (big && (name === 'channelAffine' || (perChannel && ['mul', 'add', 'sub', 'mulSumTo', 'sumTo', 'broadcastTo'].includes(name)))) {
     return { category: 'batch norm (per-channel scale, shift, sums)', row: `${name} (${role})` };
   }
   if (big && (name === 'add' || name === 'accumulate')) return { category: 'residual add / cotangent accumulate', row: `${name} (${role})` };
@@ -297,7 +297,12 @@ export async function benchProfile(): Promise<PassSummary[]> {
       out.push(report('forward (evaluate, nothing recorded)', await runs(() => evaluateBatch(model, batch), repeats)));
       out.push(report('gradient (forward + backward)', await runs(() => lossAndGradient(model, batch, { bnMode: 'eval' }), repeats)));
       let ctx: SecondOrderContext = probe;
-      out.push(report('primal pass recorded for H·v (forward + recorded backward)', await runs(() => (ctx = secondOrder(model, batch, { bnMode: 'eval' })), Math.max(3, Math.ceil(repeats / 2)))));
+      // each new context replaces the last, whose values go back to the pool (as a run over many batches does)
+      const fresh = () => {
+        ctx.dispose();
+        ctx = secondOrder(model, batch, { bnMode: 'eval' });
+      };
+      out.push(report('primal pass recorded for H·v (forward + recorded backward)', await runs(fresh, Math.max(3, Math.ceil(repeats / 2)))));
       out.push(report('H·v, cached primal', await runs(() => ctx.hvp(vs[0]!), repeats)));
       out.push(report('H·[v1..v8], cached primal', await runs(() => ctx.hvpBlock(vs), Math.max(2, Math.ceil(repeats / 2))), 8));
     } finally {
