@@ -16,6 +16,7 @@ function addSame(a: Float32Array, b: Float32Array, alloc: (n: number) => Float32
 
 const accumulateOp: Primitive = {
   name: 'accumulate',
+  jvpReads: () => [],
   jvp(_node, [ta, tb]) {
     if (!ta) return tb ?? null;
     if (!tb) return ta;

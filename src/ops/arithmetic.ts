@@ -33,6 +33,7 @@ function linearCombinationJvp(node: Node, ta: Tensor | null, tb: Tensor | null, 
 
 const addOp: Primitive = {
   name: 'add',
+  jvpReads: () => [],
   jvp: (node, [ta, tb], k) => linearCombinationJvp(node, ta ?? null, tb ?? null, 1, k),
   vjp: (node, g, needed) => [
     needed[0] ? sumTo(g, node.inputs[0]!.shape) : null,
@@ -42,6 +43,7 @@ const addOp: Primitive = {
 
 const subOp: Primitive = {
   name: 'sub',
+  jvpReads: () => [],
   jvp: (node, [ta, tb], k) => linearCombinationJvp(node, ta ?? null, tb ?? null, -1, k),
   vjp: (node, g, needed) => [
     needed[0] ? sumTo(g, node.inputs[0]!.shape) : null,
@@ -51,6 +53,7 @@ const subOp: Primitive = {
 
 const mulOp: Primitive = {
   name: 'mul',
+  jvpReads: (node) => node.inputs,
   jvp(node, [ta, tb], k) {
     const [a, b] = node.inputs as [Node, Node];
     const r = node.shape.length;
@@ -68,6 +71,7 @@ const mulOp: Primitive = {
 
 const mulSumToOp: Primitive = {
   name: 'mulSumTo',
+  jvpReads: (node) => node.inputs,
   jvp(node, [ta, tb], k) {
     const [a, b] = node.inputs as [Node, Node];
     const full = node.saved as number[];
@@ -107,6 +111,7 @@ export function mulSumTo(a: Node, b: Node, shape: Shape): Node {
 
 const divOp: Primitive = {
   name: 'div',
+  jvpReads: (node) => [node, node.inputs[1]!],
   // d(a/b) = da/b - (a/b)·db/b
   jvp(node, [ta, tb], k) {
     const [a, b] = node.inputs as [Node, Node];
@@ -149,6 +154,7 @@ export function div(a: Node, b: Node): Node {
 
 const scaleOp: Primitive = {
   name: 'scale',
+  jvpReads: () => [],
   jvp(node, [t]) {
     const out = tangentBuffer(t!.size);
     scaleInto(t!.data, node.saved as number, out);
@@ -166,6 +172,7 @@ export function scale(x: Node, c: number): Node {
 
 const addScalarOp: Primitive = {
   name: 'addScalar',
+  jvpReads: () => [],
   jvp: (_node, [t]) => t!,
   vjp: (_node, g) => [g],
 };
@@ -180,6 +187,7 @@ export function addScalar(x: Node, c: number): Node {
 
 const sumToOp: Primitive = {
   name: 'sumTo',
+  jvpReads: () => [],
   jvp(node, [t], k) {
     const x = node.inputs[0]!;
     const out = tangentBuffer(k * node.value.size);
@@ -202,6 +210,7 @@ export function sumTo(x: Node, shape: Shape): Node {
 
 const broadcastToOp: Primitive = {
   name: 'broadcastTo',
+  jvpReads: () => [],
   jvp(node, [t], k) {
     const x = node.inputs[0]!;
     const outShape = blockShape(k, node.shape);
@@ -224,6 +233,7 @@ export function broadcastTo(x: Node, shape: Shape): Node {
 
 const reshapeOp: Primitive = {
   name: 'reshape',
+  jvpReads: () => [],
   jvp: (node, [t], k) => new Tensor([k, ...node.shape], t!.data),
   vjp: (node, g) => [reshape(g, node.inputs[0]!.shape)],
 };

@@ -17,6 +17,7 @@ const operand = (data: Float32Array, shape: readonly number[]): Operand => ({ da
 
 const channelAffineOp: Primitive = {
   name: 'channelAffine',
+  jvpReads: (node) => node.inputs.slice(0, 2),
   // d(x·s + t) = dx·s + x·ds + dt, in one pass over the block whichever terms are present
   jvp(node, [tx, ts, tt], k) {
     const [x, s, t] = node.inputs as [Node, Node, Node];

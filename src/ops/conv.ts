@@ -53,6 +53,7 @@ function addChannelsToBlock(src: Float32Array, out: Float32Array, k: number, N: 
 
 const conv2dOp: Primitive = {
   name: 'conv2d',
+  jvpReads: (node) => node.inputs,
   // d conv(x, w) = conv(dx, w) + conv(x, dw). The k input tangents are one batch of k·N images;
   // the k weight tangents are stacked as k·O output channels, so x is unfolded once for all k.
   jvp(node, [tx, tw], k) {
@@ -82,6 +83,7 @@ const conv2dOp: Primitive = {
 
 const gradInputOp: Primitive = {
   name: 'conv2dGradInput',
+  jvpReads: (node) => node.inputs,
   jvp(node, [tgy, tw], k) {
     const { g, N, O } = node.saved as ConvInfo;
     const [gy, w] = node.inputs as [Node, Node];
@@ -108,6 +110,7 @@ const gradInputOp: Primitive = {
 
 const gradWeightOp: Primitive = {
   name: 'conv2dGradWeight',
+  jvpReads: (node) => node.inputs,
   jvp(node, [tgy, tx], k) {
     const { g, N, O, Ho, Wo } = node.saved as ConvInfo;
     const [gy, x] = node.inputs as [Node, Node];

@@ -10,6 +10,7 @@ interface IndexInfo {
 
 const takeOp: Primitive = {
   name: 'take',
+  jvpReads: () => [],
   jvp(node, [t], k) {
     const { index, fullShape } = node.saved as IndexInfo;
     const n = index.length;
@@ -28,6 +29,7 @@ const takeOp: Primitive = {
 
 const scatterAddOp: Primitive = {
   name: 'scatterAdd',
+  jvpReads: () => [],
   jvp(node, [t], k) {
     const { index } = node.saved as IndexInfo;
     const n = index.length;

@@ -14,6 +14,7 @@ interface MatmulInfo {
 
 const matmulOp: Primitive = {
   name: 'matmul',
+  jvpReads: (node) => node.inputs,
   // d(op(A)·op(B)) = op(dA)·op(B) + op(A)·op(dB), one GEMM pair per tangent in the block
   jvp(node, [ta, tb], k) {
     const { transA, transB, M, N, K } = node.saved as MatmulInfo;

@@ -63,6 +63,7 @@ function windowSum(src: Float32Array, dst: Float32Array, g: PoolGeometry, planes
 function windowOp(name: string, adjoint: boolean): Primitive {
   return {
     name,
+    jvpReads: () => [],
     jvp(node, [t], k) {
       const g = node.saved as PoolGeometry;
       // the transpose accumulates into its output; the pooling writes every output element

@@ -6,6 +6,7 @@ import { exp } from './unary.js';
 
 const logSoftmaxOp: Primitive = {
   name: 'logSoftmax',
+  jvpReads: (node) => [node],
   // dy = dx - <softmax(x), dx> per row
   jvp(node, [t], k) {
     const [rows, cols] = node.shape as [number, number];

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { HesseError } from '../../src/errors.js';
+import { makeNode, SecondOrderContext, type Node, type Primitive } from '../../src/autodiff/index.js';
+import { HesseError, NonFiniteError } from '../../src/errors.js';
+import { mul, sum } from '../../src/ops/index.js';
 import { lossAndGradient, resnet, secondOrder } from '../../src/nn/index.js';
 import { Rng, Tensor } from '../../src/tensor/index.js';
 
@@ -65,5 +67,36 @@ describe('buffer pool', () => {
     // the pool hands the recycled values to the next pass; the logits were not among them
     secondOrder(model, batch, { bnMode: 'train' }).hvp(v);
     expect(sameBits(ctx.outputs!.data, outputs)).toBe(true);
+  });
+
+  it('keeps only the values the rules read: the cached pass is smaller, and a rule reading a dropped value is refused, not silently off', () => {
+    const { model, batch } = setup(4);
+    const ctx = secondOrder(model, batch, { bnMode: 'eval' });
+    const tape = (ctx as unknown as { tape: { nodes: Node[] } }).tape.nodes;
+    let all = 0;
+    for (const n of tape) all += n.value.data.byteLength;
+    expect(ctx.primalBytes).toBeLessThan(0.75 * all);
+    // a primitive that claims to read nothing but reads its input's value in its jvp
+    const liar: Primitive = {
+      name: 'liar',
+      jvpReads: () => [],
+      jvp: (node, [t], k) => {
+        const x = node.inputs[0]!.value.data;
+        const out = new Float32Array(k * x.length);
+        for (let j = 0; j < k; j++) for (let i = 0; i < x.length; i++) out[j * x.length + i] = t!.data[j * x.length + i]! * x[i]!;
+        return new Tensor([k, ...node.shape], out);
+      },
+      vjp: (_node, g) => [g], // not its derivative: what matters here is that nothing else reads the input's value
+    };
+    const square = (x: Node): Node => {
+      const y = new Tensor(x.shape, x.value.data.map((v) => v * v));
+      return makeNode(liar, [mul(x, x)], y);
+    };
+    // its tangent feeds a product, so the Hessian-vector product depends on what the jvp read
+    const c = new SecondOrderContext(Float32Array.of(0.5, -1, 2), [[3]], ([w]) => {
+      const l = square(w!);
+      return sum(mul(l, l));
+    });
+    expect(() => c.hvp(Float32Array.of(1, 0, 0))).toThrow(NonFiniteError);
   });
 });
