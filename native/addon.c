@@ -256,7 +256,7 @@ static int set_int(napi_env env, napi_value obj, const char *key, int value) {
   return napi_set_named_property(env, obj, key, v) == napi_ok;
 }
 
-/* { gemm, blas, blasConfig?, isa, bestIsa, kernel, threads, cpus } */
+/* { gemm, blas, blasConfig?, isa, bestIsa, kernel, threads, cpus, convRows } */
 static napi_value js_info(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value obj, b;
@@ -269,6 +269,8 @@ static napi_value js_info(napi_env env, napi_callback_info info) {
   set_string(env, obj, "bestIsa", hesse_isa_name(hesse_isa_best()));
   set_string(env, obj, "kernel", hesse_own_kernel_name());
   set_int(env, obj, "threads", hesse_threads_get());
+  CHECK(napi_get_boolean(env, hesse_conv_rows_get(), &b));
+  CHECK(napi_set_named_property(env, obj, "convRows", b));
   set_int(env, obj, "cpus", hesse_cpu_count());
   return obj;
 }
@@ -280,14 +282,14 @@ static int read_string(napi_env env, napi_value v, char *buf, size_t size) {
   return napi_get_value_string_utf8(env, v, buf, size, &n) == napi_ok;
 }
 
-/* configure({ gemm?: 'own'|'blas', isa?: 'generic'|'avx2'|'avx512', threads?: n }) -> info(). All or nothing. */
+/* configure({ gemm?: 'own'|'blas', isa?: 'generic'|'avx2'|'avx512', threads?: n, convRows?: bool }) -> info(). All or nothing. */
 static napi_value js_configure(napi_env env, napi_callback_info info) {
   const char *fn = "configure";
   napi_value argv[1], v;
   napi_valuetype t;
   bool has;
   char s[32];
-  int set_gemm = 0, set_isa = 0, set_threads = 0;
+  int set_gemm = 0, set_isa = 0, set_threads = 0, set_rows = 0, rows = 1;
   hesse_gemm_backend gemm = HESSE_GEMM_OWN;
   hesse_isa isa = HESSE_ISA_GENERIC;
   long threads = 1;
@@ -321,7 +323,14 @@ static napi_value js_configure(napi_env env, napi_callback_info info) {
     if (threads > 64) return fail_range(env, fn, "threads must be at most 64");
     set_threads = 1;
   }
+  CHECK(napi_has_named_property(env, argv[0], "convRows", &has));
+  if (has) {
+    CHECK(napi_get_named_property(env, argv[0], "convRows", &v));
+    if (!get_bool(env, v, fn, "convRows", &rows)) return 0;
+    set_rows = 1;
+  }
   if (set_gemm) hesse_gemm_backend_set(gemm);
+  if (set_rows) hesse_conv_rows_set(rows);
   if (set_isa) hesse_isa_set(isa);
   if (set_threads) hesse_threads_set((int)threads);
   return js_info(env, info);

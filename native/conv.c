@@ -57,6 +57,13 @@ typedef struct {
   long Hq;              /* rows of one plane: Ho + (kh - 1) / sh */
   long Ho, Wo, P, Cout; /* output size; P = Ho*Wo */
   long *boff;           /* for each column-matrix row (c, i, j): where it starts in the planes */
+  /*
+   * rows: stride 1 and output rows a whole number of strips wide. Then a strip never leaves its
+   * output row, and one zero-padded copy of each channel (Hq x Wq, Wq = Wo + kw - 1) serves every
+   * tap at a shift: a third of the copying of kw planes, at the cost of unaligned B rows.
+   */
+  int rows;
+  long Wq;
 } planes_geom;
 
 typedef struct {
@@ -98,15 +105,18 @@ static void zero_columns(float *panel, long rows, int nr, int from) {
 /* ---- planes ---- */
 
 /* Floats the planes need, with a strip's worth past the end for the last rows' full-width reads. */
-static long planes_size(const conv_job *j) {
-  const planes_geom *pg = &j->pg;
-  return pg->Cin * pg->kw * pg->na * pg->Hq * pg->Wo + j->uk->nr + 16;
+static long planes_used(const planes_geom *pg) {
+  return pg->rows ? pg->Cin * pg->Hq * pg->Wq : pg->Cin * pg->kw * pg->na * pg->Hq * pg->Wo;
 }
 
+static long planes_size(const conv_job *j) { return planes_used(&j->pg) + j->uk->nr + 16; }
+
 static void fill_planes(const planes_geom *pg, const float *x, float *xq, long size) {
-  const hesse_planes pl = {pg->Cin, pg->Hin, pg->Win, pg->ph, pg->pw, pg->kh, pg->kw, pg->sh, pg->sw, pg->na, pg->Hq, pg->Wo};
+  /* in rows mode the one padded copy is the plane of tap column 0 widened to Wq */
+  const hesse_planes pl = pg->rows ? (hesse_planes){pg->Cin, pg->Hin, pg->Win, pg->ph, pg->pw, pg->kh, 1, 1, 1, 1, pg->Hq, pg->Wq}
+                                   : (hesse_planes){pg->Cin, pg->Hin, pg->Win, pg->ph, pg->pw, pg->kh, pg->kw, pg->sh, pg->sw, pg->na, pg->Hq, pg->Wo};
   hesse_fill_planes(&pl, x, xq);
-  const long used = pg->Cin * pg->kw * pg->na * pg->Hq * pg->Wo;
+  const long used = planes_used(pg);
   memset(xq + used, 0, (size_t)(size - used) * sizeof(float));
 }
 
@@ -134,12 +144,14 @@ static int planes_forward(const conv_job *j, const float *x, float *y, const flo
   const long strips = (P + NR - 1) / NR, next_len = pg->Cin * pg->Hin * pg->Win;
   for (long q0 = 0; q0 < P; q0 += NR) {
     const int nr = (int)min_l(NR, P - q0);
+    /* where the strip's B rows start: in the planes, pixel q0; in rows mode, its row and column in the padded copy */
+    const float *b = pg->rows ? xp + (q0 / pg->Wo) * pg->Wq + q0 % pg->Wo : xp + q0;
     prefetch_part(next, next_len, q0 / NR, strips);
     for (long pc = 0; pc < K; pc += j->kc) {
       const long kc = min_l(j->kc, K - pc);
       const float *ap = j->apack + pc * j->mpad;
       for (long ir = 0; ir < pg->Cout; ir += MR)
-        uk->indirect(kc, ap + ir * kc, xp + q0, pg->boff + pc, y + ir * P + q0, P, pc == 0 && !j->accumulate ? 0.0f : 1.0f,
+        uk->indirect(kc, ap + ir * kc, b, pg->boff + pc, y + ir * P + q0, P, pc == 0 && !j->accumulate ? 0.0f : 1.0f,
                      (int)min_l(MR, pg->Cout - ir), nr);
     }
   }
@@ -427,11 +439,16 @@ static int setup_own(conv_job *j) {
     const long Kp = pg->Cin * g->kh * g->kw; /* equals K, or O*kh*kw for the input gradient */
     pg->boff = malloc((size_t)Kp * sizeof(long));
     if (!pg->boff) return -1;
+    M = j->kind == BACKWARD_WEIGHT ? O : pg->Cout;
+    j->uk = hesse_ukernel_for(hesse_isa_get(), M);
+    pg->Wq = pg->Wo + g->kw - 1;
+    pg->rows = j->kind != BACKWARD_WEIGHT && pg->sh == 1 && pg->sw == 1 && pg->Wo % j->uk->nr == 0 && hesse_conv_rows_get();
     const long plane = pg->Hq * pg->Wo;
     for (long c = 0, k = 0; c < pg->Cin; c++)
       for (long i = 0; i < g->kh; i++)
         for (long jj = 0; jj < g->kw; jj++)
-          pg->boff[k++] = ((c * g->kw + jj) * pg->na + i % pg->sh) * plane + (i / pg->sh) * pg->Wo;
+          pg->boff[k++] = pg->rows ? (c * pg->Hq + i) * pg->Wq + jj
+                                   : ((c * g->kw + jj) * pg->na + i % pg->sh) * plane + (i / pg->sh) * pg->Wo;
     if (recast) j->K = Kp; /* the recast product's inner dimension */
     M = j->kind == BACKWARD_WEIGHT ? O : pg->Cout;
     inner = j->kind == BACKWARD_WEIGHT ? pg->P : Kp;

@@ -39,7 +39,7 @@ export interface KernelsInfo {
   /** why the native kernels are not in use */
   notice?: string;
   /** with the native kernels: what they run now and how that was chosen (measured, stored, ...) */
-  native?: Pick<NativeInfo, 'isa' | 'bestIsa' | 'gemm' | 'kernel' | 'threads' | 'cpus'> & { choice: KernelChoice };
+  native?: Pick<NativeInfo, 'isa' | 'bestIsa' | 'gemm' | 'kernel' | 'threads' | 'cpus' | 'convRows'> & { choice: KernelChoice };
 }
 
 /** Which kernel set is active, why when it is not the native one, and how the native one was chosen. */
@@ -49,7 +49,7 @@ export function kernelsInfo(): KernelsInfo {
   if (notice) out.notice = notice;
   const info = k.name === 'native' ? nativeInfo() : undefined;
   const choice = info ? nativeKernelChoice() : undefined;
-  if (info && choice) out.native = { isa: info.isa, bestIsa: info.bestIsa, gemm: info.gemm, kernel: info.kernel, threads: info.threads, cpus: info.cpus, choice };
+  if (info && choice) out.native = { isa: info.isa, bestIsa: info.bestIsa, gemm: info.gemm, kernel: info.kernel, threads: info.threads, cpus: info.cpus, convRows: info.convRows, choice };
   return out;
 }
 

@@ -14,6 +14,12 @@ export const ISA_ORDER: readonly NativeIsa[] = ['generic', 'avx2', 'avx512'];
 export interface KernelCandidate {
   isa: NativeIsa;
   gemm: NativeGemmBackend;
+  /**
+   * Stride-1 convolutions whose output rows are whole strips read one padded copy of the image at
+   * shifts (unaligned loads, a third of the copying) rather than kw aligned planes: which is
+   * faster depends on the core.
+   */
+  convRows: boolean;
 }
 
 /**
@@ -28,7 +34,7 @@ export interface KernelChoice extends KernelCandidate {
   source: 'measured' | 'stored' | 'default' | 'environment';
   /** where the choice is stored (absent when it could not be written anywhere) */
   file?: string;
-  /** milliseconds of the measurement workload per candidate, `isa/gemm` keys */
+  /** milliseconds of the measurement workload per candidate, `isa/gemm[/planes]` keys */
   measuredMs?: Record<string, number>;
   measuredAt?: string;
   cpu: string;
@@ -36,9 +42,9 @@ export interface KernelChoice extends KernelCandidate {
 
 interface StoredFile {
   format: 'hesse-kernel-choice';
-  version: 1;
+  version: 2;
   /** by machine and build signature, so one install shared by several machines keeps one choice each */
-  entries: Record<string, { isa: NativeIsa; gemm: NativeGemmBackend; measuredMs: Record<string, number>; measuredAt: string; cpu: string }>;
+  entries: Record<string, { isa: NativeIsa; gemm: NativeGemmBackend; convRows: boolean; measuredMs: Record<string, number>; measuredAt: string; cpu: string }>;
 }
 
 /** What identifies "the same machine and the same kernels": the CPU and the addon binary. */
@@ -63,7 +69,7 @@ export function choiceFiles(addonPath: string): string[] {
 function readStored(file: string): StoredFile | undefined {
   try {
     const parsed = JSON.parse(readFileSync(file, 'utf8')) as StoredFile;
-    return parsed && parsed.format === 'hesse-kernel-choice' && parsed.version === 1 && typeof parsed.entries === 'object' ? parsed : undefined;
+    return parsed && parsed.format === 'hesse-kernel-choice' && parsed.version === 2 && typeof parsed.entries === 'object' ? parsed : undefined;
   } catch {
     return undefined;
   }
@@ -71,13 +77,13 @@ function readStored(file: string): StoredFile | undefined {
 
 function validEntry(e: unknown, candidates: readonly KernelCandidate[]): e is StoredFile['entries'][string] {
   const x = e as StoredFile['entries'][string] | undefined;
-  return !!x && candidates.some((c) => c.isa === x.isa && c.gemm === x.gemm);
+  return !!x && candidates.some((c) => c.isa === x.isa && c.gemm === x.gemm && c.convRows === x.convRows);
 }
 
 /** Writes the file through a temporary name, so a reader never sees half of it. */
 function store(file: string, signature: string, entry: StoredFile['entries'][string]): boolean {
   try {
-    const existing = readStored(file) ?? { format: 'hesse-kernel-choice', version: 1, entries: {} };
+    const existing = readStored(file) ?? { format: 'hesse-kernel-choice', version: 2, entries: {} };
     existing.entries[signature] = entry;
     mkdirSync(dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
@@ -89,7 +95,7 @@ function store(file: string, signature: string, entry: StoredFile['entries'][str
   }
 }
 
-export const candidateKey = (c: KernelCandidate): string => `${c.isa}/${c.gemm}`;
+export const candidateKey = (c: KernelCandidate): string => `${c.isa}/${c.gemm}${c.convRows ? '' : '/planes'}`;
 
 /**
  * Times every candidate on the workload, rounds interleaved so a machine whose load drifts moves
@@ -130,7 +136,7 @@ export function resolveKernelChoice(o: {
   const files = choiceFiles(o.addonPath);
   for (const file of files) {
     const e = readStored(file)?.entries[signature];
-    if (validEntry(e, o.candidates)) return { isa: e.isa, gemm: e.gemm, source: 'stored', file, measuredMs: e.measuredMs, measuredAt: e.measuredAt, cpu };
+    if (validEntry(e, o.candidates)) return { isa: e.isa, gemm: e.gemm, convRows: e.convRows, source: 'stored', file, measuredMs: e.measuredMs, measuredAt: e.measuredAt, cpu };
   }
   let measured: ReturnType<typeof measureChoice>;
   try {
@@ -138,7 +144,7 @@ export function resolveKernelChoice(o: {
   } catch {
     return { ...fallback, source: 'default', cpu };
   }
-  const entry = { isa: measured.best.isa, gemm: measured.best.gemm, measuredMs: measured.measuredMs, measuredAt: new Date().toISOString(), cpu };
+  const entry = { isa: measured.best.isa, gemm: measured.best.gemm, convRows: measured.best.convRows, measuredMs: measured.measuredMs, measuredAt: new Date().toISOString(), cpu };
   const file = files.find((f) => store(f, signature, entry));
   return { ...measured.best, source: 'measured', ...(file ? { file } : {}), measuredMs: measured.measuredMs, measuredAt: entry.measuredAt, cpu };
 }

@@ -21,12 +21,15 @@ export interface NativeInfo {
   kernel: string;
   threads: number;
   cpus: number;
+  /** see KernelCandidate.convRows */
+  convRows: boolean;
 }
 
 export interface NativeSettings {
   gemm?: NativeGemmBackend;
   isa?: NativeIsa;
   threads?: number;
+  convRows?: boolean;
 }
 
 interface Addon {
@@ -58,13 +61,17 @@ let choice: KernelChoice | undefined;
  * the wider units clock down, so AVX2 can win), then OpenBLAS where it is linked.
  */
 function candidatesFor(info: NativeInfo): KernelCandidate[] {
-  const out: KernelCandidate[] = [{ isa: info.bestIsa, gemm: info.gemm }];
+  const out: KernelCandidate[] = [{ isa: info.bestIsa, gemm: info.gemm, convRows: true }];
   const add = (c: KernelCandidate) => {
-    if (!out.some((o) => o.isa === c.isa && o.gemm === c.gemm)) out.push(c);
+    if (!out.some((o) => o.isa === c.isa && o.gemm === c.gemm && o.convRows === c.convRows)) out.push(c);
   };
-  for (const isa of [...ISA_ORDER].reverse()) if (ISA_ORDER.indexOf(isa) <= ISA_ORDER.indexOf(info.bestIsa) && isa !== 'generic') add({ isa, gemm: 'own' });
-  if (info.blas) add({ isa: info.bestIsa, gemm: 'blas' });
-  if (info.bestIsa === 'generic') add({ isa: 'generic', gemm: 'own' });
+  for (const isa of [...ISA_ORDER].reverse()) {
+    if (ISA_ORDER.indexOf(isa) > ISA_ORDER.indexOf(info.bestIsa) || isa === 'generic') continue;
+    add({ isa, gemm: 'own', convRows: true });
+    add({ isa, gemm: 'own', convRows: false });
+  }
+  if (info.blas) add({ isa: info.bestIsa, gemm: 'blas', convRows: true });
+  if (info.bestIsa === 'generic') add({ isa: 'generic', gemm: 'own', convRows: true });
   return out;
 }
 
@@ -91,7 +98,7 @@ function load(): Addon | undefined {
   const info = a.info();
   const env = settingsFromEnv(info);
   if (env.isa !== undefined || env.gemm !== undefined) {
-    choice = { isa: env.isa ?? info.isa, gemm: env.gemm ?? info.gemm, source: 'environment', cpu: cpus()[0]?.model ?? 'unknown CPU' };
+    choice = { isa: env.isa ?? info.isa, gemm: env.gemm ?? info.gemm, convRows: true, source: 'environment', cpu: cpus()[0]?.model ?? 'unknown CPU' };
   } else {
     // measured once per machine and build, then read back: the same machine keeps the same kernels, and so the same numbers
     choice = resolveKernelChoice({
@@ -100,12 +107,12 @@ function load(): Addon | undefined {
       blas: info.blas,
       candidates: candidatesFor(info),
       time: (c) => {
-        a.configure({ isa: c.isa, gemm: c.gemm });
+        a.configure({ isa: c.isa, gemm: c.gemm, convRows: c.convRows });
         return a.timeWorkload(3);
       },
     });
   }
-  a.configure({ ...env, isa: choice.isa, gemm: choice.gemm });
+  a.configure({ ...env, isa: choice.isa, gemm: choice.gemm, convRows: choice.convRows });
   addon = a;
   return addon;
 }

@@ -5,8 +5,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { measureChoice, resolveKernelChoice, type KernelCandidate } from '../../src/kernels/kernelChoice.js';
 
 const candidates: KernelCandidate[] = [
-  { isa: 'avx512', gemm: 'own' },
-  { isa: 'avx2', gemm: 'own' },
+  { isa: 'avx512', gemm: 'own', convRows: true },
+  { isa: 'avx2', gemm: 'own', convRows: true },
 ];
 const saved = { ...process.env };
 let dir: string;
@@ -54,7 +54,7 @@ describe('the measured kernel choice', () => {
     expect(again).toMatchObject({ isa: 'avx2', gemm: 'own', source: 'stored' });
     expect(again.measuredMs).toEqual(first.measuredMs);
     // another machine (here: another best instruction set) sharing the file gets its own entry
-    const other = resolveKernelChoice({ addonPath, bestIsa: 'avx2', blas: false, candidates: [candidates[1]!, { isa: 'generic', gemm: 'own' }], time: fakeTimer({ avx2: 5, generic: 50 }) });
+    const other = resolveKernelChoice({ addonPath, bestIsa: 'avx2', blas: false, candidates: [candidates[1]!, { isa: 'generic', gemm: 'own', convRows: true }], time: fakeTimer({ avx2: 5, generic: 50 }) });
     expect(other).toMatchObject({ isa: 'avx2', source: 'measured' });
     const stored = JSON.parse(readFileSync(process.env.HESSE_KERNEL_CHOICE_FILE!, 'utf8')) as { entries: Record<string, unknown> };
     expect(Object.keys(stored.entries)).toHaveLength(2);
@@ -65,7 +65,7 @@ describe('the measured kernel choice', () => {
     const time = fakeTimer({ avx512: 10, avx2: 20 });
     expect(resolveKernelChoice({ addonPath, bestIsa: 'avx512', blas: false, candidates, time })).toMatchObject({ isa: 'avx512', source: 'measured' });
     // the entry now names avx512; a machine whose candidates lack it must not take it
-    const onlyAvx2 = [{ isa: 'avx2', gemm: 'own' }, { isa: 'generic', gemm: 'own' }] as KernelCandidate[];
+    const onlyAvx2 = [{ isa: 'avx2', gemm: 'own', convRows: true }, { isa: 'generic', gemm: 'own', convRows: true }] as KernelCandidate[];
     expect(resolveKernelChoice({ addonPath, bestIsa: 'avx512', blas: false, candidates: onlyAvx2, time: fakeTimer({ avx2: 10, generic: 30 }) })).toMatchObject({ isa: 'avx2', source: 'measured' });
     process.env.HESSE_KERNEL_CHOICE = 'default';
     const none = fakeTimer({ avx512: 10, avx2: 1 });

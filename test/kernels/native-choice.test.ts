@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { candidateKey } from '../../src/kernels/kernelChoice.js';
 
 const saved = { ...process.env };
 let dir: string;
@@ -38,13 +39,14 @@ describe('the native kernels on this machine', () => {
     expect(choice.source).toBe('measured');
     expect(info.native!.isa).toBe(choice.isa);
     expect(info.native!.gemm).toBe(choice.gemm);
-    expect(`${choice.isa}/${choice.gemm}`).toBe(expectedPick(choice.measuredMs!));
+    expect(candidateKey(choice)).toBe(expectedPick(choice.measuredMs!));
+    expect(info.native!.convRows).toBe(choice.convRows);
     // every instruction set this CPU runs (but the portable one, where a vector one exists) was timed
     const order = ['generic', 'avx2', 'avx512'];
     const runnable = order.filter((isa, i) => i <= order.indexOf(info.native!.bestIsa) && (isa !== 'generic' || info.native!.bestIsa === 'generic'));
     for (const isa of runnable) expect(Object.keys(choice.measuredMs!)).toContain(`${isa}/own`);
     const stored = JSON.parse(readFileSync(process.env.HESSE_KERNEL_CHOICE_FILE!, 'utf8'));
-    expect(Object.values(stored.entries)).toEqual([expect.objectContaining({ isa: choice.isa, gemm: choice.gemm })]);
+    expect(Object.values(stored.entries)).toEqual([expect.objectContaining({ isa: choice.isa, gemm: choice.gemm, convRows: choice.convRows })]);
 
     // a second load on the same machine reads it back instead of measuring
     vi.resetModules();

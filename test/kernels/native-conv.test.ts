@@ -36,6 +36,10 @@ const cases: { N: number; O: number; g: ConvGeometry }[] = [
   { N: 5, O: 33, g: geom(40, 9, 10, 3, 2, 2, 3, 1, 2) },
   { N: 1, O: 70, g: geom(75, 5, 5, 3, 3, 1, 1, 1, 1) },
   { N: 2, O: 1, g: geom(1, 4, 4, 4, 4, 1, 1, 0, 0) },
+  // output rows a whole number of strips wide (32 for AVX-512, 16 for AVX2, 8 portable): the one-padded-copy path
+  { N: 2, O: 9, g: geom(3, 5, 32, 3, 3, 1, 1, 1, 1) },
+  { N: 2, O: 5, g: geom(4, 6, 16, 3, 5, 1, 1, 1, 2) },
+  { N: 2, O: 17, g: geom(2, 4, 34, 3, 3, 1, 1, 0, 0) },
 ];
 
 function run(g: ConvGeometry, N: number, O: number, rng: Rng, label: string): void {
@@ -90,7 +94,10 @@ function run(g: ConvGeometry, N: number, O: number, rng: Rng, label: string): vo
   expectClose(gwr, plus(gw, gw0), plus(gwScale, abs(gw0)), N * Ho * Wo + 1, `reference conv2dBackwardWeight accumulating ${what}`);
 }
 
-describe.each(nativeConfigs())('native convolution, $label', (cfg) => {
+/** Each configuration, and the own kernel's stride-1 convolutions both over one padded copy (rows) and over kw planes. */
+const convConfigs = nativeConfigs().flatMap((c) => (c.gemm === 'own' ? [{ ...c, convRows: true }, { ...c, convRows: false, label: `${c.label}, planes` }] : [c]));
+
+describe.each(convConfigs)('native convolution, $label', (cfg) => {
   it('matches the reference forward, input gradient and weight gradient on many geometries', () => {
     configureNative(cfg);
     const rng = new Rng(21);
