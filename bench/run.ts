@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- kernels profile engine torch train algorithms parallel pyhessian ab]: figures,
+ * npm run bench [-- kernels profile engine torch blocks train algorithms parallel pyhessian ab]: figures,
  * never pass or fail. With no names, everything runs but `pyhessian` (long) and `ab` (it needs a
  * second checkout). `torch` runs hesse's engine figures and PyTorch (Debian's python3-torch) on
  * the same ResNet-20 and batch in pairs of fresh processes, and prints the median ratios and both
@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { benchAb } from './ab.js';
 import { benchAlgorithms } from './algorithms.js';
+import { benchBlocks } from './blocks.js';
 import { benchEngine, type EngineFigures } from './engine.js';
 import { benchKernels } from './kernels.js';
 import { benchParallel } from './parallel.js';
@@ -25,7 +26,7 @@ function engineInProcess(): EngineFigures {
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as EngineFigures;
 }
 
-const all = ['kernels', 'engine', 'torch', 'train', 'algorithms', 'parallel', 'profile', 'pyhessian', 'ab'];
+const all = ['kernels', 'engine', 'torch', 'train', 'algorithms', 'parallel', 'profile', 'blocks', 'pyhessian', 'ab'];
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : all.filter((b) => b !== 'ab' && b !== 'pyhessian');
 for (const w of wanted) if (!all.includes(w)) throw new Error(`unknown benchmark '${w}' (choose from ${all.join(', ')})`);
 
@@ -33,6 +34,7 @@ if (wanted.includes('kernels')) await benchKernels();
 if (wanted.includes('profile')) await benchProfile();
 if (wanted.includes('engine')) await benchEngine();
 if (wanted.includes('torch')) await benchTorch(engineInProcess);
+if (wanted.includes('blocks')) await benchBlocks();
 if (wanted.includes('train')) await benchTrain();
 if (wanted.includes('algorithms')) await benchAlgorithms();
 if (wanted.includes('parallel')) await benchParallel();
