@@ -22,9 +22,9 @@
       # must still be mapped when those threads exit
       "ldflags": ["-Wl,-z,nodelete"],
       "libraries": ["<!@(node scripts/build-native.mjs --openblas-libs)", "-lpthread"],
-      "cflags_c": ["-std=gnu11", "-O3", "-fno-math-errno", "-fno-tree-loop-distribute-patterns", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_c": ["-std=gnu11", "-O3", "-fno-math-errno", "-ffp-contract=off", "-fno-tree-loop-distribute-patterns", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "xcode_settings": {
-        "OTHER_CFLAGS": ["-std=gnu11", "-O3", "-fno-math-errno"]
+        "OTHER_CFLAGS": ["-std=gnu11", "-O3", "-fno-math-errno", "-ffp-contract=off"]
       }
     }
   ]

@@ -196,11 +196,19 @@ static napi_value js_conv(napi_env env, napi_callback_info info, conv_which whic
   static const char *fns[3] = {"conv2dForward", "conv2dBackwardInput", "conv2dBackwardWeight"};
   static const char *names[3][3] = {{"x", "w", "y"}, {"gy", "w", "gx"}, {"gy", "x", "gw"}};
   const char *fn = fns[which];
-  napi_value argv[6];
+  napi_value argv[7];
   float *p[3];
   long len[3], N, O;
   hesse_geom g;
+  int accumulate = 0;
+  size_t argc = 7;
   if (!get_args(env, info, 6, argv, fn)) return 0;
+  if (napi_get_cb_info(env, info, &argc, argv, 0, 0) != napi_ok) return 0;
+  if (argc >= 7) {
+    napi_valuetype t;
+    CHECK(napi_typeof(env, argv[6], &t));
+    if (t != napi_undefined && !get_bool(env, argv[6], fn, "accumulate", &accumulate)) return 0;
+  }
   for (int i = 0; i < 3; i++)
     if (!get_f32(env, argv[i], fn, names[which][i], &p[i], &len[i])) return 0;
   if (!get_int(env, argv[3], fn, "N", 0, &N) || !get_int(env, argv[4], fn, "O", 1, &O) ||
@@ -216,9 +224,9 @@ static napi_value js_conv(napi_env env, napi_callback_info info, conv_which whic
     if (!need(env, fn, names[which][i], len[i], sizes[which][i], what[which][i])) return 0;
   int rc;
   switch (which) {
-    case CONV_FORWARD: rc = hesse_conv2d_forward(p[0], p[1], p[2], N, O, &g); break;
-    case CONV_BACKWARD_INPUT: rc = hesse_conv2d_backward_input(p[0], p[1], p[2], N, O, &g); break;
-    default: rc = hesse_conv2d_backward_weight(p[0], p[1], p[2], N, O, &g); break;
+    case CONV_FORWARD: rc = hesse_conv2d_forward(p[0], p[1], p[2], N, O, &g, accumulate); break;
+    case CONV_BACKWARD_INPUT: rc = hesse_conv2d_backward_input(p[0], p[1], p[2], N, O, &g, accumulate); break;
+    default: rc = hesse_conv2d_backward_weight(p[0], p[1], p[2], N, O, &g, accumulate); break;
   }
   if (rc != 0) {
     char msg[160];
@@ -248,7 +256,7 @@ static int set_int(napi_env env, napi_value obj, const char *key, int value) {
   return napi_set_named_property(env, obj, key, v) == napi_ok;
 }
 
-/* { gemm, blas, blasConfig?, isa, bestIsa, kernel, threads, cpus } */
+/* { gemm, blas, blasConfig?, isa, bestIsa, kernel, threads, cpus, convRows } */
 static napi_value js_info(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value obj, b;
@@ -261,6 +269,8 @@ static napi_value js_info(napi_env env, napi_callback_info info) {
   set_string(env, obj, "bestIsa", hesse_isa_name(hesse_isa_best()));
   set_string(env, obj, "kernel", hesse_own_kernel_name());
   set_int(env, obj, "threads", hesse_threads_get());
+  CHECK(napi_get_boolean(env, hesse_conv_rows_get(), &b));
+  CHECK(napi_set_named_property(env, obj, "convRows", b));
   set_int(env, obj, "cpus", hesse_cpu_count());
   return obj;
 }
@@ -272,14 +282,14 @@ static int read_string(napi_env env, napi_value v, char *buf, size_t size) {
   return napi_get_value_string_utf8(env, v, buf, size, &n) == napi_ok;
 }
 
-/* configure({ gemm?: 'own'|'blas', isa?: 'generic'|'avx2'|'avx512', threads?: n }) -> info(). All or nothing. */
+/* configure({ gemm?: 'own'|'blas', isa?: 'generic'|'avx2'|'avx512', threads?: n, convRows?: bool }) -> info(). All or nothing. */
 static napi_value js_configure(napi_env env, napi_callback_info info) {
   const char *fn = "configure";
   napi_value argv[1], v;
   napi_valuetype t;
   bool has;
   char s[32];
-  int set_gemm = 0, set_isa = 0, set_threads = 0;
+  int set_gemm = 0, set_isa = 0, set_threads = 0, set_rows = 0, rows = 1;
   hesse_gemm_backend gemm = HESSE_GEMM_OWN;
   hesse_isa isa = HESSE_ISA_GENERIC;
   long threads = 1;
@@ -313,7 +323,14 @@ static napi_value js_configure(napi_env env, napi_callback_info info) {
     if (threads > 64) return fail_range(env, fn, "threads must be at most 64");
     set_threads = 1;
   }
+  CHECK(napi_has_named_property(env, argv[0], "convRows", &has));
+  if (has) {
+    CHECK(napi_get_named_property(env, argv[0], "convRows", &v));
+    if (!get_bool(env, v, fn, "convRows", &rows)) return 0;
+    set_rows = 1;
+  }
   if (set_gemm) hesse_gemm_backend_set(gemm);
+  if (set_rows) hesse_conv_rows_set(rows);
   if (set_isa) hesse_isa_set(isa);
   if (set_threads) hesse_threads_set((int)threads);
   return js_info(env, info);
@@ -394,6 +411,40 @@ static napi_value js_binary(napi_env env, napi_callback_info info) {
   return 0;
 }
 
+/* muladd(a, b, c | null, d | null, e | null, out, geometry = [rank, shape, strides of a, b, c, d, e], accumulate) */
+static napi_value js_muladd(napi_env env, napi_callback_info info) {
+  const char *fn = "muladd";
+  static const char *names[5] = {"a", "b", "c", "d", "e"};
+  napi_value argv[8];
+  long shape[HESSE_EW_MAX_RANK], st[5][HESSE_EW_MAX_RANK], len[5] = {0}, lo = 0;
+  float *p[5] = {0}, *out;
+  int rank;
+  bool acc = false;
+  if (!get_args(env, info, 8, argv, fn)) return 0;
+  for (int k = 0; k < 5; k++) {
+    napi_valuetype t;
+    CHECK(napi_typeof(env, argv[k], &t));
+    if (k >= 2 && t == napi_null) continue;
+    if (!get_f32(env, argv[k], fn, names[k], &p[k], &len[k])) return 0;
+  }
+  if (!p[2] != !p[3]) return fail_type(env, fn, "c and d must both be Float32Arrays or both null");
+  if (!get_f32(env, argv[5], fn, "out", &out, &lo)) return 0;
+  if (!get_geometry(env, argv[6], fn, 5, &rank, shape, st)) return 0;
+  CHECK(napi_get_value_bool(env, argv[7], &acc));
+  long total = 1;
+  for (int d = 0; d < rank; d++) total *= shape[d];
+  if (total > lo) return fail_range(env, fn, "out is shorter than the iteration shape");
+  for (int k = 0; k < 5; k++)
+    if (p[k] && reach(rank, shape, st[k]) > len[k]) {
+      char msg[80];
+      snprintf(msg, sizeof msg, "%s is too short for its strides", names[k]);
+      return fail_range(env, fn, msg);
+    }
+  const long *const strides[5] = {st[0], st[1], st[2], st[3], st[4]};
+  hesse_muladd(p[0], p[1], p[2], p[3], p[4], out, rank, shape, strides, acc, hesse_threads_get());
+  return 0;
+}
+
 /* reduce(a, b | null, out, geometry = [rank, shape, stridesA, stridesB, stridesOut]) */
 static napi_value js_reduce(napi_env env, napi_callback_info info) {
   const char *fn = "reduce";
@@ -411,7 +462,7 @@ static napi_value js_reduce(napi_env env, napi_callback_info info) {
   if (reach(rank, shape, st[0]) > la) return fail_range(env, fn, "a is too short for its strides");
   if (b && reach(rank, shape, st[1]) > lb) return fail_range(env, fn, "b is too short for its strides");
   if (reach(rank, shape, st[2]) > lo) return fail_range(env, fn, "out is too short for its strides");
-  hesse_reduce(a, b, out, lo, rank, shape, st[0], st[1], st[2]);
+  hesse_reduce(a, b, out, lo, rank, shape, st[0], st[1], st[2], hesse_threads_get());
   return 0;
 }
 
@@ -430,6 +481,21 @@ static napi_value js_fma_peak(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* timeWorkload(reps) -> seconds of the fixed kernel mix on one thread, best of reps, with the current settings. */
+static napi_value js_time_workload(napi_env env, napi_callback_info info) {
+  const char *fn = "timeWorkload";
+  napi_value argv[1], out;
+  long reps;
+  if (!get_args(env, info, 1, argv, fn) || !get_int(env, argv[0], fn, "reps", 1, &reps)) return 0;
+  const double s = hesse_time_workload((int)reps);
+  if (s < 0) {
+    napi_throw_error(env, 0, "hesse native timeWorkload: out of memory for the work buffers");
+    return 0;
+  }
+  CHECK(napi_create_double(env, s, &out));
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   hesse_config_init();
   napi_property_descriptor props[] = {
@@ -441,9 +507,11 @@ NAPI_MODULE_INIT() {
       {"conv2dBackwardWeight", 0, js_conv_backward_weight, 0, 0, 0, napi_default, 0},
       {"binary", 0, js_binary, 0, 0, 0, napi_default, 0},
       {"reduce", 0, js_reduce, 0, 0, 0, napi_default, 0},
+      {"muladd", 0, js_muladd, 0, 0, 0, napi_default, 0},
       {"info", 0, js_info, 0, 0, 0, napi_default, 0},
       {"configure", 0, js_configure, 0, 0, 0, napi_default, 0},
       {"fmaPeak", 0, js_fma_peak, 0, 0, 0, napi_default, 0},
+      {"timeWorkload", 0, js_time_workload, 0, 0, 0, napi_default, 0},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return 0;
   return exports;

@@ -23,6 +23,7 @@
 static hesse_gemm_backend backend = HESSE_GEMM_OWN;
 static hesse_isa isa = HESSE_ISA_GENERIC;
 static int threads = 1;
+static int conv_rows = 1;
 
 int hesse_cpu_count(void) {
 #ifdef CPU_COUNT
@@ -120,6 +121,10 @@ const char *hesse_isa_name(hesse_isa i) {
     default: return "generic";
   }
 }
+
+int hesse_conv_rows_get(void) { return conv_rows; }
+
+void hesse_conv_rows_set(int on) { conv_rows = on != 0; }
 
 int hesse_threads_get(void) { return threads; }
 

@@ -20,6 +20,10 @@ hesse_isa hesse_isa_best(void);
 int hesse_isa_set(hesse_isa isa);
 const char *hesse_isa_name(hesse_isa isa);
 
+/* Whether stride-1 convolutions whose rows are whole strips read one padded copy (1) or kw planes (0). */
+int hesse_conv_rows_get(void);
+void hesse_conv_rows_set(int on);
+
 int hesse_threads_get(void);
 void hesse_threads_set(int n);
 int hesse_cpu_count(void);

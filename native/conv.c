@@ -13,17 +13,23 @@
  * The batch is cut into chunks of images that the threads claim one at a time, each thread with
  * its own work buffers. Within an image, one of three strategies:
  *
- * padded (own kernel): the image is copied once into a zero-padded buffer, split into its sh x sw
- * stride phases (rows i mod sh, columns j mod sw), and the product runs over a grid of Ho x Wq
- * "pixels" (Wq the width of a phase), so row (c, i, j) of the column matrix is a phase plane read
- * in place at a fixed offset. The micro-kernel reads B rows there directly; the Wq - Wo extra
- * columns per output row are computed and dropped. The input gradient of a stride-1 convolution
- * is itself a convolution (of gy, with the kernel flipped and channels swapped), so it takes the
- * same path.
+ * planes (own kernel): the image is copied once into kw x min(sh, kh) planes per channel, plane
+ * (c, j, a) holding the padded rows a, a + sh, a + 2sh, ... at columns j, j + sw, j + 2sw, ... for
+ * the Wo output columns: row (c, i, j) of the column matrix is then the contiguous stretch of Ho*Wo
+ * values at row i / sh of plane (c, j, i mod sh). The micro-kernel reads those B rows in place, so
+ * no column matrix is stored, no column is computed and dropped, and for stride 1 with Wo a
+ * multiple of 16 every row starts aligned. The input gradient of a stride-1 convolution is itself
+ * a convolution (of gy, with the kernel flipped and channels swapped), so it takes the same path.
  *
- * unfold (own kernel; input gradients of strided convolutions, and grids that would waste more
- * than half their columns): B panels are unfolded straight from the image in small blocks and C
- * tiles of the input gradient are folded straight back, so no column matrix is stored.
+ * pixels (own kernel; weight gradients with at least 16 input channels): the image is transposed
+ * once into a zero-padded pixel-major copy (Hp x Wp x C) and gy into MR-row panels; then for each
+ * kernel tap the weight gradient of that tap, O x C, is a product over the output pixels whose B
+ * rows (C values) are read in place at a fixed shift. No transposition inside the product, and the
+ * micro-kernel's accumulators run over a whole strip of pixels.
+ *
+ * unfold (own kernel; input gradients of strided convolutions): B panels are unfolded straight
+ * from the image in small blocks and C tiles of the input gradient are folded straight back, so no
+ * column matrix is stored.
  *
  * blas (OpenBLAS): it packs its own panels, so hesse unfolds a chunk of images into an explicit
  * column matrix and lets cblas_sgemm multiply it; several images side by side make the product
@@ -41,17 +47,24 @@
 #define WEIGHT_CHUNKS 8
 
 typedef enum { FORWARD, BACKWARD_INPUT, BACKWARD_WEIGHT } conv_kind;
-typedef enum { PADDED, UNFOLD, BLAS } conv_strategy;
+typedef enum { PLANES, PIXELS, UNFOLD, BLAS } conv_strategy;
 
-/* A convolution over a padded, phase-split buffer: the forward pass, or a stride-1 input gradient recast as one. */
+/* A convolution over shifted planes: the forward pass, or a stride-1 input gradient recast as one. */
 typedef struct {
   long Cin, Hin, Win, ph, pw; /* the image it reads and its padding (negative: cropping) */
-  long sh, sw;
-  long na, nb;          /* phases a kernel tap can land in: min(sh, kh) x min(sw, kw) */
-  long Hq, Wq;          /* size of one phase plane: ceil(padded size / stride) */
-  long Ho, Wo, Q, Cout; /* output size; Q = Ho*Wq grid pixels */
-  long *boff;           /* for each column-matrix row (c, i, j): where it starts in the phase planes */
-} padded_geom;
+  long kh, kw, sh, sw;
+  long na;              /* row phases a kernel tap can land in: min(sh, kh) */
+  long Hq;              /* rows of one plane: Ho + (kh - 1) / sh */
+  long Ho, Wo, P, Cout; /* output size; P = Ho*Wo */
+  long *boff;           /* for each column-matrix row (c, i, j): where it starts in the planes */
+  /*
+   * rows: stride 1 and output rows a whole number of strips wide. Then a strip never leaves its
+   * output row, and one zero-padded copy of each channel (Hq x Wq, Wq = Wo + kw - 1) serves every
+   * tap at a shift: a third of the copying of kw planes, at the cost of unaligned B rows.
+   */
+  int rows;
+  long Wq;
+} planes_geom;
 
 typedef struct {
   conv_kind kind;
@@ -62,13 +75,17 @@ typedef struct {
   long N, O, K, P, in_size, out_size;
   hesse_geom g;
   int nchunks, threads, gemm_threads;
+  int accumulate; /* out += the result instead of out = */
   hesse_gemm_backend backend;
   /* own kernel */
   const hesse_ukernel *uk;
   float *apack; /* packed weights, blocks of kc along the GEMM's inner dimension */
   long kc;      /* that blocking */
   long mpad;    /* GEMM rows rounded up to whole MR panels */
-  padded_geom pg;
+  planes_geom pg;
+  /* pixels (weight gradient): the padded pixel-major image is Hp x Wp x C */
+  long Hp, Wp;
+  long *pixoff; /* for each output pixel: where its top-left tap starts in that image */
   /* OpenBLAS: images per GEMM */
   long nb;
   float **partial; /* weight gradient: one O x K sum per chunk; chunk 0's is gw itself */
@@ -85,98 +102,79 @@ static void zero_columns(float *panel, long rows, int nr, int from) {
     for (int j = from; j < nr; j++) panel[k * nr + j] = 0.0f;
 }
 
-/* ---- padded ---- */
+/* ---- planes ---- */
 
-/* Floats the phase planes need: garbage columns of the last rows read up to a row and a strip past the end. */
-static long padded_size(const conv_job *j) {
-  const padded_geom *pg = &j->pg;
-  return pg->Cin * pg->na * pg->nb * pg->Hq * pg->Wq + pg->Wq + j->g.kw + j->uk->nr + 16;
+/* Floats the planes need, with a strip's worth past the end for the last rows' full-width reads. */
+static long planes_used(const planes_geom *pg) {
+  return pg->rows ? pg->Cin * pg->Hq * pg->Wq : pg->Cin * pg->kw * pg->na * pg->Hq * pg->Wo;
 }
 
-/* xq[((c*na + a)*nb + b)*Hq*Wq + yy*Wq + xx] = padded x[c][yy*sh + a][xx*sw + b]. */
-static void pad_image(const padded_geom *pg, const float *x, float *xq, long size) {
-  const long Hq = pg->Hq, Wq = pg->Wq, plane = Hq * Wq;
-  for (long c = 0; c < pg->Cin; c++)
-    for (long a = 0; a < pg->na; a++)
-      for (long b = 0; b < pg->nb; b++) {
-        float *dst = xq + ((c * pg->na + a) * pg->nb + b) * plane;
-        /* phase columns xx whose image column xx*sw + b - pw is inside: [x0, x1) */
-        const long first = pg->pw - b; /* need xx*sw >= first */
-        long x0 = first <= 0 ? 0 : (first + pg->sw - 1) / pg->sw;
-        long x1 = pg->Win - 1 + pg->pw - b < 0 ? 0 : (pg->Win - 1 + pg->pw - b) / pg->sw + 1;
-        if (x1 > Wq) x1 = Wq;
-        if (x0 > x1) x0 = x1;
-        for (long yy = 0; yy < Hq; yy++) {
-          float *row = dst + yy * Wq;
-          const long sy = yy * pg->sh + a - pg->ph;
-          if (sy < 0 || sy >= pg->Hin || x1 == x0) {
-            memset(row, 0, (size_t)Wq * sizeof(float));
-            continue;
-          }
-          const float *src = x + (c * pg->Hin + sy) * pg->Win + b - pg->pw; /* src[xx*sw] for xx in [x0, x1) */
-          memset(row, 0, (size_t)x0 * sizeof(float));
-          if (pg->sw == 1) memcpy(row + x0, src + x0, (size_t)(x1 - x0) * sizeof(float));
-          else
-            for (long xx = x0; xx < x1; xx++) row[xx] = src[xx * pg->sw];
-          memset(row + x1, 0, (size_t)(Wq - x1) * sizeof(float));
-        }
-      }
-  const long used = pg->Cin * pg->na * pg->nb * plane;
+static long planes_size(const conv_job *j) { return planes_used(&j->pg) + j->uk->nr + 16; }
+
+static void fill_planes(const planes_geom *pg, const float *x, float *xq, long size) {
+  /* in rows mode the one padded copy is the plane of tap column 0 widened to Wq */
+  const hesse_planes pl = pg->rows ? (hesse_planes){pg->Cin, pg->Hin, pg->Win, pg->ph, pg->pw, pg->kh, 1, 1, 1, 1, pg->Hq, pg->Wq}
+                                   : (hesse_planes){pg->Cin, pg->Hin, pg->Win, pg->ph, pg->pw, pg->kh, pg->kw, pg->sh, pg->sw, pg->na, pg->Hq, pg->Wo};
+  hesse_fill_planes(&pl, x, xq);
+  const long used = planes_used(pg);
   memset(xq + used, 0, (size_t)(size - used) * sizeof(float));
 }
 
-/* y (Cout x Ho x Wo) = W * col(x), with W packed in j->apack. */
-static int padded_forward(const conv_job *j, const float *x, float *y, hesse_ws *ws) {
-  const padded_geom *pg = &j->pg;
+/*
+ * Asks for part `s` of `parts` of the next image's input, so that its planes are filled from cache:
+ * read in one go right before the fill, it costs as much as the product on a busy memory bus.
+ */
+static void prefetch_part(const float *next, long n, long s, long parts) {
+  if (!next) return;
+  const long lines = (n * (long)sizeof(float) + 63) / 64, per = (lines + parts - 1) / parts;
+  const char *p = (const char *)next;
+  for (long l = s * per; l < (s + 1) * per && l < lines; l++) __builtin_prefetch(p + 64 * l, 0, 2);
+}
+
+/* y (Cout x P) = W * col(x), with W packed in j->apack and the B rows read from the planes. */
+static int planes_forward(const conv_job *j, const float *x, float *y, const float *next, hesse_ws *ws) {
+  const planes_geom *pg = &j->pg;
   const hesse_ukernel *uk = j->uk;
   const int MR = uk->mr, NR = uk->nr;
-  const long Q = pg->Q, K = j->K;
-  const long size = padded_size(j);
+  const long P = pg->P, K = j->K;
+  const long size = planes_size(j);
   float *xp = hesse_ws_get(ws, 0, size);
-  float *yp = hesse_ws_get(ws, 1, pg->Cout * Q);
-  if (!xp || !yp) return -1;
-  pad_image(pg, x, xp, size);
-  for (long q0 = 0; q0 < Q; q0 += NR) {
-    const int nr = (int)min_l(NR, Q - q0);
+  if (!xp) return -1;
+  fill_planes(pg, x, xp, size);
+  const long strips = (P + NR - 1) / NR, next_len = pg->Cin * pg->Hin * pg->Win;
+  for (long q0 = 0; q0 < P; q0 += NR) {
+    const int nr = (int)min_l(NR, P - q0);
+    /* where the strip's B rows start: in the planes, pixel q0; in rows mode, its row and column in the padded copy */
+    const float *b = pg->rows ? xp + (q0 / pg->Wo) * pg->Wq + q0 % pg->Wo : xp + q0;
+    prefetch_part(next, next_len, q0 / NR, strips);
     for (long pc = 0; pc < K; pc += j->kc) {
       const long kc = min_l(j->kc, K - pc);
       const float *ap = j->apack + pc * j->mpad;
       for (long ir = 0; ir < pg->Cout; ir += MR)
-        uk->indirect(kc, ap + ir * kc, xp + q0, pg->boff + pc, yp + ir * Q + q0, Q, pc == 0 ? 0.0f : 1.0f,
+        uk->indirect(kc, ap + ir * kc, b, pg->boff + pc, y + ir * P + q0, P, pc == 0 && !j->accumulate ? 0.0f : 1.0f,
                      (int)min_l(MR, pg->Cout - ir), nr);
     }
   }
-  /* drop the Wq - Wo columns per row that ran over the padding */
-  for (long o = 0; o < pg->Cout; o++)
-    for (long oy = 0; oy < pg->Ho; oy++)
-      memcpy(y + (o * pg->Ho + oy) * pg->Wo, yp + o * Q + oy * pg->Wq, (size_t)pg->Wo * sizeof(float));
   return 0;
 }
 
-/* gw (O x K) (+)= gy (O x P, spread onto the Q grid with zeros) * col(x)^T, col rows read from the phase planes. */
-static int padded_backward_weight(const conv_job *j, const float *gy, const float *x, float *gw, int first, hesse_ws *ws) {
-  const padded_geom *pg = &j->pg;
+/* gw (O x K) (+)= gy (O x P) * col(x)^T, the col rows transposed into panels from the planes. */
+static int planes_backward_weight(const conv_job *j, const float *gy, const float *x, float *gw, int first, hesse_ws *ws) {
+  const planes_geom *pg = &j->pg;
   const hesse_ukernel *uk = j->uk;
   const int MR = uk->mr, NR = uk->nr;
-  const long Q = pg->Q, K = j->K, O = j->O;
-  const long size = padded_size(j);
+  const long P = pg->P, K = j->K, O = j->O;
+  const long size = planes_size(j);
   float *xp = hesse_ws_get(ws, 0, size);
-  float *gq = hesse_ws_get(ws, 1, O * Q);
   float *ap = hesse_ws_get(ws, 2, j->mpad * j->kc);
   float *bp = hesse_ws_get(ws, 3, (long)NR * j->kc);
-  if (!xp || !gq || !ap || !bp) return -1;
-  pad_image(pg, x, xp, size);
-  for (long o = 0; o < O; o++)
-    for (long oy = 0; oy < pg->Ho; oy++) {
-      float *row = gq + o * Q + oy * pg->Wq;
-      memcpy(row, gy + (o * pg->Ho + oy) * pg->Wo, (size_t)pg->Wo * sizeof(float));
-      memset(row + pg->Wo, 0, (size_t)(pg->Wq - pg->Wo) * sizeof(float));
-    }
+  if (!xp || !ap || !bp) return -1;
+  fill_planes(pg, x, xp, size);
   const float *rows[32];
-  for (long q0 = 0; q0 < Q; q0 += j->kc) {
-    const long kc = min_l(j->kc, Q - q0);
+  for (long q0 = 0; q0 < P; q0 += j->kc) {
+    const long kc = min_l(j->kc, P - q0);
     const float beta = first && q0 == 0 ? 0.0f : 1.0f;
-    hesse_pack_a(0, gq, Q, 0, O, q0, kc, 1.0f, MR, ap);
+    hesse_pack_a(0, gy, P, 0, O, q0, kc, 1.0f, MR, ap);
     for (long jr = 0; jr < K; jr += NR) {
       const int nr = (int)min_l(NR, K - jr);
       for (int r = 0; r < nr; r++) rows[r] = xp + pg->boff[jr + r] + q0;
@@ -189,27 +187,66 @@ static int padded_backward_weight(const conv_job *j, const float *gy, const floa
   return 0;
 }
 
-/* ---- unfold ---- */
+/* ---- pixels ---- */
 
-/* y_n (O x P) = W (O x K) * col(x_n), the B panels unfolded from x_n one NR-pixel strip at a time. */
-static int unfold_forward(const conv_job *j, const float *x, float *y, hesse_ws *ws) {
+/* xT[((yy*Wp + xx)*C + c] = x[c][yy - ph][xx - pw], zero outside the image. */
+static void fill_pixels(const conv_job *j, const float *x, float *xT) {
+  const hesse_geom *g = &j->g;
+  const long C = g->C, Wp = j->Wp, HW = g->H * g->W;
+  for (long yy = 0; yy < j->Hp; yy++) {
+    float *row = xT + yy * Wp * C;
+    const long sy = yy - g->ph;
+    if (sy < 0 || sy >= g->H) {
+      memset(row, 0, (size_t)(Wp * C) * sizeof(float));
+      continue;
+    }
+    const long left = min_l(g->pw, Wp), right = max_l(0, Wp - g->pw - g->W);
+    memset(row, 0, (size_t)(left * C) * sizeof(float));
+    const long w = min_l(g->W, Wp - left);
+    if (w > 0) hesse_transpose(x + sy * g->W, HW, C, w, row + left * C, C);
+    if (right > 0) memset(row + (left + w) * C, 0, (size_t)(right * C) * sizeof(float));
+  }
+}
+
+/*
+ * The weight gradient of images lo..hi-1, written to gw (O x K). Per tap (i, j) the sum runs in
+ * a tap-major buffer (tap x O x C), permuted into gw's (o, c, i, j) order at the end.
+ */
+static int pixels_backward_weight(const conv_job *j, long lo, long hi, float *gw, hesse_ws *ws) {
+  const hesse_geom *g = &j->g;
   const hesse_ukernel *uk = j->uk;
   const int MR = uk->mr, NR = uk->nr;
-  float *bp = hesse_ws_get(ws, 0, j->kc * NR);
-  if (!bp) return -1;
-  for (long p0 = 0; p0 < j->P; p0 += NR) {
-    const int nr = (int)min_l(NR, j->P - p0);
-    for (long pc = 0; pc < j->K; pc += j->kc) {
-      const long kc = min_l(j->kc, j->K - pc);
-      hesse_im2col_block(x, &j->g, pc, pc + kc, p0, p0 + nr, bp, NR);
-      if (nr < NR) zero_columns(bp, kc, NR, nr);
-      const float *ap = j->apack + pc * j->mpad;
-      for (long ir = 0; ir < j->O; ir += MR)
-        uk->fn(kc, ap + ir * kc, bp, y + ir * j->P + p0, j->P, pc == 0 ? 0.0f : 1.0f, (int)min_l(MR, j->O - ir), nr);
+  const long C = g->C, O = j->O, P = j->P, khw = g->kh * g->kw;
+  const long xsize = j->Hp * j->Wp * C + NR + 16;
+  float *xT = hesse_ws_get(ws, 0, xsize);
+  float *ap = hesse_ws_get(ws, 2, j->mpad * P);
+  float *acc = hesse_ws_get(ws, 3, khw * O * C);
+  if (!xT || !ap || !acc) return -1;
+  memset(xT + xsize - NR - 16, 0, (size_t)(NR + 16) * sizeof(float));
+  for (long n = lo; n < hi; n++) {
+    const float *gy = j->in + n * j->out_size;
+    fill_pixels(j, j->in2 + n * j->in_size, xT);
+    hesse_pack_a(0, gy, P, 0, O, 0, P, 1.0f, MR, ap);
+    for (long p0 = 0; p0 < P; p0 += j->kc) {
+      const long kc = min_l(j->kc, P - p0);
+      const float beta = n == lo && p0 == 0 ? 0.0f : 1.0f;
+      for (long t = 0; t < khw; t++) {
+        const float *base = xT + ((t / g->kw) * j->Wp + t % g->kw) * C;
+        float *ct = acc + t * O * C;
+        for (long c0 = 0; c0 < C; c0 += NR)
+          for (long ir = 0; ir < O; ir += MR)
+            uk->indirect(kc, ap + ir * P + p0 * MR, base + c0, j->pixoff + p0, ct + ir * C + c0, C, beta,
+                         (int)min_l(MR, O - ir), (int)min_l(NR, C - c0));
+      }
     }
   }
+  for (long o = 0; o < O; o++)
+    for (long c = 0; c < C; c++)
+      for (long t = 0; t < khw; t++) gw[(o * C + c) * khw + t] = acc[(t * O + o) * C + c];
   return 0;
 }
+
+/* ---- unfold ---- */
 
 /* gx_n = fold(W^T (K x O) * gy_n): each MR x NR tile of the product is folded into gx_n at once. */
 static int unfold_backward_input(const conv_job *j, const float *gy, float *gx, hesse_ws *ws) {
@@ -218,7 +255,7 @@ static int unfold_backward_input(const conv_job *j, const float *gy, float *gx, 
   float *bp = hesse_ws_get(ws, 0, j->O * NR);
   float tile[32 * 32] __attribute__((aligned(64)));
   if (!bp) return -1;
-  memset(gx, 0, (size_t)j->in_size * sizeof(float));
+  if (!j->accumulate) memset(gx, 0, (size_t)j->in_size * sizeof(float));
   for (long p0 = 0; p0 < j->P; p0 += NR) {
     const int nr = (int)min_l(NR, j->P - p0);
     hesse_pack_b(0, gy, j->P, 0, j->O, p0, nr, NR, bp);
@@ -229,33 +266,6 @@ static int unfold_backward_input(const conv_job *j, const float *gy, float *gx, 
         uk->fn(kc, j->apack + pc * j->mpad + ir * kc, bp + pc * NR, tile, NR, pc == 0 ? 0.0f : 1.0f, MR, NR);
       }
       hesse_col2im_block(tile, NR, &j->g, ir, ir + m, p0, p0 + nr, gx);
-    }
-  }
-  return 0;
-}
-
-/*
- * gw (O x K) (+)= gy_n (O x P) * col(x_n)^T. The B panel needs pixels as rows: each strip of conv
- * rows is unfolded contiguously, then transposed into the panel.
- */
-static int unfold_backward_weight(const conv_job *j, const float *gy, const float *x, float *gw, int first, hesse_ws *ws) {
-  const hesse_ukernel *uk = j->uk;
-  const int MR = uk->mr, NR = uk->nr;
-  float *ap = hesse_ws_get(ws, 0, j->mpad * j->kc);
-  float *bp = hesse_ws_get(ws, 1, (long)NR * j->kc);
-  float *scratch = hesse_ws_get(ws, 2, (long)NR * j->kc);
-  if (!ap || !bp || !scratch) return -1;
-  for (long pc = 0; pc < j->P; pc += j->kc) {
-    const long kc = min_l(j->kc, j->P - pc);
-    const float beta = first && pc == 0 ? 0.0f : 1.0f;
-    hesse_pack_a(0, gy, j->P, 0, j->O, pc, kc, 1.0f, MR, ap);
-    for (long jr = 0; jr < j->K; jr += NR) {
-      const int nr = (int)min_l(NR, j->K - jr);
-      hesse_im2col_block(x, &j->g, jr, jr + nr, pc, pc + kc, scratch, kc);
-      hesse_transpose(scratch, kc, nr, kc, bp, NR);
-      if (nr < NR) zero_columns(bp, kc, NR, nr);
-      for (long ir = 0; ir < j->O; ir += MR)
-        uk->fn(kc, ap + ir * kc, bp, gw + ir * j->K + jr, j->K, beta, (int)min_l(MR, j->O - ir), nr);
     }
   }
   return 0;
@@ -289,10 +299,17 @@ static int blas_chunk(const conv_job *j, long n0, long nbc, int first, float *gw
       const float *x = j->in + n0 * j->in_size;
       float *y = j->out + n0 * j->out_size;
       for (long b = 0; b < nbc; b++) hesse_im2col(x + b * j->in_size, &j->g, col + b * P, ld);
-      blas_gemm(j, 0, 0, O, ld, K, j->in2, K, col, ld, 0.0f, nbc == 1 ? y : buf, ld);
+      blas_gemm(j, 0, 0, O, ld, K, j->in2, K, col, ld, nbc == 1 && j->accumulate ? 1.0f : 0.0f, nbc == 1 ? y : buf, ld);
       if (nbc > 1)
         for (long b = 0; b < nbc; b++)
-          for (long o = 0; o < O; o++) memcpy(y + b * j->out_size + o * P, buf + o * ld + b * P, (size_t)P * sizeof(float));
+          for (long o = 0; o < O; o++) {
+            float *dst = y + b * j->out_size + o * P;
+            const float *src = buf + o * ld + b * P;
+            if (j->accumulate)
+              for (long p = 0; p < P; p++) dst[p] += src[p];
+            else
+              memcpy(dst, src, (size_t)P * sizeof(float));
+          }
       break;
     }
     case BACKWARD_INPUT: {
@@ -300,7 +317,7 @@ static int blas_chunk(const conv_job *j, long n0, long nbc, int first, float *gw
       float *gx = j->out + n0 * j->in_size;
       if (nbc > 1) gather_gy(j, gy, nbc, buf);
       blas_gemm(j, 1, 0, K, ld, O, j->in2, K, nbc > 1 ? buf : gy, ld, 0.0f, col, ld);
-      memset(gx, 0, (size_t)(nbc * j->in_size) * sizeof(float));
+      if (!j->accumulate) memset(gx, 0, (size_t)(nbc * j->in_size) * sizeof(float));
       for (long b = 0; b < nbc; b++) hesse_col2im(col + b * P, &j->g, gx + b * j->in_size, ld);
       break;
     }
@@ -318,18 +335,17 @@ static int blas_chunk(const conv_job *j, long n0, long nbc, int first, float *gw
 
 /* ---- driver ---- */
 
-static int one_image(const conv_job *j, long n, int first, float *gw, hesse_ws *ws) {
-  const float *gy_or_x = j->in + n * (j->kind == FORWARD ? j->in_size : j->out_size);
+static int one_image(const conv_job *j, long n, int last, int first, float *gw, hesse_ws *ws) {
+  const long stride = j->kind == FORWARD ? j->in_size : j->out_size;
+  const float *gy_or_x = j->in + n * stride, *next = last ? 0 : gy_or_x + stride;
   switch (j->kind) {
     case FORWARD:
-      return j->strategy == PADDED ? padded_forward(j, gy_or_x, j->out + n * j->out_size, ws)
-                                   : unfold_forward(j, gy_or_x, j->out + n * j->out_size, ws);
+      return planes_forward(j, gy_or_x, j->out + n * j->out_size, next, ws);
     case BACKWARD_INPUT:
-      return j->strategy == PADDED ? padded_forward(j, gy_or_x, j->out + n * j->in_size, ws)
+      return j->strategy == PLANES ? planes_forward(j, gy_or_x, j->out + n * j->in_size, next, ws)
                                    : unfold_backward_input(j, gy_or_x, j->out + n * j->in_size, ws);
     default:
-      return j->strategy == PADDED ? padded_backward_weight(j, gy_or_x, j->in2 + n * j->in_size, gw, first, ws)
-                                   : unfold_backward_weight(j, gy_or_x, j->in2 + n * j->in_size, gw, first, ws);
+      return planes_backward_weight(j, gy_or_x, j->in2 + n * j->in_size, gw, first, ws);
   }
 }
 
@@ -349,8 +365,10 @@ static void run_chunk(void *ctx, int c, int nchunks) {
   int rc = ws ? 0 : -1;
   if (j->strategy == BLAS) {
     for (long n0 = lo; n0 < hi && rc == 0; n0 += j->nb) rc = blas_chunk(j, n0, min_l(j->nb, hi - n0), n0 == lo, gw, ws);
+  } else if (j->strategy == PIXELS) {
+    if (rc == 0 && hi > lo) rc = pixels_backward_weight(j, lo, hi, gw, ws);
   } else {
-    for (long n = lo; n < hi && rc == 0; n++) rc = one_image(j, n, n == lo, gw, ws);
+    for (long n = lo; n < hi && rc == 0; n++) rc = one_image(j, n, n == hi - 1, n == lo, gw, ws);
   }
   if (rc != 0) j->failed = 1;
 }
@@ -366,7 +384,7 @@ static int pack_weights(conv_job *j, long M, long inner) {
   int trans = 0;
   long ld = j->K;
   if (j->kind == BACKWARD_INPUT) {
-    if (j->strategy == PADDED) {
+    if (j->strategy == PLANES) {
       const hesse_geom *g = &j->g;
       const long khw = g->kh * g->kw;
       flipped = malloc((size_t)(g->C * j->O * khw) * sizeof(float));
@@ -391,33 +409,49 @@ static int pack_weights(conv_job *j, long M, long inner) {
 static int setup_own(conv_job *j) {
   const hesse_geom *g = &j->g;
   const long O = j->O;
-  const int recast = j->kind == BACKWARD_INPUT; /* only stride 1 */
-  padded_geom *pg = &j->pg;
+  const int recast = j->kind == BACKWARD_INPUT;
+  planes_geom *pg = &j->pg;
   if (recast) {
-    *pg = (padded_geom){O, g->Ho, g->Wo, g->kh - 1 - g->ph, g->kw - 1 - g->pw, 1, 1, 1, 1, 0, 0, g->H, g->W, 0, g->C, 0};
+    *pg = (planes_geom){O, g->Ho, g->Wo, g->kh - 1 - g->ph, g->kw - 1 - g->pw, g->kh, g->kw, 1, 1, 1, 0, g->H, g->W, 0, g->C, 0};
   } else {
-    *pg = (padded_geom){g->C, g->H, g->W, g->ph, g->pw, g->sh, g->sw, min_l(g->sh, g->kh), min_l(g->sw, g->kw),
-                        0, 0, g->Ho, g->Wo, 0, O, 0};
+    *pg = (planes_geom){g->C, g->H, g->W, g->ph, g->pw, g->kh, g->kw, g->sh, g->sw, min_l(g->sh, g->kh), 0, g->Ho, g->Wo, 0, O, 0};
   }
-  pg->Hq = ceil_div(pg->Hin + 2 * pg->ph, pg->sh);
-  pg->Wq = ceil_div(pg->Win + 2 * pg->pw, pg->sw);
-  pg->Q = pg->Ho * pg->Wq;
-  /* The grid wastes (Wq - Wo)/Wo of the work; beyond half, unfolding is cheaper. */
-  const int padded = (!recast || (g->sh == 1 && g->sw == 1)) && 2 * pg->Wq <= 3 * pg->Wo + 2;
-  j->strategy = padded ? PADDED : UNFOLD;
+  pg->Hq = pg->Ho + (pg->kh - 1) / pg->sh;
+  pg->P = pg->Ho * pg->Wo;
+  if (j->kind == BACKWARD_WEIGHT && g->C >= 16) {
+    j->strategy = PIXELS;
+    j->Hp = (g->Ho - 1) * g->sh + g->kh;
+    j->Wp = (g->Wo - 1) * g->sw + g->kw;
+    j->pixoff = malloc((size_t)j->P * sizeof(long));
+    if (!j->pixoff) return -1;
+    for (long oy = 0, p = 0; oy < g->Ho; oy++)
+      for (long ox = 0; ox < g->Wo; ox++) j->pixoff[p++] = (oy * g->sh * j->Wp + ox * g->sw) * g->C;
+    j->uk = g->C <= 16 ? hesse_ukernel_narrow(hesse_isa_get(), O) : hesse_ukernel_for(hesse_isa_get(), O);
+    j->mpad = round_up(O, j->uk->mr);
+    j->kc = ceil_div(j->P, ceil_div(j->P, j->uk->kc));
+    return 0;
+  }
+  /* only the input gradient of a strided convolution is not a convolution over planes */
+  const int planes = !recast || (g->sh == 1 && g->sw == 1);
+  j->strategy = planes ? PLANES : UNFOLD;
   long M, inner;
-  if (padded) {
+  if (planes) {
     const long Kp = pg->Cin * g->kh * g->kw; /* equals K, or O*kh*kw for the input gradient */
     pg->boff = malloc((size_t)Kp * sizeof(long));
     if (!pg->boff) return -1;
-    const long plane = pg->Hq * pg->Wq;
+    M = j->kind == BACKWARD_WEIGHT ? O : pg->Cout;
+    j->uk = hesse_ukernel_for(hesse_isa_get(), M);
+    pg->Wq = pg->Wo + g->kw - 1;
+    pg->rows = j->kind != BACKWARD_WEIGHT && pg->sh == 1 && pg->sw == 1 && pg->Wo % j->uk->nr == 0 && hesse_conv_rows_get();
+    const long plane = pg->Hq * pg->Wo;
     for (long c = 0, k = 0; c < pg->Cin; c++)
       for (long i = 0; i < g->kh; i++)
         for (long jj = 0; jj < g->kw; jj++)
-          pg->boff[k++] = ((c * pg->na + i % pg->sh) * pg->nb + jj % pg->sw) * plane + (i / pg->sh) * pg->Wq + jj / pg->sw;
+          pg->boff[k++] = pg->rows ? (c * pg->Hq + i) * pg->Wq + jj
+                                   : ((c * g->kw + jj) * pg->na + i % pg->sh) * plane + (i / pg->sh) * pg->Wo;
     if (recast) j->K = Kp; /* the recast product's inner dimension */
     M = j->kind == BACKWARD_WEIGHT ? O : pg->Cout;
-    inner = j->kind == BACKWARD_WEIGHT ? pg->Q : Kp;
+    inner = j->kind == BACKWARD_WEIGHT ? pg->P : Kp;
   } else {
     M = j->kind == BACKWARD_INPUT ? j->K : O;
     inner = j->kind == FORWARD ? j->K : j->kind == BACKWARD_INPUT ? O : j->P;
@@ -428,10 +462,11 @@ static int setup_own(conv_job *j) {
   return j->kind == BACKWARD_WEIGHT ? 0 : pack_weights(j, M, inner);
 }
 
-static int run(conv_kind kind, const float *in, const float *in2, float *out, long N, long O, const hesse_geom *g) {
+static int run(conv_kind kind, const float *in, const float *in2, float *out, long N, long O, const hesse_geom *g, int accumulate) {
   conv_job j;
   memset(&j, 0, sizeof j);
   j.kind = kind;
+  j.accumulate = accumulate;
   j.in = in;
   j.in2 = in2;
   j.out = out;
@@ -452,7 +487,7 @@ static int run(conv_kind kind, const float *in, const float *in2, float *out, lo
   j.gemm_threads = j.nchunks == 1 ? j.threads : 1;
 
   if (N == 0) {
-    if (kind == BACKWARD_WEIGHT) memset(out, 0, (size_t)(O * j.K) * sizeof(float));
+    if (kind == BACKWARD_WEIGHT && !accumulate) memset(out, 0, (size_t)(O * j.K) * sizeof(float));
     return 0;
   }
   int rc = 0;
@@ -469,7 +504,8 @@ static int run(conv_kind kind, const float *in, const float *in2, float *out, lo
     j.partial = calloc((size_t)j.nchunks, sizeof(float *));
     if (!j.partial) rc = -1;
     else {
-      j.partial[0] = out;
+      /* accumulating, every chunk's sum is added to out in order; otherwise chunk 0 writes out itself */
+      j.partial[0] = accumulate ? malloc((size_t)(O * j.K) * sizeof(float)) : out;
       for (int p = 1; p < j.nchunks; p++) j.partial[p] = malloc((size_t)(O * j.K) * sizeof(float));
     }
   }
@@ -477,8 +513,8 @@ static int run(conv_kind kind, const float *in, const float *in2, float *out, lo
 
   if (j.partial) {
     const long n = O * j.K;
-    for (int p = 1; p < j.nchunks; p++) {
-      if (j.partial[p])
+    for (int p = accumulate ? 0 : 1; p < j.nchunks; p++) {
+      if (j.partial[p] && rc == 0 && !j.failed)
         for (long i = 0; i < n; i++) out[i] += j.partial[p][i];
       free(j.partial[p]);
     }
@@ -486,17 +522,18 @@ static int run(conv_kind kind, const float *in, const float *in2, float *out, lo
   }
   free(j.apack);
   free(j.pg.boff);
+  free(j.pixoff);
   return rc != 0 || j.failed ? -1 : 0;
 }
 
-int hesse_conv2d_forward(const float *x, const float *w, float *y, long N, long O, const hesse_geom *g) {
-  return run(FORWARD, x, w, y, N, O, g);
+int hesse_conv2d_forward(const float *x, const float *w, float *y, long N, long O, const hesse_geom *g, int accumulate) {
+  return run(FORWARD, x, w, y, N, O, g, accumulate);
 }
 
-int hesse_conv2d_backward_input(const float *gy, const float *w, float *gx, long N, long O, const hesse_geom *g) {
-  return run(BACKWARD_INPUT, gy, w, gx, N, O, g);
+int hesse_conv2d_backward_input(const float *gy, const float *w, float *gx, long N, long O, const hesse_geom *g, int accumulate) {
+  return run(BACKWARD_INPUT, gy, w, gx, N, O, g, accumulate);
 }
 
-int hesse_conv2d_backward_weight(const float *gy, const float *x, float *gw, long N, long O, const hesse_geom *g) {
-  return run(BACKWARD_WEIGHT, gy, x, gw, N, O, g);
+int hesse_conv2d_backward_weight(const float *gy, const float *x, float *gw, long N, long O, const hesse_geom *g, int accumulate) {
+  return run(BACKWARD_WEIGHT, gy, x, gw, N, O, g, accumulate);
 }

@@ -1,45 +1,75 @@
 #include "elementwise.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "threads.h"
 
-/* One innermost row; the stride cases are split so the compiler vectorises the common ones. */
-static void row(hesse_ew_kind kind, const float *restrict a, long sa, const float *restrict b, long sb, float *restrict o, long n,
-                int acc) {
-#define LOOPS(OP) LOOPF(APPLY_##OP)
+/*
+ * The loops are written once (always inlined) and compiled three times, for AVX-512, AVX2 and the
+ * portable baseline; the configured instruction set picks one. Each loads its operands before
+ * combining them, so every kind is branch-free and vectorises (a conditional load, as in
+ * `b > 0 ? a : 0`, would keep the compiler from if-converting and cost a mispredicted branch per
+ * element on ReLU masks). The build disables FMA contraction, so every path rounds alike.
+ */
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+ALWAYS_INLINE float gate(float x, float y) {
+  /* x where y > 0, else +0 even when x is NaN: a mask on the bits, no branch */
+  uint32_t bits;
+  memcpy(&bits, &x, sizeof bits);
+  bits &= (uint32_t) - (int32_t)(y > 0.0f);
+  float r;
+  memcpy(&r, &bits, sizeof r);
+  return r;
+}
+
 #define APPLY_PLUS(x, y) ((x) + (y))
 #define APPLY_MINUS(x, y) ((x) - (y))
 #define APPLY_TIMES(x, y) ((x) * (y))
 #define APPLY_OVER(x, y) ((x) / (y))
 #define APPLY_MAX(x, y) (((x) > (y) || (x) != (x)) ? (x) : (y))
 #define APPLY_GREATER(x, y) ((x) > (y) ? 1.0f : 0.0f)
-#define APPLY_GATE(x, y) ((y) > 0.0f ? (x) : 0.0f)
-#define LOOPF(F)                                                                           \
-  if (sa == 1 && sb == 1) {                                                                \
-    if (acc) for (long i = 0; i < n; i++) o[i] += F(a[i], b[i]);                           \
-    else for (long i = 0; i < n; i++) o[i] = F(a[i], b[i]);                                \
-  } else if (sa == 1 && sb == 0) {                                                         \
-    const float y = b[0];                                                                  \
-    if (acc) for (long i = 0; i < n; i++) o[i] += F(a[i], y);                              \
-    else for (long i = 0; i < n; i++) o[i] = F(a[i], y);                                   \
-  } else if (sa == 0 && sb == 1) {                                                         \
-    const float x = a[0];                                                                  \
-    if (acc) for (long i = 0; i < n; i++) o[i] += F(x, b[i]);                              \
-    else for (long i = 0; i < n; i++) o[i] = F(x, b[i]);                                   \
-  } else {                                                                                 \
-    if (acc) for (long i = 0; i < n; i++) o[i] += F(a[i * sa], b[i * sb]);                 \
-    else for (long i = 0; i < n; i++) o[i] = F(a[i * sa], b[i * sb]);                      \
+#define APPLY_GATE(x, y) gate((x), (y))
+
+/* One innermost row; the stride cases are split so the compiler vectorises the common ones. */
+#define LOOP(F, AX, BX)                                 \
+  if (acc)                                              \
+    for (long i = 0; i < n; i++) {                      \
+      const float x = (AX), y = (BX);                   \
+      o[i] += F(x, y);                                  \
+    }                                                   \
+  else                                                  \
+    for (long i = 0; i < n; i++) {                      \
+      const float x = (AX), y = (BX);                   \
+      o[i] = F(x, y);                                   \
+    }
+#define LOOPS(F)                                                    \
+  if (sa == 1 && sb == 1) {                                         \
+    LOOP(F, a[i], b[i])                                             \
+  } else if (sa == 1 && sb == 0) {                                  \
+    const float y0 = b[0];                                          \
+    LOOP(F, a[i], y0)                                               \
+  } else if (sa == 0 && sb == 1) {                                  \
+    const float x0 = a[0];                                          \
+    LOOP(F, x0, b[i])                                               \
+  } else {                                                          \
+    LOOP(F, a[i * sa], b[i * sb])                                   \
   }
+
+ALWAYS_INLINE void row_body(hesse_ew_kind kind, const float *restrict a, long sa, const float *restrict b, long sb,
+                            float *restrict o, long n, int acc) {
   switch (kind) {
-    case HESSE_EW_ADD: LOOPS(PLUS) break;
-    case HESSE_EW_SUB: LOOPS(MINUS) break;
-    case HESSE_EW_MUL: LOOPS(TIMES) break;
-    case HESSE_EW_DIV: LOOPS(OVER) break;
-    case HESSE_EW_MAX: LOOPS(MAX) break;
-    case HESSE_EW_GREATER: LOOPS(GREATER) break;
-    case HESSE_EW_GATE: LOOPS(GATE) break;
+    case HESSE_EW_ADD: LOOPS(APPLY_PLUS) break;
+    case HESSE_EW_SUB: LOOPS(APPLY_MINUS) break;
+    case HESSE_EW_MUL: LOOPS(APPLY_TIMES) break;
+    case HESSE_EW_DIV: LOOPS(APPLY_OVER) break;
+    case HESSE_EW_MAX: LOOPS(APPLY_MAX) break;
+    case HESSE_EW_GREATER: LOOPS(APPLY_GREATER) break;
+    case HESSE_EW_GATE: LOOPS(APPLY_GATE) break;
     case HESSE_EW_COPY:
       if (sa == 1) {
         if (acc) for (long i = 0; i < n; i++) o[i] += a[i];
@@ -50,9 +80,147 @@ static void row(hesse_ew_kind kind, const float *restrict a, long sa, const floa
       }
       break;
   }
-#undef LOOPS
-#undef LOOPF
 }
+
+/*
+ * Σ a·b (b NULL: Σ a) over one row of n elements in float64, in eight interleaved partial sums
+ * combined in a fixed order: vectorisable without reassociating anything, and the same on every
+ * instruction set and thread count.
+ */
+ALWAYS_INLINE double sum_body(const float *restrict a, long sa, const float *restrict b, long sb, long n) {
+  double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  long i = 0;
+  if (b) {
+    if (sa == 1 && sb == 1)
+      for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) s[l] += (double)a[i + l] * (double)b[i + l];
+    else if (sa == 1 && sb == 0)
+      for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) s[l] += (double)a[i + l] * (double)b[0];
+    for (; i < n; i++) s[i & 7] += (double)a[i * sa] * (double)b[i * sb];
+  } else {
+    if (sa == 1)
+      for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) s[l] += (double)a[i + l];
+    for (; i < n; i++) s[i & 7] += (double)a[i * sa];
+  }
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+/* acc[i*so] += a[i*sa]·b[i*sb] (or a alone) along a row whose every element has its own output. */
+ALWAYS_INLINE void spread_body(const float *restrict a, long sa, const float *restrict b, long sb, double *restrict acc,
+                               long so, long n) {
+  if (b) {
+    if (sa == 1 && sb == 1 && so == 1)
+      for (long i = 0; i < n; i++) acc[i] += (double)a[i] * (double)b[i];
+    else
+      for (long i = 0; i < n; i++) acc[i * so] += (double)a[i * sa] * (double)b[i * sb];
+  } else {
+    if (sa == 1 && so == 1)
+      for (long i = 0; i < n; i++) acc[i] += (double)a[i];
+    else
+      for (long i = 0; i < n; i++) acc[i * so] += (double)a[i * sa];
+  }
+}
+
+/*
+ * One row of a·b + c·d + e. The operands that stay fixed along the row (stride 0: a channel's
+ * scale or shift) are hoisted, so the loop the compiler sees has unit-stride loads only; absent
+ * terms are left out rather than added as zeros (which would turn -0 into +0).
+ */
+#define MULADD_LOOP(EXPR)                                  \
+  if (acc)                                                 \
+    for (long i = 0; i < n; i++) o[i] += (EXPR);           \
+  else                                                     \
+    for (long i = 0; i < n; i++) o[i] = (EXPR);
+#define MULADD_TERMS(A, B, C, D, E)                        \
+  if (c && e) {                                            \
+    MULADD_LOOP(((A) * (B) + (C) * (D)) + (E))             \
+  } else if (c) {                                          \
+    MULADD_LOOP((A) * (B) + (C) * (D))                     \
+  } else if (e) {                                          \
+    MULADD_LOOP((A) * (B) + (E))                           \
+  } else {                                                 \
+    MULADD_LOOP((A) * (B))                                 \
+  }
+
+ALWAYS_INLINE void muladd_body(const float *restrict a, long sa, const float *restrict b, long sb, const float *restrict c, long sc,
+                               const float *restrict d, long sd, const float *restrict e, long se, float *restrict o, long n, int acc) {
+  if (sa == 1 && sb == 0 && (!c || (sc == 1 && sd == 0)) && (!e || se == 0)) {
+    const float b0 = b[0], d0 = d ? d[0] : 0.0f, e0 = e ? e[0] : 0.0f;
+    MULADD_TERMS(a[i], b0, c[i], d0, e0)
+  } else if (sa == 1 && sb == 1 && (!c || (sc == 1 && sd == 1)) && (!e || se == 1)) {
+    MULADD_TERMS(a[i], b[i], c[i], d[i], e[i])
+  } else {
+    MULADD_TERMS(a[i * sa], b[i * sb], c[i * sc], d[i * sd], e[i * se])
+  }
+}
+
+typedef void (*row_fn)(hesse_ew_kind, const float *, long, const float *, long, float *, long, int);
+typedef void (*muladd_fn)(const float *, long, const float *, long, const float *, long, const float *, long, const float *, long,
+                          float *, long, int);
+typedef double (*sum_fn)(const float *, long, const float *, long, long);
+typedef void (*spread_fn)(const float *, long, const float *, long, double *, long, long);
+
+#define DEFINE_PATH(SUFFIX, TARGET)                                                                                    \
+  TARGET static void row_##SUFFIX(hesse_ew_kind kind, const float *a, long sa, const float *b, long sb, float *o, long n, \
+                                  int acc) {                                                                           \
+    row_body(kind, a, sa, b, sb, o, n, acc);                                                                           \
+  }                                                                                                                    \
+  TARGET static double sum_##SUFFIX(const float *a, long sa, const float *b, long sb, long n) {                        \
+    return sum_body(a, sa, b, sb, n);                                                                                  \
+  }                                                                                                                    \
+  TARGET static void spread_##SUFFIX(const float *a, long sa, const float *b, long sb, double *acc, long so, long n) {  \
+    spread_body(a, sa, b, sb, acc, so, n);                                                                             \
+  }                                                                                                                    \
+  TARGET static void muladd_##SUFFIX(const float *a, long sa, const float *b, long sb, const float *c, long sc,          \
+                                     const float *d, long sd, const float *e, long se, float *o, long n, int acc) {     \
+    muladd_body(a, sa, b, sb, c, sc, d, sd, e, se, o, n, acc);                                                         \
+  }
+
+DEFINE_PATH(generic, )
+#if defined(__x86_64__)
+DEFINE_PATH(avx2, __attribute__((target("avx2"))))
+DEFINE_PATH(avx512, __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,prefer-vector-width=512"))))
+#endif
+
+static row_fn row_for(hesse_isa isa) {
+#if defined(__x86_64__)
+  if (isa == HESSE_ISA_AVX512) return row_avx512;
+  if (isa == HESSE_ISA_AVX2) return row_avx2;
+#endif
+  (void)isa;
+  return row_generic;
+}
+
+static sum_fn sum_for(hesse_isa isa) {
+#if defined(__x86_64__)
+  if (isa == HESSE_ISA_AVX512) return sum_avx512;
+  if (isa == HESSE_ISA_AVX2) return sum_avx2;
+#endif
+  (void)isa;
+  return sum_generic;
+}
+
+static muladd_fn muladd_for(hesse_isa isa) {
+#if defined(__x86_64__)
+  if (isa == HESSE_ISA_AVX512) return muladd_avx512;
+  if (isa == HESSE_ISA_AVX2) return muladd_avx2;
+#endif
+  (void)isa;
+  return muladd_generic;
+}
+
+static spread_fn spread_for(hesse_isa isa) {
+#if defined(__x86_64__)
+  if (isa == HESSE_ISA_AVX512) return spread_avx512;
+  if (isa == HESSE_ISA_AVX2) return spread_avx2;
+#endif
+  (void)isa;
+  return spread_generic;
+}
+
+/* ---- binary ---- */
 
 typedef struct {
   hesse_ew_kind kind;
@@ -60,24 +228,27 @@ typedef struct {
   float *out;
   int rank;
   const long *shape, *sa, *sb;
-  long rows; /* product of all but the innermost dimension */
+  long total;
   int acc;
+  row_fn row;
 } binary_job;
 
-/* Rows [first, last) of the iteration, each located from its flat row index. */
-static void binary_rows(const binary_job *j, long first, long last) {
+/* Elements [first, last) of the iteration (out is contiguous), row by row; a range may start or end inside a row. */
+static void binary_range(const binary_job *j, long first, long last) {
   const int r = j->rank;
-  const long inner = j->shape[r - 1];
+  const long inner = j->shape[r - 1], ia = j->sa[r - 1], ib = j->sb[r - 1];
   long idx[HESSE_EW_MAX_RANK];
-  long rem = first, oa = 0, ob = 0;
+  long rw = first / inner, rem = rw, oa = 0, ob = 0;
   for (int d = r - 2; d >= 0; d--) {
     idx[d] = rem % j->shape[d];
     rem /= j->shape[d];
     oa += idx[d] * j->sa[d];
     ob += idx[d] * j->sb[d];
   }
-  for (long rw = first; rw < last; rw++) {
-    row(j->kind, j->a + oa, j->sa[r - 1], j->b ? j->b + ob : 0, j->sb[r - 1], j->out + rw * inner, inner, j->acc);
+  for (long e = first; e < last; rw++) {
+    const long start = e - rw * inner, end = last - rw * inner < inner ? last - rw * inner : inner;
+    j->row(j->kind, j->a + oa + start * ia, ia, j->b ? j->b + ob + start * ib : 0, ib, j->out + e, end - start, j->acc);
+    e = rw * inner + end;
     for (int d = r - 2; d >= 0; d--) {
       oa += j->sa[d];
       ob += j->sb[d];
@@ -89,59 +260,172 @@ static void binary_rows(const binary_job *j, long first, long last) {
   }
 }
 
+/* Chunk boundaries at multiples of 16 elements keep every chunk's vectors aligned alike. */
+static long chunk_edge(long total, int c, int nchunks) {
+  if (c >= nchunks) return total;
+  return (long)((double)total * c / nchunks) / 16 * 16;
+}
+
 static void binary_task(void *ctx, int chunk, int nchunks) {
   const binary_job *j = (const binary_job *)ctx;
-  long first = j->rows * chunk / nchunks, last = j->rows * (chunk + 1) / nchunks;
-  if (first < last) binary_rows(j, first, last);
+  const long first = chunk_edge(j->total, chunk, nchunks), last = chunk_edge(j->total, chunk + 1, nchunks);
+  if (first < last) binary_range(j, first, last);
+}
+
+/* Below about a quarter million elements a second thread costs more than it brings. */
+#define SPLIT_MIN_ELEMENTS (1L << 18)
+/* Chunks of at least this many elements: a chunk is claimed under a lock. */
+#define CHUNK_MIN_ELEMENTS (1L << 16)
+
+static int chunks_for(long work, int threads) {
+  if (threads <= 1 || work < SPLIT_MIN_ELEMENTS) return 1;
+  long c = 4L * threads, most = work / CHUNK_MIN_ELEMENTS;
+  return (int)(c < most ? c : most);
 }
 
 void hesse_binary(hesse_ew_kind kind, const float *a, const float *b, float *out, int rank, const long *shape, const long *sa,
                   const long *sb, int accumulate, int threads) {
-  long total = 1, rows = 1;
+  long total = 1;
   for (int d = 0; d < rank; d++) total *= shape[d];
   if (total == 0) return;
-  for (int d = 0; d < rank - 1; d++) rows *= shape[d];
-  binary_job j = {kind, a, kind == HESSE_EW_COPY ? 0 : b, out, rank, shape, sa, sb, rows, accumulate};
-  /* Below about a quarter million elements a second thread costs more than it brings. */
-  int chunks = (total >= (1L << 18) && threads > 1 && rows > 1) ? (rows < 4L * threads ? (int)rows : 4 * threads) : 1;
-  if (chunks == 1) binary_rows(&j, 0, rows);
+  binary_job j = {kind, a, kind == HESSE_EW_COPY ? 0 : b, out, rank, shape, sa, sb, total, accumulate, row_for(hesse_isa_get())};
+  const int chunks = chunks_for(total, threads);
+  if (chunks == 1) binary_range(&j, 0, total);
   else hesse_parallel(chunks, threads, binary_task, &j);
 }
 
+/* ---- muladd ---- */
+
+typedef struct {
+  const float *p[5]; /* a, b, c, d, e */
+  float *out;
+  int rank;
+  const long *shape;
+  const long *const *st;
+  long total;
+  int acc;
+  muladd_fn row;
+} muladd_job;
+
+static void muladd_range(const muladd_job *j, long first, long last) {
+  const int r = j->rank;
+  const long inner = j->shape[r - 1];
+  long idx[HESSE_EW_MAX_RANK], off[5] = {0, 0, 0, 0, 0};
+  long rw = first / inner, rem = rw;
+  for (int d = r - 2; d >= 0; d--) {
+    idx[d] = rem % j->shape[d];
+    rem /= j->shape[d];
+    for (int q = 0; q < 5; q++) off[q] += idx[d] * j->st[q][d];
+  }
+  for (long e = first; e < last; rw++) {
+    const long start = e - rw * inner, end = last - rw * inner < inner ? last - rw * inner : inner;
+    const float *q[5];
+    for (int k = 0; k < 5; k++) q[k] = j->p[k] ? j->p[k] + off[k] + start * j->st[k][r - 1] : 0;
+    j->row(q[0], j->st[0][r - 1], q[1], j->st[1][r - 1], q[2], j->st[2][r - 1], q[3], j->st[3][r - 1], q[4], j->st[4][r - 1],
+           j->out + e, end - start, j->acc);
+    e = rw * inner + end;
+    for (int d = r - 2; d >= 0; d--) {
+      for (int k = 0; k < 5; k++) off[k] += j->st[k][d];
+      if (++idx[d] < j->shape[d]) break;
+      for (int k = 0; k < 5; k++) off[k] -= j->st[k][d] * j->shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+static void muladd_task(void *ctx, int chunk, int nchunks) {
+  const muladd_job *j = (const muladd_job *)ctx;
+  const long first = chunk_edge(j->total, chunk, nchunks), last = chunk_edge(j->total, chunk + 1, nchunks);
+  if (first < last) muladd_range(j, first, last);
+}
+
+void hesse_muladd(const float *a, const float *b, const float *c, const float *d, const float *e, float *out, int rank,
+                  const long *shape, const long *const strides[5], int accumulate, int threads) {
+  long total = 1;
+  for (int k = 0; k < rank; k++) total *= shape[k];
+  if (total == 0) return;
+  muladd_job j = {{a, b, c && d ? c : 0, c && d ? d : 0, e}, out, rank, shape, strides, total, accumulate, muladd_for(hesse_isa_get())};
+  const int chunks = chunks_for(total, threads);
+  if (chunks == 1) muladd_range(&j, 0, total);
+  else hesse_parallel(chunks, threads, muladd_task, &j);
+}
+
+/* ---- reduce ---- */
+
+typedef struct {
+  const float *a, *b;
+  double *acc;
+  int rank;
+  const long *shape, *sa, *sb, *so;
+  int split; /* the dimension whose index range the chunks divide: one with its own outputs, so no two chunks share one */
+  sum_fn sum;
+  spread_fn spread;
+} reduce_job;
+
+/* The iteration with dimension `split` restricted to [lo, hi), in the same order as the whole. */
+static void reduce_range(const reduce_job *j, long lo, long hi) {
+  const int r = j->rank;
+  long shape[HESSE_EW_MAX_RANK];
+  memcpy(shape, j->shape, (size_t)r * sizeof(long));
+  long oa = 0, ob = 0, oo = 0;
+  if (j->split >= 0) {
+    shape[j->split] = hi - lo;
+    oa = lo * j->sa[j->split];
+    ob = j->b ? lo * j->sb[j->split] : 0;
+    oo = lo * j->so[j->split];
+  }
+  const long inner = shape[r - 1], ia = j->sa[r - 1], ib = j->b ? j->sb[r - 1] : 0, io = j->so[r - 1];
+  long idx[HESSE_EW_MAX_RANK] = {0};
+  for (;;) {
+    const float *pa = j->a + oa, *pb = j->b ? j->b + ob : 0;
+    if (io == 0) j->acc[oo] += j->sum(pa, ia, pb, ib, inner);
+    else j->spread(pa, ia, pb, ib, j->acc + oo, io, inner);
+    int d = r - 2;
+    for (; d >= 0; d--) {
+      oa += j->sa[d];
+      ob += j->b ? j->sb[d] : 0;
+      oo += j->so[d];
+      if (++idx[d] < shape[d]) break;
+      oa -= j->sa[d] * shape[d];
+      ob -= j->b ? j->sb[d] * shape[d] : 0;
+      oo -= j->so[d] * shape[d];
+      idx[d] = 0;
+    }
+    if (d < 0) break;
+  }
+}
+
+static void reduce_task(void *ctx, int chunk, int nchunks) {
+  const reduce_job *j = (const reduce_job *)ctx;
+  const long n = j->shape[j->split];
+  const long lo = n * chunk / nchunks, hi = n * (chunk + 1) / nchunks;
+  if (lo < hi) reduce_range(j, lo, hi);
+}
+
 void hesse_reduce(const float *a, const float *b, float *out, long out_len, int rank, const long *shape, const long *sa,
-                  const long *sb, const long *so) {
+                  const long *sb, const long *so, int threads) {
   double *acc = (double *)calloc((size_t)(out_len > 0 ? out_len : 1), sizeof(double));
   long total = 1;
   for (int d = 0; d < rank; d++) total *= shape[d];
   if (total > 0 && acc) {
-    const long inner = shape[rank - 1], ia = sa[rank - 1], ib = b ? sb[rank - 1] : 0, io = so[rank - 1];
-    long idx[HESSE_EW_MAX_RANK] = {0};
-    long oa = 0, ob = 0, oo = 0;
-    for (;;) {
-      const float *pa = a + oa, *pb = b ? b + ob : 0;
-      if (io == 0) {
-        double s = 0;
-        if (pb) for (long i = 0; i < inner; i++) s += (double)pa[i * ia] * pb[i * ib];
-        else for (long i = 0; i < inner; i++) s += pa[i * ia];
-        acc[oo] += s;
-      } else {
-        double *po = acc + oo;
-        if (pb) for (long i = 0; i < inner; i++) po[i * io] += (double)pa[i * ia] * pb[i * ib];
-        else for (long i = 0; i < inner; i++) po[i * io] += pa[i * ia];
-      }
-      int d = rank - 2;
-      for (; d >= 0; d--) {
-        oa += sa[d];
-        ob += b ? sb[d] : 0;
-        oo += so[d];
-        if (++idx[d] < shape[d]) break;
-        oa -= sa[d] * shape[d];
-        ob -= b ? sb[d] * shape[d] : 0;
-        oo -= so[d] * shape[d];
-        idx[d] = 0;
-      }
-      if (d < 0) break;
+    const hesse_isa isa = hesse_isa_get();
+    reduce_job j = {a, b, acc, rank, shape, sa, sb, so, -1, sum_for(isa), spread_for(isa)};
+    /*
+     * Split the outermost dimension that has its own outputs, so each output's terms are summed in
+     * one chunk, in order. Only when an index of it spans a long contiguous stretch: chunks of a
+     * few rows each (BN's channels inside an image) read memory in a pattern that two threads run
+     * slower than one.
+     */
+    long below = total;
+    for (int d = 0; d < rank - 1 && j.split < 0; d++) {
+      below /= shape[d];
+      if (below < CHUNK_MIN_ELEMENTS) break;
+      if (so[d] != 0 && shape[d] > 1) j.split = d;
     }
+    int chunks = j.split >= 0 ? chunks_for(total, threads) : 1;
+    if (j.split >= 0 && chunks > shape[j.split]) chunks = (int)shape[j.split];
+    if (chunks <= 1) reduce_range(&j, 0, j.split >= 0 ? shape[j.split] : 0);
+    else hesse_parallel(chunks, threads, reduce_task, &j);
   }
   for (long i = 0; i < out_len; i++) out[i] = acc ? (float)acc[i] : 0.0f;
   free(acc);

@@ -27,10 +27,20 @@ void hesse_binary(hesse_ew_kind kind, const float *a, const float *b, float *out
                   const long *sb, int accumulate, int threads);
 
 /*
+ * out (contiguous over shape) = a·b + c·d + e (or += with accumulate), c, d and e each optional
+ * (NULL: that term is absent; c and d go together), every operand read with its own strides: a
+ * per-channel affine map and its tangent (x·s + t, tx·s + x·ts + tt) in one pass. Rounded as
+ * written, (a·b + c·d) + e, with no fused multiply-add.
+ */
+void hesse_muladd(const float *a, const float *b, const float *c, const float *d, const float *e, float *out, int rank,
+                  const long *shape, const long *const strides[5], int accumulate, int threads);
+
+/*
  * out[o] = Σ a·b (b NULL: Σ a) over the iteration `shape`, where o walks with strides so (0 along
  * summed dimensions); sums in double, written as float (out is overwritten, length out_len).
+ * Threads split the outputs, never one output's sum, so the result does not depend on them.
  */
 void hesse_reduce(const float *a, const float *b, float *out, long out_len, int rank, const long *shape, const long *sa,
-                  const long *sb, const long *so);
+                  const long *sb, const long *so, int threads);
 
 #endif

@@ -183,7 +183,7 @@ int hesse_sgemm(const hesse_gemm_args *g, int nthreads) {
 
 const char *hesse_own_kernel_name(void) {
   switch (hesse_isa_get()) {
-    case HESSE_ISA_AVX512: return "AVX-512 8x32/12x32";
+    case HESSE_ISA_AVX512: return "AVX-512 8x32/12x32/16x16";
     case HESSE_ISA_AVX2: return "AVX2/FMA 6x16";
     default: return "portable C 4x8";
   }

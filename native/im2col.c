@@ -137,11 +137,108 @@ DEFINE_RUNS(avx2, __attribute__((target("avx2"))), 8, _mm256_loadu_ps, _mm256_st
     WALK_BLOCK(if (b > a) scatter_run_##SUFFIX(x, base, g->sw, src, d, a, b))                                         \
   }
 
+/* Plane (c, j, a), row yy: padded x[c][yy*sh + a][x*sw + j] for the Wo output columns x, zero outside the image. */
+#define DEFINE_PLANES(SUFFIX, TARGET)                                                                                  \
+  TARGET static void planes_##SUFFIX(const hesse_planes *pl, const float *restrict x, float *restrict xq) {           \
+    const long Hq = pl->Hq, Wo = pl->Wo, plane = Hq * Wo;                                                             \
+    for (long c = 0; c < pl->C; c++)                                                                                  \
+      for (long jj = 0; jj < pl->kw; jj++) {                                                                          \
+        long x0, x1;                                                                                                  \
+        valid_range(Wo, pl->W, pl->sw, pl->pw, jj, &x0, &x1);                                                         \
+        for (long a = 0; a < pl->na; a++) {                                                                           \
+          float *dst = xq + ((c * pl->kw + jj) * pl->na + a) * plane;                                                 \
+          for (long yy = 0; yy < Hq; yy++) {                                                                          \
+            const long sy = yy * pl->sh + a - pl->ph;                                                                 \
+            float *row = dst + yy * Wo;                                                                               \
+            if (sy < 0 || sy >= pl->H || x1 == x0)                                                                    \
+              for (long t = 0; t < Wo; t++) row[t] = 0.0f;                                                            \
+            else                                                                                                      \
+              gather_run_##SUFFIX(row, 0, x, (c * pl->H + sy) * pl->W + jj - pl->pw, pl->sw, 0, Wo, x0, x1);          \
+          }                                                                                                           \
+        }                                                                                                             \
+      }                                                                                                               \
+  }
+
 DEFINE_WALKERS(plain, )
+DEFINE_PLANES(plain, )
 #if defined(__x86_64__)
 DEFINE_WALKERS(avx2, __attribute__((target("avx2"))))
 DEFINE_WALKERS(avx512, __attribute__((target("avx512f"))))
+DEFINE_PLANES(avx2, __attribute__((target("avx2"))))
+DEFINE_PLANES(avx512, __attribute__((target("avx512f"))))
 #endif
+
+#if defined(__x86_64__)
+/*
+ * The AVX-512 planes for stride 1 and 2: zero-masked loads never touch the columns outside the
+ * image (nor fault there), and every row is stored in whole vectors that may run into the next
+ * row, which is written after it (the buffer has a strip of slack past the last plane).
+ */
+__attribute__((target("avx512f"))) static int planes_avx512_fast(const hesse_planes *pl, const float *restrict x,
+                                                                 float *restrict xq) {
+  const long Hq = pl->Hq, Wo = pl->Wo, plane = Hq * Wo, sw = pl->sw;
+  if (sw > 2 || Wo > 64 * 16) return 0;
+  const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  __mmask16 lo[64], hi[64];
+  for (long c = 0; c < pl->C; c++)
+    for (long jj = 0; jj < pl->kw; jj++) {
+      long x0, x1;
+      valid_range(Wo, pl->W, sw, pl->pw, jj, &x0, &x1);
+      /* per 16 output columns t..t+15: which are inside, as masks over the source elements they read */
+      for (long t = 0, v = 0; t < Wo; t += 16, v++) {
+        unsigned m = 0;
+        for (long u = 0; u < 16; u++)
+          if (t + u >= x0 && t + u < x1) m |= 1u << u;
+        if (sw == 1) {
+          lo[v] = (__mmask16)m;
+        } else {
+          /* output u reads source 2u: bit 2u of the 32 source elements, split over two loads */
+          unsigned a = 0, b = 0;
+          for (long u = 0; u < 8; u++) a |= ((m >> u) & 1u) << (2 * u);
+          for (long u = 8; u < 16; u++) b |= ((m >> u) & 1u) << (2 * (u - 8));
+          lo[v] = (__mmask16)a;
+          hi[v] = (__mmask16)b;
+        }
+      }
+      for (long a = 0; a < pl->na; a++) {
+        float *dst = xq + ((c * pl->kw + jj) * pl->na + a) * plane;
+        for (long yy = 0; yy < Hq; yy++) {
+          const long sy = yy * pl->sh + a - pl->ph;
+          float *row = dst + yy * Wo;
+          if (sy < 0 || sy >= pl->H || x1 == x0) {
+            for (long t = 0; t < Wo; t += 16) _mm512_storeu_ps(row + t, _mm512_setzero_ps());
+            continue;
+          }
+          const float *src = x + (c * pl->H + sy) * pl->W + jj - pl->pw; /* output t reads src[t*sw] */
+          if (sw == 1) {
+            for (long t = 0, v = 0; t < Wo; t += 16, v++) _mm512_storeu_ps(row + t, _mm512_maskz_loadu_ps(lo[v], src + t));
+          } else {
+            for (long t = 0, v = 0; t < Wo; t += 16, v++) {
+              const __m512 p = _mm512_maskz_loadu_ps(lo[v], src + 2 * t), q = _mm512_maskz_loadu_ps(hi[v], src + 2 * t + 16);
+              _mm512_storeu_ps(row + t, _mm512_permutex2var_ps(p, evens, q));
+            }
+          }
+        }
+      }
+    }
+  return 1;
+}
+#endif
+
+void hesse_fill_planes(const hesse_planes *pl, const float *x, float *xq) {
+#if defined(__x86_64__)
+  const hesse_isa isa = hesse_isa_get();
+  if (isa == HESSE_ISA_AVX512) {
+    if (!planes_avx512_fast(pl, x, xq)) planes_avx512(pl, x, xq);
+    return;
+  }
+  if (isa == HESSE_ISA_AVX2) {
+    planes_avx2(pl, x, xq);
+    return;
+  }
+#endif
+  planes_plain(pl, x, xq);
+}
 
 void hesse_im2col_block(const float *x, const hesse_geom *g, long k0, long k1, long p0, long p1, float *dst, long ld) {
   if (k1 <= k0 || p1 <= p0) return;

@@ -22,4 +22,19 @@ void hesse_im2col(const float *x, const hesse_geom *g, float *col, long ldcol);
 /* x += the fold of a whole column matrix. */
 void hesse_col2im(const float *col, const hesse_geom *g, float *x, long ldcol);
 
+/*
+ * The shifted planes of one image: plane (c, j, a) of Hq x Wo holds rows a, a + sh, ... of the
+ * zero-padded channel c at columns j, j + sw, ..., so row (c, i, j) of the column matrix is the
+ * Ho*Wo contiguous values from row i / sh of plane (c, j, i mod sh). xq[((c*kw + j)*na + a)*Hq*Wo
+ * + yy*Wo + x]; H, W, ph, pw describe the image read (padding may be negative: cropping).
+ */
+typedef struct {
+  long C, H, W, ph, pw, kh, kw, sh, sw;
+  long na; /* min(sh, kh) */
+  long Hq, Wo;
+} hesse_planes;
+
+/* xq needs 16 floats of slack past the last plane (whole-vector stores). */
+void hesse_fill_planes(const hesse_planes *pl, const float *x, float *xq);
+
 #endif

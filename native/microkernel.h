@@ -29,10 +29,14 @@ extern const hesse_ukernel hesse_ukernel_generic;
 extern const hesse_ukernel hesse_ukernel_avx2;
 extern const hesse_ukernel hesse_ukernel_avx512_8x32;
 extern const hesse_ukernel hesse_ukernel_avx512_12x32;
+extern const hesse_ukernel hesse_ukernel_avx512_16x16;
 #endif
 
 /* The micro-kernel for this instruction set that wastes least work on a C with M rows. */
 const hesse_ukernel *hesse_ukernel_for(hesse_isa isa, long M);
+
+/* The same for a C of M rows and at most 16 columns (a narrower tile where the ISA has one). */
+const hesse_ukernel *hesse_ukernel_narrow(hesse_isa isa, long M);
 
 /* Writes the m x n corner of a full tile held in acc (row stride NR) to C, with beta as above. */
 void hesse_tile_store(const float *acc, int nr, float *c, long ldc, float beta, int m, int n);

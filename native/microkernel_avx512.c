@@ -1,6 +1,8 @@
 /*
  * AVX-512 tiles of MR x 32: 2*MR zmm accumulators; each step loads two B vectors and broadcasts
  * MR values of A. Zen 5 and recent Intel cores run two 512-bit FMAs per cycle, twice AVX2.
+ * A 16 x 16 tile (one vector per row) serves products only 16 columns wide, where a 32-wide tile
+ * would compute half its lanes for nothing.
  */
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -65,7 +67,45 @@ DEFINE_KERNEL(avx512_12x32, 12, R12, PACKED, b, b += NR)
 DEFINE_KERNEL(avx512_8x32_indirect, 8, R8, INDIRECT, b + boff[k], (void)0)
 DEFINE_KERNEL(avx512_12x32_indirect, 12, R12, INDIRECT, b + boff[k], (void)0)
 
-const hesse_ukernel hesse_ukernel_avx512_8x32 = {"AVX-512 8x32", 8, NR, 256, 192, 4096, avx512_8x32, avx512_8x32_indirect};
-const hesse_ukernel hesse_ukernel_avx512_12x32 = {"AVX-512 12x32", 12, NR, 256, 192, 4096, avx512_12x32,
+#undef NR
+#define NR 16
+#define ROW1_DECL(r) __m512 c##r = _mm512_setzero_ps();
+#define ROW1_FMA(r) c##r = _mm512_fmadd_ps(_mm512_set1_ps(a[(r)]), b0, c##r);
+#define ROW1_STORE(r) _mm512_storeu_ps(c + (r) * ldc, c##r);
+#define ROW1_UPDATE(r) _mm512_storeu_ps(c + (r) * ldc, _mm512_fmadd_ps(bv, _mm512_loadu_ps(c + (r) * ldc), c##r));
+#define ROW1_SPILL(r) _mm512_store_ps(acc + (r) * NR, c##r);
+#define R16(M) R12(M) M(12) M(13) M(14) M(15)
+
+#define DEFINE_KERNEL16(NAME, MR, ROWS, PARAMS, BROW, STEP)                                        \
+  TARGET static void NAME PARAMS {                                                                 \
+    ROWS(ROW1_DECL)                                                                                \
+    for (long k = 0; k < kc; k++) {                                                                \
+      const float *bk = BROW;                                                                      \
+      const __m512 b0 = _mm512_loadu_ps(bk);                                                       \
+      ROWS(ROW1_FMA)                                                                               \
+      a += MR;                                                                                     \
+      STEP;                                                                                        \
+    }                                                                                              \
+    if (m == MR && n == NR) {                                                                      \
+      if (beta == 0.0f) {                                                                          \
+        ROWS(ROW1_STORE)                                                                           \
+      } else {                                                                                     \
+        const __m512 bv = _mm512_set1_ps(beta);                                                    \
+        ROWS(ROW1_UPDATE)                                                                          \
+      }                                                                                            \
+    } else {                                                                                       \
+      float acc[MR * NR] __attribute__((aligned(64)));                                             \
+      ROWS(ROW1_SPILL)                                                                             \
+      hesse_tile_store(acc, NR, c, ldc, beta, m, n);                                               \
+    }                                                                                              \
+  }
+
+DEFINE_KERNEL16(avx512_16x16, 16, R16, PACKED, b, b += NR)
+DEFINE_KERNEL16(avx512_16x16_indirect, 16, R16, INDIRECT, b + boff[k], (void)0)
+
+const hesse_ukernel hesse_ukernel_avx512_16x16 = {"AVX-512 16x16", 16, 16, 256, 192, 4096, avx512_16x16, avx512_16x16_indirect};
+
+const hesse_ukernel hesse_ukernel_avx512_8x32 = {"AVX-512 8x32", 8, 32, 256, 192, 4096, avx512_8x32, avx512_8x32_indirect};
+const hesse_ukernel hesse_ukernel_avx512_12x32 = {"AVX-512 12x32", 12, 32, 256, 192, 4096, avx512_12x32,
                                                   avx512_12x32_indirect};
 #endif

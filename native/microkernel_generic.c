@@ -60,3 +60,11 @@ const hesse_ukernel *hesse_ukernel_for(hesse_isa isa, long M) {
 #endif
   return &hesse_ukernel_generic;
 }
+
+const hesse_ukernel *hesse_ukernel_narrow(hesse_isa isa, long M) {
+#if defined(__x86_64__)
+  /* rows padded to 16 waste less than columns padded to 32 once M > 8 */
+  if (isa == HESSE_ISA_AVX512 && M > 8) return &hesse_ukernel_avx512_16x16;
+#endif
+  return hesse_ukernel_for(isa, M);
+}

@@ -1,6 +1,10 @@
 #include "peak.h"
 
+#include <stdlib.h>
 #include <time.h>
+
+#include "conv.h"
+#include "gemm.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -70,4 +74,73 @@ double hesse_fma_peak_gflops(hesse_isa isa, double seconds) {
     if (dt >= seconds || n > (1L << 40)) return 12.0 * 2.0 * lanes * (double)n / dt / 1e9;
     n *= 2;
   }
+}
+
+/* ---- the workload the kernel choice is measured by ---- */
+
+typedef struct {
+  long N, C, O, H, k, s;
+  int which; /* 0 forward, 1 input gradient, 2 weight gradient */
+} conv_case;
+
+static const conv_case workload[] = {
+    {4, 16, 16, 32, 3, 1, 0}, {4, 16, 16, 32, 3, 1, 1}, {8, 16, 16, 16, 3, 1, 2}, {4, 32, 32, 16, 3, 1, 1},
+    {8, 64, 64, 8, 3, 1, 0},  {8, 64, 64, 8, 3, 1, 2},  {8, 16, 32, 16, 3, 2, 0},
+};
+
+static float *filled(long n, unsigned seed) {
+  float *p = (float *)malloc((size_t)n * sizeof(float));
+  if (p)
+    for (long i = 0; i < n; i++) {
+      seed = seed * 1664525u + 1013904223u;
+      p[i] = (float)(seed >> 8) / 16777216.0f - 0.5f;
+    }
+  return p;
+}
+
+static double run_workload(void) {
+  const double t0 = now();
+  for (size_t c = 0; c < sizeof workload / sizeof workload[0]; c++) {
+    const conv_case *w = &workload[c];
+    const long p = w->k / 2, Ho = (w->H + 2 * p - w->k) / w->s + 1;
+    const hesse_geom g = {w->C, w->H, w->H, w->k, w->k, w->s, w->s, p, p, Ho, Ho};
+    float *x = filled(w->N * w->C * w->H * w->H, 1), *wt = filled(w->O * w->C * w->k * w->k, 2), *y = filled(w->N * w->O * Ho * Ho, 3);
+    int rc = x && wt && y ? 0 : -1;
+    if (rc == 0) {
+      if (w->which == 0) rc = hesse_conv2d_forward(x, wt, y, w->N, w->O, &g, 0);
+      else if (w->which == 1) rc = hesse_conv2d_backward_input(y, wt, x, w->N, w->O, &g, 0);
+      else rc = hesse_conv2d_backward_weight(y, x, wt, w->N, w->O, &g, 0);
+    }
+    free(x);
+    free(wt);
+    free(y);
+    if (rc != 0) return -1.0;
+  }
+  const long M = 64, N = 512, K = 576;
+  float *A = filled(M * K, 4), *B = filled(K * N, 5), *C = filled(M * N, 6);
+  int rc = A && B && C ? 0 : -1;
+  if (rc == 0) {
+    const hesse_gemm_args g = {0, 0, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N};
+    rc = hesse_sgemm(&g, 1);
+  }
+  free(A);
+  free(B);
+  free(C);
+  return rc == 0 ? now() - t0 : -1.0;
+}
+
+double hesse_time_workload(int reps) {
+  const int threads = hesse_threads_get();
+  hesse_threads_set(1);
+  double best = -1.0;
+  for (int r = 0; r < reps; r++) {
+    const double t = run_workload();
+    if (t < 0) {
+      best = -1.0;
+      break;
+    }
+    if (best < 0 || t < best) best = t;
+  }
+  hesse_threads_set(threads);
+  return best;
 }

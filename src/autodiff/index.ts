@@ -3,4 +3,4 @@ export { accumulate } from './accumulate.js';
 export { backward } from './backward.js';
 export { replayTangents } from './replay.js';
 export { valueAndGrad, SecondOrderContext, type Objective, type ObjectiveFn } from './differentiate.js';
-export { tangentBuffer, tangentZeros, releaseTangent, withTangentPool } from './tangentPool.js';
+export { tangentBuffer, tangentZeros, releaseTangent, withTangentPool, valueBuffer, valueZeros, withValuePool } from './tangentPool.js';

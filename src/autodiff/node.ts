@@ -13,6 +13,11 @@ export interface Primitive {
   readonly name: string;
   jvp(node: Node, tangents: readonly (Tensor | null)[], k: number): Tensor | null;
   vjp(node: Node, cotangent: Node, needed: readonly boolean[]): readonly (Node | null)[];
+  /**
+   * The nodes whose primal values `jvp` reads (among the node itself and its inputs). A recorded
+   * context keeps only values some rule reads; without this, the node and all its inputs count.
+   */
+  jvpReads?(node: Node): readonly Node[];
 }
 
 let nextId = 0;
@@ -25,7 +30,8 @@ export class Node {
   role: NodeRole = 'forward';
 
   constructor(
-    readonly value: Tensor,
+    /** the primal value; a recorded context replaces values no rule reads with NaNs of the same shape */
+    public value: Tensor,
     readonly op: Primitive | null,
     readonly inputs: readonly Node[],
     /** op-specific data the rules need (geometry, indices, axes), never a tangent */

@@ -1,5 +1,5 @@
 import { referenceKernels } from './reference.js';
-import { loadNativeKernels } from './native.js';
+import { loadNativeKernels, nativeInfo, nativeKernelChoice, type KernelChoice, type NativeInfo } from './native.js';
 import type { Kernels } from './types.js';
 
 export * from './types.js';
@@ -33,10 +33,24 @@ export function kernels(): Kernels {
   return active;
 }
 
-/** Which kernel set is active, and why when it is not the native one. */
-export function kernelsInfo(): { name: Kernels['name']; description: string; notice?: string } {
+export interface KernelsInfo {
+  name: Kernels['name'];
+  description: string;
+  /** why the native kernels are not in use */
+  notice?: string;
+  /** with the native kernels: what they run now and how that was chosen (measured, stored, ...) */
+  native?: Pick<NativeInfo, 'isa' | 'bestIsa' | 'gemm' | 'kernel' | 'threads' | 'cpus' | 'convRows'> & { choice: KernelChoice };
+}
+
+/** Which kernel set is active, why when it is not the native one, and how the native one was chosen. */
+export function kernelsInfo(): KernelsInfo {
   const k = kernels();
-  return notice ? { name: k.name, description: k.description, notice } : { name: k.name, description: k.description };
+  const out: KernelsInfo = { name: k.name, description: k.description };
+  if (notice) out.notice = notice;
+  const info = k.name === 'native' ? nativeInfo() : undefined;
+  const choice = info ? nativeKernelChoice() : undefined;
+  if (info && choice) out.native = { isa: info.isa, bestIsa: info.bestIsa, gemm: info.gemm, kernel: info.kernel, threads: info.threads, cpus: info.cpus, convRows: info.convRows, choice };
+  return out;
 }
 
 /** For tests and benchmarks: force a kernel set (undefined returns to automatic selection). */

@@ -1,13 +1,12 @@
 import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { OptionError } from '../errors.js';
+import { ISA_ORDER, resolveKernelChoice, type KernelCandidate, type KernelChoice, type NativeGemmBackend, type NativeIsa } from './kernelChoice.js';
 import type { ConvGeometry, Kernels } from './types.js';
 
-/** Which SGEMM the addon runs: OpenBLAS's cblas_sgemm or hesse's own blocked kernel. */
-export type NativeGemmBackend = 'own' | 'blas';
-/** Instruction set of the own kernel: runtime-detected, lowerable for tests. */
-export type NativeIsa = 'generic' | 'avx2' | 'avx512';
+export type { KernelChoice, NativeGemmBackend, NativeIsa } from './kernelChoice.js';
 
 /** What the addon reports about itself. */
 export interface NativeInfo {
@@ -18,16 +17,19 @@ export interface NativeInfo {
   blasConfig?: string;
   isa: NativeIsa;
   bestIsa: NativeIsa;
-  /** The own micro-kernels for the current instruction set, e.g. "AVX-512 8x32/12x32" or "AVX2/FMA 6x16". */
+  /** The own micro-kernels for the current instruction set, e.g. "AVX-512 8x32/12x32/16x16" or "AVX2/FMA 6x16". */
   kernel: string;
   threads: number;
   cpus: number;
+  /** see KernelCandidate.convRows */
+  convRows: boolean;
 }
 
 export interface NativeSettings {
   gemm?: NativeGemmBackend;
   isa?: NativeIsa;
   threads?: number;
+  convRows?: boolean;
 }
 
 interface Addon {
@@ -38,10 +40,12 @@ interface Addon {
   conv2dBackwardInput: Kernels['conv2dBackwardInput'];
   conv2dBackwardWeight: Kernels['conv2dBackwardWeight'];
   binary: Kernels['binary'];
+  muladd: Kernels['muladd'];
   reduce: Kernels['reduce'];
   info(): NativeInfo;
   configure(s: NativeSettings): NativeInfo;
   fmaPeak(isa: NativeIsa, seconds: number): number;
+  timeWorkload(reps: number): number;
 }
 
 // Two levels below the package root both as src/kernels/ (tests, tsx) and as dist/kernels/ (published).
@@ -49,6 +53,27 @@ const addonPath = fileURLToPath(new URL('../../build/Release/hesse_native.node',
 
 let addon: Addon | undefined;
 let loadError: string | undefined;
+let choice: KernelChoice | undefined;
+
+/**
+ * The configurations worth measuring here, the static default first: the best instruction set
+ * with the GEMM the addon picked itself, then the lower instruction sets (on some AVX-512 CPUs
+ * the wider units clock down, so AVX2 can win), then OpenBLAS where it is linked.
+ */
+function candidatesFor(info: NativeInfo): KernelCandidate[] {
+  const out: KernelCandidate[] = [{ isa: info.bestIsa, gemm: info.gemm, convRows: true }];
+  const add = (c: KernelCandidate) => {
+    if (!out.some((o) => o.isa === c.isa && o.gemm === c.gemm && o.convRows === c.convRows)) out.push(c);
+  };
+  for (const isa of [...ISA_ORDER].reverse()) {
+    if (ISA_ORDER.indexOf(isa) > ISA_ORDER.indexOf(info.bestIsa) || isa === 'generic') continue;
+    add({ isa, gemm: 'own', convRows: true });
+    add({ isa, gemm: 'own', convRows: false });
+  }
+  if (info.blas) add({ isa: info.bestIsa, gemm: 'blas', convRows: true });
+  if (info.bestIsa === 'generic') add({ isa: 'generic', gemm: 'own', convRows: true });
+  return out;
+}
 
 function load(): Addon | undefined {
   if (addon || loadError) return addon;
@@ -70,7 +95,24 @@ function load(): Addon | undefined {
     if (!hadBlasThreads) delete process.env.OPENBLAS_NUM_THREADS;
   }
   // A bad HESSE_* value is the user's to fix, so it throws (every time) instead of falling back.
-  a.configure(settingsFromEnv(a.info()));
+  const info = a.info();
+  const env = settingsFromEnv(info);
+  if (env.isa !== undefined || env.gemm !== undefined) {
+    choice = { isa: env.isa ?? info.isa, gemm: env.gemm ?? info.gemm, convRows: true, source: 'environment', cpu: cpus()[0]?.model ?? 'unknown CPU' };
+  } else {
+    // measured once per machine and build, then read back: the same machine keeps the same kernels, and so the same numbers
+    choice = resolveKernelChoice({
+      addonPath,
+      bestIsa: info.bestIsa,
+      blas: info.blas,
+      candidates: candidatesFor(info),
+      time: (c) => {
+        a.configure({ isa: c.isa, gemm: c.gemm, convRows: c.convRows });
+        return a.timeWorkload(3);
+      },
+    });
+  }
+  a.configure({ ...env, isa: choice.isa, gemm: choice.gemm, convRows: choice.convRows });
   addon = a;
   return addon;
 }
@@ -131,6 +173,7 @@ function makeKernels(a: Addon): Kernels {
     conv2dBackwardInput: a.conv2dBackwardInput,
     conv2dBackwardWeight: a.conv2dBackwardWeight,
     binary: a.binary,
+    muladd: a.muladd,
     reduce: a.reduce,
   };
 }
@@ -143,6 +186,11 @@ export function loadNativeKernels(): { kernels?: Kernels; reason?: string } {
   if (!a) return { reason: loadError };
   kernels ??= makeKernels(a);
   return { kernels };
+}
+
+/** How the native kernels' instruction set and GEMM were chosen, or undefined without the addon. */
+export function nativeKernelChoice(): KernelChoice | undefined {
+  return load() ? choice : undefined;
 }
 
 /** The addon's state, or undefined when it is not available. */

@@ -68,7 +68,7 @@ function col2im(col: Float32Array, g: ConvGeometry, x: Float32Array): void {
   }
 }
 
-function conv2dForward(x: Float32Array, w: Float32Array, y: Float32Array, N: number, O: number, g: ConvGeometry): void {
+function conv2dForward(x: Float32Array, w: Float32Array, y: Float32Array, N: number, O: number, g: ConvGeometry, accumulate = false): void {
   const { Ho, Wo } = convOutputSize(g);
   const K = g.C * g.kh * g.kw;
   const P = Ho * Wo;
@@ -76,24 +76,24 @@ function conv2dForward(x: Float32Array, w: Float32Array, y: Float32Array, N: num
   const inSize = g.C * g.H * g.W;
   for (let n = 0; n < N; n++) {
     im2col(x.subarray(n * inSize, (n + 1) * inSize), g, col);
-    sgemm(false, false, O, P, K, 1, w, col, 0, y.subarray(n * O * P, (n + 1) * O * P));
+    sgemm(false, false, O, P, K, 1, w, col, accumulate ? 1 : 0, y.subarray(n * O * P, (n + 1) * O * P));
   }
 }
 
-function conv2dBackwardInput(gy: Float32Array, w: Float32Array, gx: Float32Array, N: number, O: number, g: ConvGeometry): void {
+function conv2dBackwardInput(gy: Float32Array, w: Float32Array, gx: Float32Array, N: number, O: number, g: ConvGeometry, accumulate = false): void {
   const { Ho, Wo } = convOutputSize(g);
   const K = g.C * g.kh * g.kw;
   const P = Ho * Wo;
   const col = new Float32Array(K * P);
   const inSize = g.C * g.H * g.W;
-  gx.fill(0, 0, N * inSize);
+  if (!accumulate) gx.fill(0, 0, N * inSize);
   for (let n = 0; n < N; n++) {
     sgemm(true, false, K, P, O, 1, w, gy.subarray(n * O * P, (n + 1) * O * P), 0, col);
     col2im(col, g, gx.subarray(n * inSize, (n + 1) * inSize));
   }
 }
 
-function conv2dBackwardWeight(gy: Float32Array, x: Float32Array, gw: Float32Array, N: number, O: number, g: ConvGeometry): void {
+function conv2dBackwardWeight(gy: Float32Array, x: Float32Array, gw: Float32Array, N: number, O: number, g: ConvGeometry, accumulate = false): void {
   const { Ho, Wo } = convOutputSize(g);
   const K = g.C * g.kh * g.kw;
   const P = Ho * Wo;
@@ -101,9 +101,9 @@ function conv2dBackwardWeight(gy: Float32Array, x: Float32Array, gw: Float32Arra
   const inSize = g.C * g.H * g.W;
   for (let n = 0; n < N; n++) {
     im2col(x.subarray(n * inSize, (n + 1) * inSize), g, col);
-    sgemm(false, true, O, K, P, 1, gy.subarray(n * O * P, (n + 1) * O * P), col, n === 0 ? 0 : 1, gw);
+    sgemm(false, true, O, K, P, 1, gy.subarray(n * O * P, (n + 1) * O * P), col, n === 0 && !accumulate ? 0 : 1, gw);
   }
-  if (N === 0) gw.fill(0, 0, O * K);
+  if (N === 0 && !accumulate) gw.fill(0, 0, O * K);
 }
 
 /** Visits every index of the iteration in row-major order with each stride list's element offset. */
@@ -146,6 +146,27 @@ function binary(kind: Elementwise, a: Float32Array, b: Float32Array | null, out:
   });
 }
 
+function muladd(
+  a: Float32Array,
+  b: Float32Array,
+  c: Float32Array | null,
+  d: Float32Array | null,
+  e: Float32Array | null,
+  out: Float32Array,
+  geometry: Float64Array,
+  accumulate: boolean,
+): void {
+  let o = 0;
+  const f = Math.fround;
+  iterate(geometry, 5, (off) => {
+    let r = f(a[off[0]!]! * b[off[1]!]!);
+    if (c && d) r = f(r + f(c[off[2]!]! * d[off[3]!]!));
+    if (e) r = f(r + e[off[4]!]!);
+    out[o] = accumulate ? out[o]! + r : r;
+    o++;
+  });
+}
+
 function reduce(a: Float32Array, b: Float32Array | null, out: Float32Array, geometry: Float64Array): void {
   const acc = new Float64Array(out.length);
   iterate(geometry, 3, (off) => {
@@ -164,5 +185,6 @@ export const referenceKernels: Kernels = {
   conv2dBackwardInput,
   conv2dBackwardWeight,
   binary,
+  muladd,
   reduce,
 };

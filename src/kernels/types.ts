@@ -68,15 +68,16 @@ export interface Kernels {
   col2im(col: Float32Array, g: ConvGeometry, x: Float32Array): void;
 
   /**
-   * Batched convolution without bias: x is N x C x H x W, w is O x (C*kh*kw), y is N x O x Ho x Wo (overwritten).
+   * Batched convolution without bias: x is N x C x H x W, w is O x (C*kh*kw), y is N x O x Ho x Wo
+   * (overwritten; with `accumulate`, y += the convolution). The same flag on the two gradients.
    */
-  conv2dForward(x: Float32Array, w: Float32Array, y: Float32Array, N: number, O: number, g: ConvGeometry): void;
+  conv2dForward(x: Float32Array, w: Float32Array, y: Float32Array, N: number, O: number, g: ConvGeometry, accumulate?: boolean): void;
 
   /** gx (N x C x H x W, overwritten) = the gradient of sum(gy * conv(x, w)) with respect to x. */
-  conv2dBackwardInput(gy: Float32Array, w: Float32Array, gx: Float32Array, N: number, O: number, g: ConvGeometry): void;
+  conv2dBackwardInput(gy: Float32Array, w: Float32Array, gx: Float32Array, N: number, O: number, g: ConvGeometry, accumulate?: boolean): void;
 
   /** gw (O x C*kh*kw, overwritten) = the gradient of sum(gy * conv(x, w)) with respect to w, summed over the batch. */
-  conv2dBackwardWeight(gy: Float32Array, x: Float32Array, gw: Float32Array, N: number, O: number, g: ConvGeometry): void;
+  conv2dBackwardWeight(gy: Float32Array, x: Float32Array, gw: Float32Array, N: number, O: number, g: ConvGeometry, accumulate?: boolean): void;
 
   /**
    * out = a ∘ b elementwise over an iteration of `rank` dimensions (or out += a ∘ b with
@@ -84,6 +85,22 @@ export interface Kernels {
    * shape, a and b are read with element strides (0 where they broadcast). Copy ignores b.
    */
   binary(kind: Elementwise, a: Float32Array, b: Float32Array | null, out: Float32Array, geometry: Float64Array, accumulate: boolean): void;
+
+  /**
+   * out = a·b + c·d + e elementwise (out += with `accumulate`), rounded as written, each operand
+   * read with its own strides; c and d (together) and e may be null, leaving that term out.
+   * geometry = [rank, shape..., strides of a, b, c, d, e...] (any strides for a null operand).
+   */
+  muladd(
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array | null,
+    d: Float32Array | null,
+    e: Float32Array | null,
+    out: Float32Array,
+    geometry: Float64Array,
+    accumulate: boolean,
+  ): void;
 
   /**
    * out[o] = Σ a·b (Σ a when b is null) over an iteration; geometry = [rank, shape..., stridesA...,

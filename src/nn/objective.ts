@@ -1,4 +1,4 @@
-import { constant, SecondOrderContext, valueAndGrad, type Node, type Objective } from '../autodiff/index.js';
+import { constant, SecondOrderContext, valueAndGrad, withValuePool, type Node, type Objective } from '../autodiff/index.js';
 import { DTypeError, OptionError, ShapeError } from '../errors.js';
 import { crossEntropy, mse, reshape } from '../ops/index.js';
 import { formatShape, Tensor } from '../tensor/index.js';
@@ -132,13 +132,19 @@ export function evaluateBatch(model: Model, batch: Batch, opts: ObjectiveOptions
   if (theta.length !== model.size) throw new ShapeError(`a parameter vector of ${theta.length} values was given for a model with ${model.size}`);
   const params = model.blocks.map((b) => constant(new Tensor(b.shape, theta.subarray(b.offset, b.offset + b.length))));
   const { f } = modelObjective(model, batch, opts);
-  const { loss, outputs } = f(params) as { loss: Node; outputs: Node };
-  const n = outputs.shape[0]!;
-  if (!(batch.y instanceof Int32Array)) return { loss: loss.value.data[0]!, accuracy: NaN, samples: n, correct: NaN, targets: batch.y.length };
-  let counted = 0;
-  for (const t of batch.y) if (t !== opts.ignoreIndex) counted++;
-  const correct = top1Correct(outputs.value, batch.y, opts.ignoreIndex);
-  return { loss: loss.value.data[0]!, accuracy: correct / counted, samples: n, correct, targets: counted };
+  // nothing of the pass outlives it, so all of its buffers go back to the pool
+  return withValuePool(
+    () => {
+      const { loss, outputs } = f(params) as { loss: Node; outputs: Node };
+      const n = outputs.shape[0]!;
+      if (!(batch.y instanceof Int32Array)) return { loss: loss.value.data[0]!, accuracy: NaN, samples: n, correct: NaN, targets: batch.y.length };
+      let counted = 0;
+      for (const t of batch.y) if (t !== opts.ignoreIndex) counted++;
+      const correct = top1Correct(outputs.value, batch.y, opts.ignoreIndex);
+      return { loss: loss.value.data[0]!, accuracy: correct / counted, samples: n, correct, targets: counted };
+    },
+    () => [],
+  );
 }
 
 export interface BatchEvaluation {

@@ -1,4 +1,4 @@
-import { makeNode, releaseTangent, tangentBuffer, tangentZeros, type Node, type Primitive } from '../autodiff/index.js';
+import { makeNode, releaseTangent, tangentBuffer, tangentZeros, valueBuffer, type Node, type Primitive } from '../autodiff/index.js';
 import { ShapeError } from '../errors.js';
 import { formatShape, shapeEquals, sizeOf, Tensor, type Shape } from '../tensor/index.js';
 import { broadcastShape, padShape } from './broadcast.js';
@@ -7,7 +7,7 @@ import { blockShape } from './tangent.js';
 
 function binaryValue(kind: BinaryKind, a: Node, b: Node): Tensor {
   const shape = broadcastShape(a.shape, b.shape);
-  const out = new Tensor(shape);
+  const out = new Tensor(shape, valueBuffer(sizeOf(shape)));
   binaryInto(kind, a.value.data, a.shape, b.value.data, b.shape, out.data, shape);
   return out;
 }
@@ -33,6 +33,7 @@ function linearCombinationJvp(node: Node, ta: Tensor | null, tb: Tensor | null, 
 
 const addOp: Primitive = {
   name: 'add',
+  jvpReads: () => [],
   jvp: (node, [ta, tb], k) => linearCombinationJvp(node, ta ?? null, tb ?? null, 1, k),
   vjp: (node, g, needed) => [
     needed[0] ? sumTo(g, node.inputs[0]!.shape) : null,
@@ -42,6 +43,7 @@ const addOp: Primitive = {
 
 const subOp: Primitive = {
   name: 'sub',
+  jvpReads: () => [],
   jvp: (node, [ta, tb], k) => linearCombinationJvp(node, ta ?? null, tb ?? null, -1, k),
   vjp: (node, g, needed) => [
     needed[0] ? sumTo(g, node.inputs[0]!.shape) : null,
@@ -51,6 +53,7 @@ const subOp: Primitive = {
 
 const mulOp: Primitive = {
   name: 'mul',
+  jvpReads: (node) => node.inputs,
   jvp(node, [ta, tb], k) {
     const [a, b] = node.inputs as [Node, Node];
     const r = node.shape.length;
@@ -68,6 +71,7 @@ const mulOp: Primitive = {
 
 const mulSumToOp: Primitive = {
   name: 'mulSumTo',
+  jvpReads: (node) => node.inputs,
   jvp(node, [ta, tb], k) {
     const [a, b] = node.inputs as [Node, Node];
     const full = node.saved as number[];
@@ -100,13 +104,14 @@ export function mulSumTo(a: Node, b: Node, shape: Shape): Node {
   // the cotangent of a broadcast operand can be smaller than the operand: iterate over all three
   const full = broadcastShape(broadcastShape(a.shape, b.shape), shape);
   if (shapeEquals(full, shape)) return broadcastTo(mul(a, b), shape);
-  const out = new Tensor(shape);
+  const out = new Tensor(shape, valueBuffer(sizeOf(shape)));
   mulSumToInto(a.value.data, a.shape, b.value.data, b.shape, full, out.data, padShape(shape, full.length));
   return makeNode(mulSumToOp, [a, b], out, full);
 }
 
 const divOp: Primitive = {
   name: 'div',
+  jvpReads: (node) => [node, node.inputs[1]!],
   // d(a/b) = da/b - (a/b)·db/b
   jvp(node, [ta, tb], k) {
     const [a, b] = node.inputs as [Node, Node];
@@ -149,6 +154,7 @@ export function div(a: Node, b: Node): Node {
 
 const scaleOp: Primitive = {
   name: 'scale',
+  jvpReads: () => [],
   jvp(node, [t]) {
     const out = tangentBuffer(t!.size);
     scaleInto(t!.data, node.saved as number, out);
@@ -159,20 +165,21 @@ const scaleOp: Primitive = {
 
 /** c·x for a constant c. */
 export function scale(x: Node, c: number): Node {
-  const out = new Tensor(x.shape);
+  const out = new Tensor(x.shape, valueBuffer(x.value.size));
   scaleInto(x.value.data, c, out.data);
   return makeNode(scaleOp, [x], out, c);
 }
 
 const addScalarOp: Primitive = {
   name: 'addScalar',
+  jvpReads: () => [],
   jvp: (_node, [t]) => t!,
   vjp: (_node, g) => [g],
 };
 
 /** x + c for a constant c. */
 export function addScalar(x: Node, c: number): Node {
-  const out = new Tensor(x.shape);
+  const out = new Tensor(x.shape, valueBuffer(x.value.size));
   const xs = x.value.data;
   for (let i = 0; i < xs.length; i++) out.data[i] = xs[i]! + c;
   return makeNode(addScalarOp, [x], out, c);
@@ -180,6 +187,7 @@ export function addScalar(x: Node, c: number): Node {
 
 const sumToOp: Primitive = {
   name: 'sumTo',
+  jvpReads: () => [],
   jvp(node, [t], k) {
     const x = node.inputs[0]!;
     const out = tangentBuffer(k * node.value.size);
@@ -195,13 +203,14 @@ export function sumTo(x: Node, shape: Shape): Node {
   if (!shapeEquals(broadcastShape(shape, x.shape), x.shape)) {
     throw new ShapeError(`cannot sum shape ${formatShape(x.shape)} down to ${formatShape(shape)}`);
   }
-  const out = new Tensor(shape);
+  const out = new Tensor(shape, valueBuffer(sizeOf(shape)));
   sumToInto(x.value.data, x.shape, out.data, padShape(shape, x.shape.length));
   return makeNode(sumToOp, [x], out);
 }
 
 const broadcastToOp: Primitive = {
   name: 'broadcastTo',
+  jvpReads: () => [],
   jvp(node, [t], k) {
     const x = node.inputs[0]!;
     const outShape = blockShape(k, node.shape);
@@ -217,13 +226,14 @@ export function broadcastTo(x: Node, shape: Shape): Node {
   if (!shapeEquals(broadcastShape(x.shape, shape), shape)) {
     throw new ShapeError(`cannot broadcast shape ${formatShape(x.shape)} to ${formatShape(shape)}`);
   }
-  const out = new Tensor(shape);
+  const out = new Tensor(shape, valueBuffer(sizeOf(shape)));
   broadcastInto(x.value.data, x.shape, out.data, shape);
   return makeNode(broadcastToOp, [x], out);
 }
 
 const reshapeOp: Primitive = {
   name: 'reshape',
+  jvpReads: () => [],
   jvp: (node, [t], k) => new Tensor([k, ...node.shape], t!.data),
   vjp: (node, g) => [reshape(g, node.inputs[0]!.shape)],
 };

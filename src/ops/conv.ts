@@ -1,7 +1,7 @@
-import { makeNode, releaseTangent, tangentBuffer, tangentZeros, type Node, type Primitive } from '../autodiff/index.js';
+import { makeNode, releaseTangent, tangentBuffer, tangentZeros, valueBuffer, type Node, type Primitive } from '../autodiff/index.js';
 import { ShapeError } from '../errors.js';
 import { convOutputSize, Elementwise, kernels, type ConvGeometry } from '../kernels/index.js';
-import { formatShape, Tensor } from '../tensor/index.js';
+import { formatShape, sizeOf, Tensor } from '../tensor/index.js';
 import { add, reshape } from './arithmetic.js';
 
 export interface Conv2dOptions {
@@ -51,23 +51,21 @@ function addChannelsToBlock(src: Float32Array, out: Float32Array, k: number, N: 
   kernels().binary(Elementwise.Copy, src, null, out, Float64Array.of(3, k, N, plane, plane, k * plane, 1, 0, 0, 0), true);
 }
 
-/** out += src, both of the same length. */
-function addInPlace(out: Float32Array, src: Float32Array): void {
-  kernels().binary(Elementwise.Copy, src, null, out, Float64Array.of(1, out.length, 1, 0), true);
-}
-
 const conv2dOp: Primitive = {
   name: 'conv2d',
+  jvpReads: (node) => node.inputs,
   // d conv(x, w) = conv(dx, w) + conv(x, dw). The k input tangents are one batch of k·N images;
   // the k weight tangents are stacked as k·O output channels, so x is unfolded once for all k.
   jvp(node, [tx, tw], k) {
     const { g, N, O, Ho, Wo } = node.saved as ConvInfo;
     const [x, w] = node.inputs as [Node, Node];
     const P = Ho * Wo;
-    const out = tx ? tangentBuffer(k * N * O * P) : tangentZeros(k * N * O * P);
+    // the weight term overwrites or adds to out itself when k = 1; the stacked k > 1 layout adds onto it
+    const out = tx || k === 1 ? tangentBuffer(k * N * O * P) : tangentZeros(k * N * O * P);
     const kern = kernels();
     if (tx) kern.conv2dForward(tx.data, w.value.data, out, k * N, O, g);
-    if (tw) {
+    if (tw && k === 1) kern.conv2dForward(x.value.data, tw.data, out, N, O, g, !!tx);
+    else if (tw) {
       const stacked = tangentBuffer(N * k * O * P);
       kern.conv2dForward(x.value.data, tw.data, stacked, N, k * O, g);
       addChannelsToBlock(stacked, out, k, N, O, P);
@@ -85,21 +83,19 @@ const conv2dOp: Primitive = {
 
 const gradInputOp: Primitive = {
   name: 'conv2dGradInput',
+  jvpReads: (node) => node.inputs,
   jvp(node, [tgy, tw], k) {
     const { g, N, O } = node.saved as ConvInfo;
     const [gy, w] = node.inputs as [Node, Node];
     const inSize = node.value.size;
-    const out = tgy ? tangentBuffer(k * inSize) : tangentZeros(k * inSize);
+    const out = tangentBuffer(k * inSize);
     const kern = kernels();
     if (tgy) kern.conv2dBackwardInput(tgy.data, w.value.data, out, k * N, O, g);
     if (tw) {
-      const tmp = tangentBuffer(inSize);
       const wSize = w.value.size;
       for (let j = 0; j < k; j++) {
-        kern.conv2dBackwardInput(gy.value.data, tw.data.subarray(j * wSize, (j + 1) * wSize), tmp, N, O, g);
-        addInPlace(out.subarray(j * inSize, (j + 1) * inSize), tmp);
+        kern.conv2dBackwardInput(gy.value.data, tw.data.subarray(j * wSize, (j + 1) * wSize), out.subarray(j * inSize, (j + 1) * inSize), N, O, g, !!tgy);
       }
-      releaseTangent(tmp);
     }
     return new Tensor([k, ...node.shape], out);
   },
@@ -114,12 +110,13 @@ const gradInputOp: Primitive = {
 
 const gradWeightOp: Primitive = {
   name: 'conv2dGradWeight',
+  jvpReads: (node) => node.inputs,
   jvp(node, [tgy, tx], k) {
     const { g, N, O, Ho, Wo } = node.saved as ConvInfo;
     const [gy, x] = node.inputs as [Node, Node];
     const P = Ho * Wo;
     const wSize = node.value.size;
-    const out = tgy ? tangentBuffer(k * wSize) : tangentZeros(k * wSize);
+    const out = tangentBuffer(k * wSize);
     const kern = kernels();
     // k output-gradient tangents as k·O channels share one unfolding of x; the result [k·O, K] is the block layout
     if (tgy) {
@@ -128,13 +125,10 @@ const gradWeightOp: Primitive = {
       if (channels !== tgy.data) releaseTangent(channels);
     }
     if (tx) {
-      const tmp = tangentBuffer(wSize);
       const xSize = x.value.size;
       for (let j = 0; j < k; j++) {
-        kern.conv2dBackwardWeight(gy.value.data, tx.data.subarray(j * xSize, (j + 1) * xSize), tmp, N, O, g);
-        addInPlace(out.subarray(j * wSize, (j + 1) * wSize), tmp);
+        kern.conv2dBackwardWeight(gy.value.data, tx.data.subarray(j * xSize, (j + 1) * xSize), out.subarray(j * wSize, (j + 1) * wSize), N, O, g, !!tgy);
       }
-      releaseTangent(tmp);
     }
     return new Tensor([k, ...node.shape], out);
   },
@@ -150,7 +144,7 @@ const gradWeightOp: Primitive = {
 /** 2-D convolution (cross-correlation, as PyTorch) of x [N,C,H,W] with w [O,C,kh,kw], optional bias [O]. */
 export function conv2d(x: Node, w: Node, opts: Conv2dOptions = {}, bias?: Node): Node {
   const info = infoFor(x.shape, w.shape, opts);
-  const y = new Tensor([info.N, info.O, info.Ho, info.Wo]);
+  const y = new Tensor([info.N, info.O, info.Ho, info.Wo], valueBuffer(info.N * info.O * info.Ho * info.Wo));
   kernels().conv2dForward(x.value.data, w.value.data, y.data, info.N, info.O, info.g);
   const out = makeNode(conv2dOp, [x, w], y, info);
   return bias ? add(out, reshape(bias, [1, info.O, 1, 1])) : out;
@@ -159,7 +153,7 @@ export function conv2d(x: Node, w: Node, opts: Conv2dOptions = {}, bias?: Node):
 /** The gradient of <gy, conv2d(x, w)> with respect to x, for an input of shape xShape. */
 export function conv2dGradInput(gy: Node, w: Node, xShape: readonly number[], opts: Conv2dOptions): Node {
   const info = infoFor(xShape, w.shape, opts);
-  const out = new Tensor(xShape);
+  const out = new Tensor(xShape, valueBuffer(sizeOf(xShape)));
   kernels().conv2dBackwardInput(gy.value.data, w.value.data, out.data, info.N, info.O, info.g);
   return makeNode(gradInputOp, [gy, w], out, info);
 }
@@ -167,7 +161,7 @@ export function conv2dGradInput(gy: Node, w: Node, xShape: readonly number[], op
 /** The gradient of <gy, conv2d(x, w)> with respect to w, for a weight of shape wShape. */
 export function conv2dGradWeight(gy: Node, x: Node, wShape: readonly number[], opts: Conv2dOptions): Node {
   const info = infoFor(x.shape, wShape, opts);
-  const out = new Tensor(wShape);
+  const out = new Tensor(wShape, valueBuffer(sizeOf(wShape)));
   kernels().conv2dBackwardWeight(gy.value.data, x.value.data, out.data, info.N, info.O, info.g);
   return makeNode(gradWeightOp, [gy, x], out, info);
 }

@@ -48,6 +48,19 @@ export function mulSumToInto(a: Float32Array, aShape: Shape, b: Float32Array, bS
   kernels().reduce(a, b, out, geometry(full, [aShape, bShape, outShape]));
 }
 
+/** An operand of muladdInto: its data and the shape it broadcasts from. */
+export interface Operand {
+  data: Float32Array;
+  shape: Shape;
+}
+
+/** out (outShape) = a·b + c·d + e, each broadcast to outShape, in one pass (c·d and e optional); `accumulate` adds into out. */
+export function muladdInto(a: Operand, b: Operand, cd: [Operand, Operand] | null, e: Operand | null, out: Float32Array, outShape: Shape, accumulate = false): void {
+  if (sizeOf(outShape) === 0) return;
+  const shapes = [a.shape, b.shape, cd ? cd[0].shape : outShape, cd ? cd[1].shape : outShape, e ? e.shape : outShape];
+  kernels().muladd(a.data, b.data, cd ? cd[0].data : null, cd ? cd[1].data : null, e ? e.data : null, out, geometry(outShape, shapes), accumulate);
+}
+
 const scalar = new Float32Array(1);
 
 /** out = c·x (or out += c·x), x and out of the same length. */

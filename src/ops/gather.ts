@@ -1,5 +1,5 @@
-import { makeNode, tangentBuffer, tangentZeros, type Node, type Primitive } from '../autodiff/index.js';
-import { Tensor, type Shape } from '../tensor/index.js';
+import { makeNode, tangentBuffer, tangentZeros, valueBuffer, valueZeros, type Node, type Primitive } from '../autodiff/index.js';
+import { sizeOf, Tensor, type Shape } from '../tensor/index.js';
 
 interface IndexInfo {
   /** flat positions into the source, one per output element */
@@ -10,6 +10,7 @@ interface IndexInfo {
 
 const takeOp: Primitive = {
   name: 'take',
+  jvpReads: () => [],
   jvp(node, [t], k) {
     const { index, fullShape } = node.saved as IndexInfo;
     const n = index.length;
@@ -28,6 +29,7 @@ const takeOp: Primitive = {
 
 const scatterAddOp: Primitive = {
   name: 'scatterAdd',
+  jvpReads: () => [],
   jvp(node, [t], k) {
     const { index } = node.saved as IndexInfo;
     const n = index.length;
@@ -45,7 +47,7 @@ const scatterAddOp: Primitive = {
 
 /** out[i] = x.flat[index[i]], shaped `shape`. Linear in x; the building block of picking and max pooling. */
 export function take(x: Node, index: Int32Array, shape: Shape): Node {
-  const out = new Tensor(shape);
+  const out = new Tensor(shape, valueBuffer(sizeOf(shape)));
   const xs = x.value.data;
   for (let i = 0; i < index.length; i++) out.data[i] = xs[index[i]!]!;
   return makeNode(takeOp, [x], out, { index, fullShape: x.shape } satisfies IndexInfo);
@@ -53,7 +55,7 @@ export function take(x: Node, index: Int32Array, shape: Shape): Node {
 
 /** The adjoint of take: a zero tensor of `fullShape` with g[i] added at flat position index[i]. */
 export function scatterAdd(g: Node, index: Int32Array, fullShape: Shape): Node {
-  const out = new Tensor(fullShape);
+  const out = new Tensor(fullShape, valueZeros(sizeOf(fullShape)));
   const gs = g.value.data;
   for (let i = 0; i < index.length; i++) out.data[index[i]!] += gs[i]!;
   return makeNode(scatterAddOp, [g], out, { index, fullShape } satisfies IndexInfo);

@@ -6,7 +6,7 @@ export { avgPool2d, maxPool2d, globalAvgPool, type PoolOptions } from './pool.js
 export { take, scatterAdd } from './gather.js';
 export { logSoftmax } from './softmax.js';
 export { crossEntropy, mse } from './loss.js';
-export { batchNorm2d, type BatchNormResult } from './batchnorm.js';
+export { batchNorm2d, channelAffine, type BatchNormResult } from './batchnorm.js';
 export { broadcastShape } from './broadcast.js';
 export { erf } from './unary.js';
 export { batchMatmul } from './batchMatmul.js';

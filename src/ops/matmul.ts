@@ -1,4 +1,4 @@
-import { makeNode, tangentBuffer, type Node, type Primitive } from '../autodiff/index.js';
+import { makeNode, tangentBuffer, valueBuffer, type Node, type Primitive } from '../autodiff/index.js';
 import { ShapeError } from '../errors.js';
 import { kernels } from '../kernels/index.js';
 import { formatShape, Tensor } from '../tensor/index.js';
@@ -14,6 +14,7 @@ interface MatmulInfo {
 
 const matmulOp: Primitive = {
   name: 'matmul',
+  jvpReads: (node) => node.inputs,
   // d(op(A)·op(B)) = op(dA)·op(B) + op(A)·op(dB), one GEMM pair per tangent in the block
   jvp(node, [ta, tb], k) {
     const { transA, transB, M, N, K } = node.saved as MatmulInfo;
@@ -53,7 +54,7 @@ export function matmul(a: Node, b: Node, transA = false, transB = false): Node {
       `matmul: inner dimensions differ: ${formatShape(a.shape)}${transA ? 'ᵀ' : ''} times ${formatShape(b.shape)}${transB ? 'ᵀ' : ''}`,
     );
   }
-  const out = new Tensor([M, N]);
+  const out = new Tensor([M, N], valueBuffer(M * N));
   kernels().sgemm(transA, transB, M, N, Ka, 1, a.value.data, b.value.data, 0, out.data);
   const info: MatmulInfo = { transA, transB, M, N, K: Ka };
   return makeNode(matmulOp, [a, b], out, info);

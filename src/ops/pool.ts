@@ -1,4 +1,4 @@
-import { makeNode, tangentBuffer, tangentZeros, type Node, type Primitive } from '../autodiff/index.js';
+import { makeNode, tangentBuffer, tangentZeros, valueBuffer, valueZeros, type Node, type Primitive } from '../autodiff/index.js';
 import { ShapeError } from '../errors.js';
 import { formatShape, Tensor } from '../tensor/index.js';
 import { mean } from './arithmetic.js';
@@ -63,6 +63,7 @@ function windowSum(src: Float32Array, dst: Float32Array, g: PoolGeometry, planes
 function windowOp(name: string, adjoint: boolean): Primitive {
   return {
     name,
+    jvpReads: () => [],
     jvp(node, [t], k) {
       const g = node.saved as PoolGeometry;
       // the transpose accumulates into its output; the pooling writes every output element
@@ -78,7 +79,9 @@ const avgPoolOp = windowOp('avgPool2d', false);
 const avgPoolAdjointOp = windowOp('avgPool2dAdjoint', true);
 
 function windowNode(x: Node, g: PoolGeometry, adjoint: boolean): Node {
-  const out = new Tensor(adjoint ? [g.N, g.C, g.H, g.W] : [g.N, g.C, g.Ho, g.Wo]);
+  // the transpose accumulates into its output; the pooling writes every output element
+  const n = g.N * g.C * (adjoint ? g.H * g.W : g.Ho * g.Wo);
+  const out = new Tensor(adjoint ? [g.N, g.C, g.H, g.W] : [g.N, g.C, g.Ho, g.Wo], adjoint ? valueZeros(n) : valueBuffer(n));
   windowSum(x.value.data, out.data, g, g.N * g.C, adjoint);
   return makeNode(adjoint ? avgPoolAdjointOp : avgPoolOp, [x], out, g);
 }

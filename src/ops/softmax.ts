@@ -1,4 +1,4 @@
-import { makeNode, tangentBuffer, type Node, type Primitive } from '../autodiff/index.js';
+import { makeNode, tangentBuffer, valueBuffer, type Node, type Primitive } from '../autodiff/index.js';
 import { ShapeError } from '../errors.js';
 import { formatShape, Tensor } from '../tensor/index.js';
 import { mul, sub, sum } from './arithmetic.js';
@@ -6,6 +6,7 @@ import { exp } from './unary.js';
 
 const logSoftmaxOp: Primitive = {
   name: 'logSoftmax',
+  jvpReads: (node) => [node],
   // dy = dx - <softmax(x), dx> per row
   jvp(node, [t], k) {
     const [rows, cols] = node.shape as [number, number];
@@ -33,7 +34,7 @@ export function logSoftmax(x: Node): Node {
   if (x.shape.length !== 2) throw new ShapeError(`logSoftmax expects [N, C] logits, got ${formatShape(x.shape)}`);
   const [rows, cols] = x.shape as [number, number];
   const xs = x.value.data;
-  const out = new Tensor([rows, cols]);
+  const out = new Tensor([rows, cols], valueBuffer(rows * cols));
   for (let r = 0; r < rows; r++) {
     const o = r * cols;
     let max = -Infinity;

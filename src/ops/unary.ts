@@ -1,4 +1,4 @@
-import { makeNode, tangentBuffer, type Node, type Primitive } from '../autodiff/index.js';
+import { makeNode, tangentBuffer, valueBuffer, type Node, type Primitive } from '../autodiff/index.js';
 import { Tensor } from '../tensor/index.js';
 import { Elementwise, kernels } from '../kernels/index.js';
 import { mul } from './arithmetic.js';
@@ -16,8 +16,13 @@ interface Family {
   name: string;
   /** derivs[d] computes the d-th derivative; null means identically zero from there on */
   derivs: (ElementwiseFn | null)[];
-  /** the vjp of order 0 as one primitive, where that beats g · f'(x) built from two */
-  gradient?: (g: Node, x: Node) => Node;
+  /** the vjp of order 0 as one primitive, where that beats g · f'(x) built from two (y: the node itself, f(x)) */
+  gradient?: (g: Node, x: Node, y: Node) => Node;
+  /**
+   * The jvp of order 0 straight from the output y = f(x), where that beats caching f'(x) (ReLU's
+   * mask [x > 0] is [y > 0]: one pass, no array per node, and x's value need not be kept).
+   */
+  tangent?: (t: Float32Array, y: Float32Array, k: number, out: Float32Array) => void;
 }
 
 const ops = new Map<string, Primitive>();
@@ -34,9 +39,16 @@ function orderOp(family: Family, order: number): Primitive {
   };
   op = {
     name: order === 0 ? family.name : `${family.name}^(${order})`,
+    // a mask family reads its own output; the others their input (for f'(x), cached at the first jvp)
+    jvpReads: (node) => (order === 0 && family.tangent ? [node] : node.inputs),
     jvp(node, [t], k) {
       const d = nextDeriv();
       if (!d) return null;
+      if (order === 0 && family.tangent) {
+        const out = tangentBuffer(k * node.value.size);
+        family.tangent(t!.data, node.value.data, k, out);
+        return new Tensor([k, ...node.shape], out);
+      }
       let slope = cache.get(node);
       if (!slope) {
         slope = new Float32Array(node.value.size);
@@ -48,7 +60,7 @@ function orderOp(family: Family, order: number): Primitive {
       return new Tensor([k, ...node.shape], out);
     },
     vjp(node, g) {
-      if (order === 0 && family.gradient) return [family.gradient(g, node.inputs[0]!)];
+      if (order === 0 && family.gradient) return [family.gradient(g, node.inputs[0]!, node)];
       return nextDeriv() ? [mul(g, applyOrder(family, order + 1, node.inputs[0]!))] : [null];
     },
   };
@@ -59,7 +71,7 @@ function orderOp(family: Family, order: number): Primitive {
 function applyOrder(family: Family, order: number, x: Node): Node {
   const f = family.derivs[order];
   if (!f) throw new Error(`${family.name}: derivative of order ${order} is zero and has no node`);
-  const out = new Tensor(x.shape);
+  const out = new Tensor(x.shape, valueBuffer(x.value.size));
   f(x.value.data, out.data);
   return makeNode(orderOp(family, order), [x], out);
 }
@@ -84,6 +96,7 @@ function gate(a: Float32Array, b: Float32Array, out: Float32Array, k: number): v
 
 const reluGradOp: Primitive = {
   name: 'reluGrad',
+  jvpReads: (node) => [node.inputs[1]!],
   // linear in g; the gate [x > 0] is piecewise constant in x, so x's tangent does not enter
   jvp(node, [tg], k) {
     if (!tg) return null;
@@ -94,9 +107,9 @@ const reluGradOp: Primitive = {
   vjp: (node, G, needed) => [needed[0] ? reluGrad(G, node.inputs[1]!) : null, null],
 };
 
-/** g · [x > 0] in one pass: ReLU's backward, without materialising the mask. */
+/** g · [x > 0] in one pass: ReLU's backward, without materialising the mask (x: ReLU's input or output, the mask is the same). */
 export function reluGrad(g: Node, x: Node): Node {
-  const out = new Tensor(x.shape);
+  const out = new Tensor(x.shape, valueBuffer(x.value.size));
   gate(g.value.data, x.value.data, out.data, 1);
   return makeNode(reluGradOp, [g, x], out);
 }
@@ -113,7 +126,9 @@ const reluFamily: Family = {
     (x, out) => compareWithZero(Elementwise.Greater, x, out),
     null,
   ],
-  gradient: (g, x) => reluGrad(g, x),
+  // [x > 0] = [relu(x) > 0], NaN and -0 included: the mask comes from the output
+  gradient: (g, _x, y) => reluGrad(g, y),
+  tangent: (t, y, k, out) => gate(t, y, out, k),
 };
 
 const tanhFamily: Family = {

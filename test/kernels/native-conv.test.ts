@@ -36,6 +36,10 @@ const cases: { N: number; O: number; g: ConvGeometry }[] = [
   { N: 5, O: 33, g: geom(40, 9, 10, 3, 2, 2, 3, 1, 2) },
   { N: 1, O: 70, g: geom(75, 5, 5, 3, 3, 1, 1, 1, 1) },
   { N: 2, O: 1, g: geom(1, 4, 4, 4, 4, 1, 1, 0, 0) },
+  // output rows a whole number of strips wide (32 for AVX-512, 16 for AVX2, 8 portable): the one-padded-copy path
+  { N: 2, O: 9, g: geom(3, 5, 32, 3, 3, 1, 1, 1, 1) },
+  { N: 2, O: 5, g: geom(4, 6, 16, 3, 5, 1, 1, 1, 2) },
+  { N: 2, O: 17, g: geom(2, 4, 34, 3, 3, 1, 1, 0, 0) },
 ];
 
 function run(g: ConvGeometry, N: number, O: number, rng: Rng, label: string): void {
@@ -69,9 +73,31 @@ function run(g: ConvGeometry, N: number, O: number, rng: Rng, label: string): vo
   const gwv = viewAt(new Float32Array(w.length).fill(NaN), 4);
   native().conv2dBackwardWeight(gy, viewAt(x, 5), gwv, N, O, g);
   expectClose(gwv, gw, gwScale, N * Ho * Wo, `conv2dBackwardWeight ${what}`);
+
+  // accumulating: out += the result, onto whatever out held (the scale grows by |out|)
+  const plus = (a: Float32Array, b: Float32Array) => a.map((v, i) => v + b[i]!);
+  const y0 = randomArray(rng, y.length), gx0 = randomArray(rng, gx.length), gw0 = randomArray(rng, gw.length);
+  const ya = viewAt(y0, 1), gxa = viewAt(gx0, 2), gwa = viewAt(gw0, 3);
+  native().conv2dForward(x, w, ya, N, O, g, true);
+  native().conv2dBackwardInput(gy, w, gxa, N, O, g, true);
+  native().conv2dBackwardWeight(gy, x, gwa, N, O, g, true);
+  expectClose(ya, plus(y, y0), plus(yScale, abs(y0)), K + 1, `conv2dForward accumulating ${what}`);
+  expectClose(gxa, plus(gx, gx0), plus(gxScale, abs(gx0)), O * g.kh * g.kw + 1, `conv2dBackwardInput accumulating ${what}`);
+  expectClose(gwa, plus(gw, gw0), plus(gwScale, abs(gw0)), N * Ho * Wo + 1, `conv2dBackwardWeight accumulating ${what}`);
+  // and the reference kernels, which the ops fall back on, the same
+  const yr = y0.slice(), gxr = gx0.slice(), gwr = gw0.slice();
+  ref.conv2dForward(x, w, yr, N, O, g, true);
+  ref.conv2dBackwardInput(gy, w, gxr, N, O, g, true);
+  ref.conv2dBackwardWeight(gy, x, gwr, N, O, g, true);
+  expectClose(yr, plus(y, y0), plus(yScale, abs(y0)), K + 1, `reference conv2dForward accumulating ${what}`);
+  expectClose(gxr, plus(gx, gx0), plus(gxScale, abs(gx0)), O * g.kh * g.kw + 1, `reference conv2dBackwardInput accumulating ${what}`);
+  expectClose(gwr, plus(gw, gw0), plus(gwScale, abs(gw0)), N * Ho * Wo + 1, `reference conv2dBackwardWeight accumulating ${what}`);
 }
 
-describe.each(nativeConfigs())('native convolution, $label', (cfg) => {
+/** Each configuration, and the own kernel's stride-1 convolutions both over one padded copy (rows) and over kw planes. */
+const convConfigs = nativeConfigs().flatMap((c) => (c.gemm === 'own' ? [{ ...c, convRows: true }, { ...c, convRows: false, label: `${c.label}, planes` }] : [c]));
+
+describe.each(convConfigs)('native convolution, $label', (cfg) => {
   it('matches the reference forward, input gradient and weight gradient on many geometries', () => {
     configureNative(cfg);
     const rng = new Rng(21);

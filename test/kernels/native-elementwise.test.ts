@@ -6,6 +6,19 @@ import { Rng, sizeOf, type Shape } from '../../src/tensor/index.js';
 import { randomArray, viewAt } from './helpers.js';
 
 const native = loadNativeKernels().kernels!;
+
+function iterSize(g: Float64Array): number {
+  let n = 1;
+  for (let d = 0; d < g[0]!; d++) n *= g[1 + d]!;
+  return n;
+}
+
+/** The first index where the two arrays differ as bit patterns (NaN equals NaN), or -1. */
+function firstDifference(x: Float32Array, y: Float32Array): number {
+  const xi = new Uint32Array(x.buffer, x.byteOffset, x.length), yi = new Uint32Array(y.buffer, y.byteOffset, y.length);
+  for (let i = 0; i < x.length; i++) if (xi[i] !== yi[i] && !(Number.isNaN(x[i]!) && Number.isNaN(y[i]!))) return i;
+  return -1;
+}
 const kinds = [Elementwise.Add, Elementwise.Sub, Elementwise.Mul, Elementwise.Div, Elementwise.Copy, Elementwise.Max, Elementwise.Greater, Elementwise.Gate] as const;
 
 /** [out shape, a shape, b shape] cases: same shape, per-channel, scalar, leading block, inner broadcast, large (threaded). */
@@ -20,12 +33,27 @@ const cases: [Shape, Shape, Shape][] = [
 /** Large enough for the kernel to split it over threads (the reference is slow: one kind only). */
 const large: [Shape, Shape, Shape] = [[4, 64, 33, 33], [4, 64, 33, 33], [1, 64, 1, 1]];
 
+/** Every instruction set this machine runs, each with 1 and 2 threads. */
+function isaConfigs(): { isa: 'generic' | 'avx2' | 'avx512'; threads: number; label: string }[] {
+  const order = ['generic', 'avx2', 'avx512'] as const;
+  const best = order.indexOf(nativeInfo()!.bestIsa);
+  return order.filter((_, i) => i <= best).flatMap((isa) => [1, 2].map((threads) => ({ isa, threads, label: `${isa}, ${threads} thread(s)` })));
+}
+
+function withConfig<T>(cfg: { isa: 'generic' | 'avx2' | 'avx512'; threads: number }, f: () => T): T {
+  const before = nativeInfo()!;
+  configureNative({ isa: cfg.isa, threads: cfg.threads });
+  try {
+    return f();
+  } finally {
+    configureNative({ isa: before.isa, threads: before.threads });
+  }
+}
+
 describe('native elementwise kernels against the reference', () => {
-  it.each([1, 2])('binary: every kind, accumulate or not, broadcasting and views (%i threads)', (threads) => {
-    const before = nativeInfo()!;
-    configureNative({ threads });
-    try {
-      const rng = new Rng(threads);
+  it.each(isaConfigs())('binary: every kind, accumulate or not, broadcasting and views ($label)', (cfg) => {
+    withConfig(cfg, () => {
+      const rng = new Rng(cfg.threads);
       for (const [out, as, bs] of [...cases, large]) {
         const a = viewAt(randomArray(rng, sizeOf(as)), 3);
         const b = viewAt(rng.fillUniform(new Float32Array(sizeOf(bs)), 0.5, 2) as Float32Array, 1);
@@ -43,18 +71,53 @@ describe('native elementwise kernels against the reference', () => {
           }
         }
       }
-    } finally {
-      configureNative({ threads: before.threads });
+    });
+  });
+
+  it.each(isaConfigs())('binary: every kind equals the portable one-thread result bit for bit, tails and thread splits inside rows included ($label)', (cfg) => {
+    // lengths around the vector widths and a flat array long enough to be split mid-row across threads
+    const lengths = [1, 3, 15, 16, 17, 31, 33, 65, (1 << 18) + 37];
+    const rng = new Rng(77);
+    for (const n of lengths) {
+      const a = randomArray(rng, n), b = randomArray(rng, n);
+      a[0] = NaN;
+      if (n > 2) b[2] = NaN;
+      for (const kind of kinds) {
+        for (const [label, g] of [['same shape', Float64Array.of(1, n, 1, 1)], ['b broadcast', Float64Array.of(1, n, 1, 0)], ['a broadcast', Float64Array.of(1, n, 0, 1)], ['strided', Float64Array.of(2, 1, Math.ceil(n / 2), 0, 2, 0, 2)]] as const) {
+          const m = iterSize(g);
+          const start = randomArray(rng, m);
+          for (const acc of [false, true]) {
+            const want = start.slice(), got = start.slice();
+            withConfig({ isa: 'generic', threads: 1 }, () => native.binary(kind, a, kind === Elementwise.Copy ? null : b, want, g, acc));
+            withConfig(cfg, () => native.binary(kind, a, kind === Elementwise.Copy ? null : b, got, g, acc));
+            const bad = firstDifference(got, want);
+            if (bad >= 0) throw new Error(`kind ${kind} ${label} n=${n} acc=${acc}: element ${bad} is ${got[bad]} but the portable path gave ${want[bad]}`);
+          }
+        }
+      }
     }
   });
 
-  it('reduce: sums and sums of products down to any broadcastable shape, in float64', () => {
+  it.each(isaConfigs())('gate keeps the cotangent where the input is positive and writes +0 elsewhere, NaN included ($label)', (cfg) => {
+    const g = Float32Array.of(NaN, NaN, -0, -0, 3, Infinity, -Infinity, 2, 5);
+    const x = Float32Array.of(1, -1, 1, 0, NaN, -0, 0, Infinity, -Infinity);
+    const out = new Float32Array(g.length).fill(7);
+    withConfig(cfg, () => native.binary(Elementwise.Gate, g, x, out, Float64Array.of(1, g.length, 1, 1), false));
+    expect([...out]).toEqual([NaN, 0, -0, 0, 0, 0, 0, 2, 0]);
+    expect(Object.is(out[3], 0) && Object.is(out[2], -0)).toBe(true);
+  });
+
+  it.each(isaConfigs())('reduce: sums and sums of products down to any broadcastable shape, in float64 ($label)', (cfg) => withConfig(cfg, () => {
     const rng = new Rng(5);
     const sums: [Shape, Shape, Shape][] = [
       [[2, 3, 4, 5], [1, 3, 1, 1], [2, 3, 4, 5]],
       [[2, 3, 4, 5], [2, 3, 4, 5], [1]],
       [[6, 7], [6, 1], [1, 7]],
       [[3, 2, 8, 8], [3, 1, 1, 1], [3, 2, 8, 8]],
+      // long rows with odd tails, and a block of tangents large enough to be split over threads
+      [[2, 3, 1037], [1, 3, 1], [2, 3, 1037]],
+      [[5, 2, 16, 1031], [5, 1, 16, 1], [1, 2, 16, 1031]],
+      [[5, 1031], [1, 1031], [5, 1031]],
     ];
     for (const [full, outShape, bShape] of sums) {
       const a = randomArray(rng, sizeOf(full));
@@ -68,6 +131,56 @@ describe('native elementwise kernels against the reference', () => {
         for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / (Math.abs(want[i]!) + 1));
         expect(worst).toBeLessThanOrEqual(1e-6);
       }
+    }
+  }));
+
+  it.each(isaConfigs())('muladd: a·b + c·d + e with each term optional, per-channel and full operands, accumulating or not ($label)', (cfg) => {
+    const rng = new Rng(31);
+    // a per-channel affine map, its tangent (tx·s + x·ts + tt over a block), and every operand full
+    const full: Shape = [3, 2, 5, 37], ch: Shape = [1, 1, 5, 1], bx: Shape = [1, 2, 5, 37], big: Shape = [2, 4, 64, 33, 33];
+    const cases: [Shape, Shape[]][] = [
+      [full, [full, ch, bx, [3, 1, 5, 1], [3, 1, 5, 1]]],
+      [full, [full, full, full, full, full]],
+      [full, [ch, full, full, ch, ch]],
+      [big, [big, [1, 1, 64, 1, 1], [1, 4, 64, 33, 33], [2, 1, 64, 1, 1], [2, 1, 64, 1, 1]]],
+    ];
+    withConfig(cfg, () => {
+      for (const [outShape, shapes] of cases) {
+        const data = shapes.map((s) => viewAt(randomArray(rng, sizeOf(s)), 1));
+        for (const [withCd, withE] of [[true, true], [true, false], [false, true], [false, false]]) {
+          if (outShape === big && !(withCd && withE)) continue;
+          for (const acc of [false, true]) {
+            const start = randomArray(rng, sizeOf(outShape));
+            const want = start.slice(), got = viewAt(start, 3);
+            const g = geometry(outShape, shapes);
+            const args = [data[0]!, data[1]!, withCd ? data[2]! : null, withCd ? data[3]! : null, withE ? data[4]! : null] as const;
+            referenceKernels.muladd(...args, want, g, acc);
+            native.muladd(...args, got, g, acc);
+            // each term rounded as written, in the same order: the same float32 operations as the reference
+            let worst = 0;
+            for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / (Math.abs(want[i]!) + 1));
+            expect(worst, `${JSON.stringify(outShape)} cd=${withCd} e=${withE} acc=${acc}`).toBeLessThanOrEqual(acc ? 2 ** -22 : 0);
+          }
+        }
+      }
+    });
+    // an absent term is left out, not added as zero: -0 stays -0
+    const z = new Float32Array(1);
+    withConfig(cfg, () => native.muladd(Float32Array.of(-0), Float32Array.of(1), null, null, null, z, Float64Array.of(1, 1, 1, 1, 0, 0, 0), false));
+    expect(Object.is(z[0], -0)).toBe(true);
+  });
+
+  it('reduce gives the same bits on every instruction set and thread count (the sums are never split across threads)', () => {
+    const rng = new Rng(9);
+    const full = [6, 2, 16, 1031], outShape = [6, 1, 16, 1];
+    const a = randomArray(rng, sizeOf(full)), b = randomArray(rng, sizeOf(full));
+    const g = geometry(full, [full, full, outShape]);
+    const want = new Float32Array(sizeOf(outShape));
+    withConfig({ isa: 'generic', threads: 1 }, () => native.reduce(a, b, want, g));
+    for (const cfg of isaConfigs()) {
+      const got = new Float32Array(want.length);
+      withConfig(cfg, () => native.reduce(a, b, got, g));
+      expect(firstDifference(got, want), cfg.label).toBe(-1);
     }
   });
 

@@ -87,6 +87,16 @@ describe('primitive derivatives against central differences', () => {
     checkDerivatives([[3, 4]], ([x]) => ops.mse(ops.tanh(x!), target));
   });
 
+  it("batch norm's per-channel affine map x·s + t, with every subset of its inputs varying", () => {
+    checkDerivatives([[2, 3, 4, 5], [1, 3, 1, 1], [1, 3, 1, 1]], ([x, s, t]) => readout(ops.channelAffine(x!, s!, t!)));
+    const s0 = rnd([1, 3, 1, 1], 5), t0 = rnd([1, 3, 1, 1], 6), x0 = rnd([2, 3, 4, 5], 7);
+    checkDerivatives([[2, 3, 4, 5]], ([x]) => readout(ops.channelAffine(x!, s0, t0)));
+    checkDerivatives([[1, 3, 1, 1], [1, 3, 1, 1]], ([s, t]) => readout(ops.channelAffine(x0, s!, t!)));
+    checkDerivatives([[1, 3, 1, 1]], ([s]) => readout(ops.channelAffine(x0, s!, t0)));
+    checkDerivatives([[1, 3, 1, 1]], ([t]) => readout(ops.channelAffine(x0, s0, t!)));
+    checkDerivatives([[2, 3, 4, 5], [1, 3, 1, 1]], ([x, t]) => readout(ops.channelAffine(x!, s0, t!)));
+  });
+
   it('batch norm in train mode (batch statistics differentiated through) and eval mode', () => {
     const rm = new Tensor([3], Float32Array.of(0.1, -0.2, 0.3));
     const rv = new Tensor([3], Float32Array.of(1.2, 0.8, 1.5));
