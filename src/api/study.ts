@@ -38,6 +38,8 @@ export interface StudyOptions extends Partial<StudyRecipe>, RunRecordOptions {
   onEstimate?: (e: StudyEstimate) => boolean | Promise<boolean>;
   signal?: AbortSignal;
   onEvent?: (e: StudyEvent) => void;
+  /** a line about what is being done ('measuring this machine ...') */
+  onNote?: (line: string) => void;
 }
 
 export interface StudyOutput {
@@ -73,7 +75,7 @@ async function runHere(runs: readonly StudyRun[], c: RunPlaceContext): Promise<v
 
 /** The study's settings from the options (preset, then the caller's), checked, without running anything. */
 export function studySettings(o: Omit<StudyOptions, 'out'>): StudySettings {
-  const { study, preset, out: _out, parallel: _p, report: _r, onEstimate: _e, signal: _s, onEvent: _o, inputs: _i, commandLine: _l, ...recipe } = o as StudyOptions;
+  const { study, preset, out: _out, parallel: _p, report: _r, onEstimate: _e, signal: _s, onEvent: _o, onNote: _n, inputs: _i, commandLine: _l, ...recipe } = o as StudyOptions;
   return resolveStudySettings({ ...recipe, ...(study !== undefined ? { study } : {}), ...(preset !== undefined ? { preset } : {}) });
 }
 
@@ -87,6 +89,7 @@ export async function study(o: StudyOptions): Promise<StudyOutput> {
   for (const run of runsOf(settings)) if (!(await readRunResult(runFolder(dir, run.id)))) todo.push(run);
   let estimate: StudyEstimate | undefined;
   if (o.onEstimate && todo.length > 0) {
+    o.onNote?.(`measuring this machine for an estimate of the cost of ${todo.length} run${todo.length === 1 ? '' : 's'} ...`);
     estimate = await estimateStudy(settings, data, todo, Math.min(parallel, Math.max(1, todo.length)));
     if (!(await o.onEstimate(estimate))) return { settings, dir, folder, completed: false, started: false, estimate };
   }

@@ -39,13 +39,15 @@ function spread(nodes: readonly number[][]): number {
 /** What the analysis runs on, from the settings: the Hessian batch or the whole training set. */
 function curvatureData(c: CheckpointContext): Pick<AnalyzeOptions, 'model' | 'dataset' | 'normalize' | 'batch' | 'fullDataset' | 'datasetBatchSize' | 'workers' | 'seed'> {
   const s = c.settings;
+  // worker threads reload the data from where it lives; images shrunk in memory stay in this thread
+  const workers = c.workers ?? (c.data.train.spec ? undefined : 1);
   return {
     model: c.model,
     dataset: c.data.train,
     normalize: c.data.normalize,
     seed: c.seed,
     ...(s.hessianBatch === null
-      ? { fullDataset: true, datasetBatchSize: s.hessianDatasetBatch, ...(c.workers !== undefined ? { workers: c.workers } : {}) }
+      ? { fullDataset: true, datasetBatchSize: s.hessianDatasetBatch, ...(workers !== undefined ? { workers } : {}) }
       : { batch: s.hessianBatch }),
   };
 }

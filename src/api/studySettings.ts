@@ -55,6 +55,8 @@ export function resolveStudySettings(o: { study?: string; preset?: string } & Pa
   const epochs = count('the number of epochs', r.epochs, 1);
   // epochs given without checkpoints: a quarter of them, as the preset's default is of its own
   if (given.analyzeEvery === undefined && given.epochs !== undefined) r.analyzeEvery = Math.max(1, Math.round(epochs / 4));
+  // and the warm-up after a divergence scaled as the schedule is: 5 of PyHessian's 180 epochs
+  if (given.warmupEpochs === undefined && given.epochs !== undefined) r.warmupEpochs = Math.max(1, Math.round((5 * epochs) / 180));
   const s: StudySettings = {
     study,
     preset,

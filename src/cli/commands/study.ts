@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
-import { study, studySummary, type StudyOptions, type StudyOutput } from '../../api/study.js';
+import { study, studySettings, studySummary, type StudyOptions, type StudyOutput } from '../../api/study.js';
 import type { StudyEstimate } from '../../api/studyEstimate.js';
 import { PRESET_NAMES } from '../../api/studyPresets.js';
 import type { StudyEvent } from '../../api/studyRun.js';
@@ -70,7 +70,7 @@ export function registerStudy(program: Command, run: Run): void {
     .option('--momentum <m>', 'SGD momentum (default 0.9)', numberOption('--momentum'))
     .option('--weight-decay <wd>', 'weight decay (default 5e-4)', numberOption('--weight-decay'))
     .option('--no-augment', 'no random crop and flip')
-    .option('--warmup-epochs <n>', 'a run that diverges at the base rate starts again with this warm-up (default 5)', intOption('--warmup-epochs', 1))
+    .option('--warmup-epochs <n>', 'a run that diverges at the base rate starts again with this warm-up (default 5 per 180 epochs)', intOption('--warmup-epochs', 1))
     .option('--halvings <n>', '... and may then halve its rate this many times (default 3)', intOption('--halvings', 0))
     .option('--analyze-every <E>', 'curvature every E epochs, and at the end (default a quarter of the epochs)', intOption('--analyze-every', 1))
     .option('--hessian-batch <n>', 'the Hessian on the first n training images (default 200, PyHessian)', intOption('--hessian-batch', 1))
@@ -227,9 +227,10 @@ export async function studyCommand(ctx: CommandContext, name: string, flags: Stu
   }
   const given = { given: (k: string) => command?.getOptionValueSource(k) === 'cli' };
   const options = studyOptions(name, flags, given);
+  // every setting checked before the folder is made
+  studySettings(options);
   const dir = flags.estimate ? resolve(flags.out) : await outputFolder(flags, existsSync(join(resolve(flags.out), STUDY_FILE)));
   const interactive = !!process.stdin.isTTY && !!process.stderr.isTTY && !flags.yes && !ctx.flags.quiet;
-  ctx.progress.say('measuring this machine for an estimate of the cost ...');
   const out = await study({
     ...options,
     out: dir,
@@ -237,6 +238,7 @@ export async function studyCommand(ctx: CommandContext, name: string, flags: Stu
     commandLine: ctx.argv,
     signal: ctx.signal,
     onEvent: narrate(ctx),
+    onNote: (line) => ctx.progress.say(line),
     onEstimate: async (e) => {
       ctx.progress.say(estimateLine(e));
       if (flags.estimate) return false;

@@ -23,10 +23,10 @@ export function studySharpnessSpec(study: StudyResult): PlotSpec {
       x: { field: 'top', type: 'quantitative', title: `Top eigenvalue${log ? ' (log scale)' : ''}`, scale: log ? { type: 'log' } : { zero: false } },
       y: { field: 'accuracy', type: 'quantitative', title: 'Test accuracy', axis: { format: '.0%' }, scale: { zero: false } },
       color: { field: 'label', type: 'nominal', title: 'Variant', legend: { labelLimit: 240 }, scale: variantColours(study.runs) },
-      shape: { field: 'depth', type: 'ordinal', title: 'Depth', sort: 'ascending' },
+      shape: { field: 'depth', type: 'nominal', title: 'Depth', sort: 'ascending' },
       tooltip: [
         { field: 'label', type: 'nominal', title: 'variant' },
-        { field: 'depth', type: 'ordinal', title: 'depth' },
+        { field: 'depth', type: 'nominal', title: 'depth' },
         { field: 'seed', type: 'quantitative', title: 'seed' },
         { field: 'top', type: 'quantitative', title: 'top eigenvalue', format: NUMBER_FORMAT },
         { field: 'accuracy', type: 'quantitative', title: 'test accuracy', format: '.2%' },
