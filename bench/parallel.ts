@@ -13,9 +13,10 @@ import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { synthetic } from '../src/data/index.js';
 import { resnet } from '../src/nn/index.js';
-import { clusterExecutor, inProcessExecutor, planShards, threadExecutor, type ShardExecutor, type ShardProblem } from '../src/parallel/index.js';
+import { clusterExecutor, inProcessExecutor, threadExecutor } from '../src/parallel/index.js';
+import { planShards, type ShardExecutor, type ShardProblem } from '../src/curvature/index.js';
+import { RedisLink } from '../src/parallel/redisLink.js';
 import { parseRedisUrl } from '../src/parallel/redisUrl.js';
-import { RespClient } from '../src/parallel/respClient.js';
 import { Rng } from '../src/tensor/index.js';
 
 function env(name: string, fallback: number): number {
@@ -44,14 +45,11 @@ async function time(ex: ShardExecutor, vectors: Float32Array[], products: number
 }
 
 async function redisAnswers(url: string): Promise<boolean> {
-  const c = new RespClient(parseRedisUrl(url), { reconnect: false, connectTimeoutMs: 1000 });
   try {
-    await c.connect();
+    await (await RedisLink.open(parseRedisUrl(url), { name: 'hesse-bench', connectTimeoutMs: 1000 })).close();
     return true;
   } catch {
     return false;
-  } finally {
-    c.disconnect();
   }
 }
 

@@ -1,9 +1,10 @@
 /**
- * npm run bench [-- kernels engine train algorithms parallel torch inputs onnx]: figures, never pass or fail.
+ * npm run bench [-- kernels engine train algorithms parallel cluster-retry torch inputs onnx]: figures, never pass or fail.
  * With no names, everything runs. `torch` runs PyTorch (Debian's python3-torch) on the same
  * ResNet-20 and batch right after hesse's engine figures, and prints the ratios.
  */
 import { benchAlgorithms } from './algorithms.js';
+import { benchClusterRetry } from './clusterRetry.js';
 import { benchEngine, type EngineFigures } from './engine.js';
 import { benchInputs } from './inputs.js';
 import { benchKernels } from './kernels.js';
@@ -12,7 +13,7 @@ import { benchParallel } from './parallel.js';
 import { torchFigures } from './torch.js';
 import { benchTrain } from './train.js';
 
-const all = ['kernels', 'engine', 'torch', 'train', 'algorithms', 'parallel', 'inputs', 'onnx'];
+const all = ['kernels', 'engine', 'torch', 'train', 'algorithms', 'parallel', 'cluster-retry', 'inputs', 'onnx'];
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : all;
 for (const w of wanted) if (!all.includes(w)) throw new Error(`unknown benchmark '${w}' (choose from ${all.join(', ')})`);
 
@@ -39,3 +40,4 @@ if (wanted.includes('train')) await benchTrain();
 if (wanted.includes('algorithms')) await benchAlgorithms();
 if (wanted.includes('parallel')) await benchParallel();
 if (wanted.includes('inputs')) await benchInputs();
+if (wanted.includes('cluster-retry')) await benchClusterRetry();

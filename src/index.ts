@@ -18,7 +18,7 @@ export {
   type StageRequests,
 } from './api/analysisStages.js';
 export { type CurvatureDataOptions } from './api/curvatureData.js';
-export { redactCredentials, type InputsDescription } from './api/commandResults.js';
+export { type InputsDescription } from './api/commandResults.js';
 export { landscapeRun, type LandscapeRunOptions, type LandscapeOutput } from './api/landscapeRun.js';
 export { trainRun, trainingSection, type TrainRunOptions } from './api/trainRun.js';
 export { runDemo, DEMO_FULL, DEMO_QUICK, type DemoOptions } from './api/demo.js';
@@ -67,6 +67,7 @@ export {
   CIFAR10_NORMALIZATION,
   TensorSet,
   type Dataset,
+  type AnyDataset,
   type DatasetSpec,
   type Normalization,
 } from './data/index.js';
@@ -117,5 +118,6 @@ export {
   denseOperator,
   type LinearOperator,
 } from './linalg/index.js';
-export { landscape1d, landscape2d, filterNormalizedDirection, batchEvaluator, datasetEvaluator } from './landscape/index.js';
+export { landscape1d, landscape2d, filterNormalizedDirection, batchEvaluator } from './landscape/index.js';
+export { threadExecutor, clusterExecutor, runWorker, redactCredentials, type ClusterOptions } from './parallel/index.js';
 export { createResults, writeReport, rebuildReport, readResults, prepareOutputFolder, type HesseResults } from './report/index.js';

@@ -138,20 +138,24 @@ type TraceSettings = { method: TraceMethod; products: number; tol?: number; targ
 
 const traceMethods: Record<TraceMethod, (ctx: StageContext, o: TraceSettings) => Promise<{ result: Omit<TraceResult, 'products' | 'ms'>; aborted: boolean }>> = {
   hutchinson: async (ctx, o) => {
-    // targetRse is the numerics branch's stopping rule; until hutchinson knows it, it is passed and ignored
-    const options: HutchinsonOptions & { targetRse?: number } = { probes: o.products, ...ctx.algorithm('trace') };
+    const options: HutchinsonOptions = { probes: o.products, ...ctx.algorithm('trace') };
     if (o.tol !== undefined) options.tol = o.tol;
     if (o.targetRse !== undefined) options.targetRse = o.targetRse;
     const h = await hutchinson(ctx.operator, options);
-    return { result: { method: 'Hutchinson (Rademacher)', estimate: h.estimate, standardError: h.standardError, probes: h.samples.length }, aborted: h.aborted };
+    const result = { method: 'Hutchinson (Rademacher)', estimate: h.estimate, standardError: h.standardError, probes: h.samples.length };
+    return { result: { ...result, relativeStandardError: h.relativeStandardError, stoppedBy: h.stoppedBy, errorEstimate: h.errorEstimate }, aborted: h.aborted };
   },
   'hutch++': async (ctx, o) => {
     const h = await hutchPlusPlus(ctx.operator, { products: o.products, ...ctx.algorithm('trace') });
-    return { result: { method: 'Hutch++', estimate: h.estimate, standardError: h.standardError, probes: h.residualSamples.length }, aborted: h.aborted };
+    return { result: { method: 'Hutch++', estimate: h.estimate, standardError: h.standardError, probes: h.residualSamples.length, errorEstimate: h.errorEstimate }, aborted: h.aborted };
   },
   xtrace: async (ctx, o) => {
     const x = await xtrace(ctx.operator, { products: o.products, ...ctx.algorithm('trace') });
-    return { result: { method: x.estimator === 'xtrace' ? 'XTrace' : 'Hutchinson (XTrace stopped before its sketch)', estimate: x.estimate, standardError: x.standardError, probes: o.products / 2 }, aborted: x.aborted };
+    const method = x.estimator === 'xtrace' ? 'XTrace' : 'Hutchinson (XTrace stopped before its sketch)';
+    return {
+      result: { method, estimate: x.estimate, standardError: x.standardError, jackknifeStandardError: x.jackknifeStandardError, errorEstimate: x.errorEstimate, probes: o.products / 2 },
+      aborted: x.aborted,
+    };
   },
 };
 
@@ -245,6 +249,8 @@ export const ANALYSIS_STAGES = [
         // the steps that ran, which a breakdown, an abort or a small model make fewer than asked
         steps: s.runs.reduce((m, run) => Math.max(m, run.steps), 0),
         probes: s.runs.length,
+        // per probe: how often its run went on with a fresh vector after a true breakdown
+        restarts: s.runs.map((run) => run.restarts),
         reorthogonalization: 'full',
         sigmaSquared: grid.sigmaSquared,
         ...ctx.spent(),

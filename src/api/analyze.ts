@@ -5,15 +5,13 @@ import type { HesseResults, ResultsSections } from '../report/results.js';
 import { prepareStages, type StageContext, type StageRequests } from './analysisStages.js';
 import { seedOf } from './check.js';
 import { commandResults, type RunRecordOptions } from './commandResults.js';
-import { openCurvature, resolveCurvatureData, type CurvatureDataOptions } from './curvatureData.js';
+import { evaluationAtWeights, openCurvature, resolveCurvatureData, type CurvatureDataOptions } from './curvatureData.js';
 
 export type { EigenMethod, TraceMethod } from './analysisStages.js';
 
 export interface AnalyzeOptions extends CurvatureDataOptions, StageRequests, RunRecordOptions {
   seed?: number;
   onProgress?: (stage: string, p: Progress) => void;
-  /** a line about what is being done ("nothing chosen: ...") */
-  onNote?: (line: string) => void;
   signal?: AbortSignal;
 }
 
@@ -53,6 +51,8 @@ export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeOutput> {
 
   const operator = await openCurvature(opts, data);
   try {
+    sections.evaluation = await evaluationAtWeights(operator.executor, opts.dataset);
+    timings.evaluation = sections.evaluation.ms!;
     for (const stage of stages) {
       if (interrupted || opts.signal?.aborted) {
         interrupted = true;

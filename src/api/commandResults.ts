@@ -1,7 +1,9 @@
-import type { Dataset } from '../data/index.js';
+import { TensorSet, type AnyDataset } from '../data/index.js';
 import { kernelsInfo } from '../kernels/index.js';
 import { describeModel, type Model } from '../nn/index.js';
 import { createResults, type HesseResults } from '../report/index.js';
+import { redactCredentials } from '../parallel/index.js';
+import { sampleSummary } from './dataArg.js';
 import type { DataDescription, ModelDescription, ResultsOptions, ResultsSections } from '../report/results.js';
 
 /** How the results describe a run's model and data (a file, a source); what is not given is described from the objects. */
@@ -18,25 +20,17 @@ export interface RunRecordOptions {
   commandLine?: readonly string[];
 }
 
-/** Replaces the password (or token) of every URL in `text` (scheme://user:password@host) by ***, keeping the user name. */
-export function redactCredentials(text: string): string {
-  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)([^@\s/]*)@/gi, (_m, scheme: string, cred: string) => {
-    const user = cred.includes(':') ? cred.slice(0, cred.indexOf(':')) : '';
-    return `${scheme}${user ? `${user}:` : ''}***@`;
-  });
-}
 
 export function modelDescription(model: Model, given: Partial<ModelDescription> = {}): ModelDescription {
   return { description: `${describeModel(model.description)}, ${model.size.toLocaleString('en-US')} parameters`, parameters: model.size, ...given };
 }
 
-export function dataDescription(dataset: Dataset, given: Partial<DataDescription> = {}): DataDescription {
-  const count = `${dataset.length.toLocaleString('en-US')} images ${dataset.channels}x${dataset.height}x${dataset.width}, ${dataset.classes} classes`;
-  return { description: `${dataset.name}: ${count}`, classes: dataset.classes, ...given };
+export function dataDescription(dataset: AnyDataset, given: Partial<DataDescription> = {}): DataDescription {
+  return { description: `${dataset.name}: ${sampleSummary(dataset)}`, ...(dataset instanceof TensorSet ? {} : { classes: dataset.classes }), ...given };
 }
 
 /** The split a dataset was read from, when it has one (CIFAR and the synthetic set; not a tensor file). */
-export function splitOf(dataset: Dataset): 'train' | 'test' | undefined {
+export function splitOf(dataset: AnyDataset): 'train' | 'test' | undefined {
   const spec = dataset.spec;
   return spec && 'split' in spec ? spec.split : undefined;
 }
@@ -53,7 +47,7 @@ export interface CommandOutcome {
 }
 
 /** The results object of an operation: kernels, inputs, the command line (redacted) and what was computed. */
-export function commandResults(command: string, run: RunRecordOptions & { model: Model; dataset: Dataset }, outcome: CommandOutcome): HesseResults {
+export function commandResults(command: string, run: RunRecordOptions & { model: Model; dataset: AnyDataset }, outcome: CommandOutcome): HesseResults {
   const results = createResults({
     command,
     kernels: kernelsInfo().description,

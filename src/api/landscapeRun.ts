@@ -1,10 +1,10 @@
 import { HesseError, OptionError } from '../errors.js';
 import { filterNormalizedDirection, landscape1d, landscape2d, originEvaluation, type Evaluator } from '../landscape/index.js';
 import { lanczosEigs, type Progress } from '../linalg/index.js';
-import type { HesseResults, LandscapeResult } from '../report/results.js';
+import type { EvaluationResult, HesseResults, LandscapeResult } from '../report/results.js';
 import { choice, count, positive, seedOf } from './check.js';
 import { commandResults, type RunRecordOptions } from './commandResults.js';
-import { openCurvature, resolveCurvatureData, type CurvatureDataOptions } from './curvatureData.js';
+import { evaluationSection, openCurvature, resolveCurvatureData, type CurvatureDataOptions } from './curvatureData.js';
 
 export const LANDSCAPE_DIRECTIONS = ['eigen', 'random'] as const;
 export const LANDSCAPE_DEFAULTS = Object.freeze({ directions: 'eigen' as const, dims: 1 as const, steps: 21, range: 0.5 });
@@ -34,7 +34,6 @@ export interface LandscapeOutput {
 
 const STOPPED = 'stopped before the eigenvector directions were found: there is no landscape to write';
 
-/** Where the loss is not a number, neither is the accuracy: a diverged point has no meaningful predictions. */
 /**
  * A loss surface along the top Hessian eigenvectors or along random filter-normalised directions,
  * on the Hessian batch or a whole dataset (evaluated where its products would run).
@@ -72,10 +71,12 @@ export async function landscapeRun(o: LandscapeRunOptions): Promise<LandscapeOut
 
   const executor = await data.place({ model: o.model, dataset: o.dataset, normalize: o.normalize, plan: data.plan, ...o.curvature });
   let landscape: LandscapeResult;
+  let evaluation: EvaluationResult;
   const t1 = performance.now();
   try {
     const evaluate: Evaluator = (theta) => executor.losses(theta);
     const origin = await originEvaluation(evaluate, o.model.theta);
+    evaluation = evaluationSection(o.dataset, { ...origin, samples: data.samples }, performance.now() - t1);
     const grid = { steps, range, onProgress: (p: Progress) => o.onProgress?.('landscape', p), ...(o.signal ? { signal: o.signal } : {}) };
     const surface = dims === 1 ? await landscape1d(evaluate, o.model.theta, dirs[0]!, grid) : await landscape2d(evaluate, o.model.theta, dirs[0]!, dirs[1]!, grid);
     landscape = {
@@ -83,7 +84,8 @@ export async function landscapeRun(o: LandscapeRunOptions): Promise<LandscapeOut
       directions,
       alphas: surface.alphas,
       loss: surface.loss,
-      accuracy: surface.accuracy,
+      // regression has no accuracy to draw
+      ...(evaluation.accuracy !== undefined ? { accuracy: surface.accuracy } : {}),
       originLoss: origin.loss,
       bnMode: data.curvature.objective.bnMode,
       samples: data.samples,
@@ -99,7 +101,7 @@ export async function landscapeRun(o: LandscapeRunOptions): Promise<LandscapeOut
     options: { seed, ...data.record, directions, dims, steps, range, includeBiasBn: !!o.includeBiasBn },
     timings: { directions: directionsMs, landscape: landscape.ms ?? 0 },
     products: { directions: products },
-    sections: { landscape },
+    sections: { evaluation, landscape },
     interrupted: o.signal?.aborted === true,
   });
   return { results, landscape };

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import type { Dataset, Normalization } from '../data/index.js';
+import { TensorSet, type AnyDataset, type Normalization } from '../data/index.js';
 import { checkClassCount, type Model } from '../nn/index.js';
 import { choice } from './check.js';
 import type { InputsDescription } from './commandResults.js';
@@ -9,11 +9,11 @@ import { loadModelArg } from './modelArg.js';
 export const SPLITS = ['train', 'test'] as const;
 
 export interface ModelAndDataOptions {
-  /** a model file (.safetensors) */
+  /** a model file: .safetensors (hesse's or PyTorch's state dict) or .onnx (a graph exported from any framework) */
   model: string;
   /** the architecture when the file does not say (resnet20, mlp:784-100-10:tanh, JSON) */
   arch?: string;
-  /** a data source: synthetic[:N], cifar10[:DIR], cifar100[:DIR] or a .safetensors file */
+  /** a data source: synthetic[:N], cifar10[:DIR], cifar100[:DIR] or a .safetensors file (images, token sequences, features with float targets) */
   data: string;
   /** which split of the data; default 'train', the split PyHessian takes the Hessian of */
   split?: (typeof SPLITS)[number];
@@ -25,7 +25,7 @@ export interface ModelAndDataOptions {
 
 export interface ModelAndData {
   model: Model;
-  dataset: Dataset;
+  dataset: AnyDataset;
   /** what the model was trained with (its file says), or the data's default */
   normalize: Normalization | null;
   /** how the results describe them */
@@ -41,7 +41,8 @@ export async function openModelAndData(o: ModelAndDataOptions): Promise<ModelAnd
   const m = await loadModelArg(o.model, o.arch);
   for (const note of m.notes) o.onNote?.(note);
   const data = await openDataArg(o.data, split, o.seed ?? 0);
-  checkClassCount(m.model, data.dataset);
+  // a tensor set's labels are checked against the outputs with the loss, which may ignore some (resolveCurvatureData)
+  if (!(data.dataset instanceof TensorSet)) checkClassCount(m.model, data.dataset);
   const normalize = m.normalization !== undefined ? m.normalization : defaultNormalization(data.spec);
   return {
     model: m.model,
@@ -49,7 +50,7 @@ export async function openModelAndData(o: ModelAndDataOptions): Promise<ModelAnd
     normalize,
     inputs: {
       model: { description: m.description, file: resolve(o.model), parameters: m.model.size, inferred: m.notes.some((n) => n.startsWith('inferred')) },
-      data: { description: data.description, source: o.data, classes: data.dataset.classes },
+      data: { description: data.description, source: o.data, ...(data.dataset instanceof TensorSet ? {} : { classes: data.dataset.classes }) },
     },
   };
 }

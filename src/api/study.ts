@@ -8,7 +8,8 @@
 import { resolve } from 'node:path';
 import { kernelsInfo } from '../kernels/index.js';
 import { createResults, makeFolder, writeReport, type HesseResults, type StudyResult } from '../report/index.js';
-import { redactCredentials, type RunRecordOptions } from './commandResults.js';
+import { redactCredentials } from '../parallel/index.js';
+import type { RunRecordOptions } from './commandResults.js';
 import { count } from './check.js';
 import { openStudyData, type StudyData } from './studyData.js';
 import type { StudyRecipe } from './studyPresets.js';

@@ -1,4 +1,4 @@
-import { downscaleImages, type Dataset, type Normalization } from '../data/index.js';
+import { downscaleImages, TensorSet, type Dataset, type Normalization } from '../data/index.js';
 import { OptionError } from '../errors.js';
 import { openDataset } from '../io/index.js';
 import { defaultNormalization, describeData, parseDataArg } from './dataArg.js';
@@ -29,6 +29,7 @@ export async function openStudyData(s: StudySettings, resolveDir?: (spec: Return
     let spec = parseDataArg(s.data, split, 0);
     if (resolveDir) spec = await resolveDir(spec);
     const full = await openDataset(spec);
+    if (full instanceof TensorSet) throw new OptionError(`the study trains CIFAR ResNets on images (N, C, H, W) with class labels, but ${describeData(spec, full)}`);
     let d = firstImages(full, n, split);
     if (s.imageSize !== null && s.imageSize !== d.height) d = downscaleImages(d, s.imageSize);
     return { spec, d, full };

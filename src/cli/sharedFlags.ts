@@ -2,9 +2,9 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { DATA_DEFAULTS, type CurvatureDataOptions } from '../api/curvatureData.js';
 import { openModelAndData, SPLITS, type ModelAndData } from '../api/modelAndData.js';
-import { BN_MODES, CURVATURE_KINDS, type CurvatureKind } from '../curvature/index.js';
-import { OptionError } from '../errors.js';
-import type { BnMode } from '../nn/index.js';
+import { BN_MODES, CURVATURE_KINDS, LOSS_KINDS, type CurvatureKind } from '../curvature/index.js';
+import { describeLinkEvent, resolveRedisUrl } from '../parallel/index.js';
+import type { BnMode, LossKind } from '../nn/index.js';
 import { prepareOutputFolder } from '../report/index.js';
 import type { CommandContext } from './context.js';
 import { clusterNarrator } from './narration.js';
@@ -16,7 +16,7 @@ import { intOption } from './options.js';
  * and defaults are the library's; the flags only carry them.
  */
 
-const DATA_SOURCES = 'synthetic[:N], cifar10[:DIR], cifar100[:DIR] or FILE.safetensors (x, y)';
+const DATA_SOURCES = 'synthetic[:N], cifar10[:DIR], cifar100[:DIR] or FILE.safetensors (x, y: images and labels, token ids and token labels, or features and float targets)';
 
 export interface ModelDataFlags {
   model: string;
@@ -29,7 +29,7 @@ export interface ModelDataFlags {
 /** --model FILE, --data, --split, --arch (analyze and landscape). */
 export function addModelDataFlags(cmd: Command): Command {
   return cmd
-    .requiredOption('--model <file>', 'model weights (.safetensors; PyTorch state-dict names)')
+    .requiredOption('--model <file>', 'the model: .safetensors weights (PyTorch state-dict names) or an .onnx graph')
     .requiredOption('--data <source>', DATA_SOURCES)
     .option('--split <split>', `which split of the data: ${SPLITS.join(' or ')} (default train, as PyHessian)`)
     .option('--arch <arch>', 'architecture when the file does not say (e.g. resnet20, resnet32-nobn, mlp:784-100-10:tanh)');
@@ -48,18 +48,22 @@ export interface CurvatureDataFlags {
   batch?: number;
   fullDataset?: boolean;
   bnMode?: BnMode;
+  loss?: LossKind;
+  ignoreIndex?: number;
   curvature?: CurvatureKind;
   workers?: number;
   cluster?: string | true;
   run?: string;
 }
 
-/** --batch, --full-dataset, --bn-mode, --workers, --cluster, --run (analyze and landscape); --curvature with `kinds`. */
+/** --batch, --full-dataset, --bn-mode, --loss, --ignore-index, --workers, --cluster, --run (analyze and landscape); --curvature with `kinds`. */
 export function addCurvatureDataFlags(cmd: Command, verb: string, kinds: boolean): Command {
   cmd
     .option('--batch <N>', `${verb} on the first N samples (default ${DATA_DEFAULTS.batch})`, intOption('--batch', 1))
     .option('--full-dataset', `${verb} on the whole dataset (batches of ${DATA_DEFAULTS.datasetBatchSize})`)
-    .option('--bn-mode <mode>', `batch norm statistics: ${BN_MODES.join(' or ')} (default eval: running statistics, as PyHessian)`);
+    .option('--bn-mode <mode>', `batch norm statistics: ${BN_MODES.join(' or ')} (default eval: running statistics, as PyHessian)`)
+    .option('--loss <loss>', `${LOSS_KINDS.join(' or ')} (default cross-entropy, over class or token labels; mse: mean squared error against float targets, or one-hot labels)`)
+    .option('--ignore-index <N>', "cross-entropy: leave out targets equal to N (padding; PyTorch's ignore_index, e.g. -100)", intOption('--ignore-index', Number.MIN_SAFE_INTEGER));
   if (kinds) cmd.option('--curvature <kind>', `${CURVATURE_KINDS.join(' or ')} (the generalised Gauss-Newton); default hessian`);
   return cmd
     .option('--workers <n>', 'with --full-dataset: worker threads (default one per core; 1 runs in this thread)', intOption('--workers', 1))
@@ -68,20 +72,25 @@ export function addCurvatureDataFlags(cmd: Command, verb: string, kinds: boolean
 }
 
 /** The Redis URL of --cluster: given, or (for --cluster alone) HESSE_REDIS_URL, which keeps a password out of process lists. */
-function clusterUrl(flag: string | true): string {
-  // TODO(cluster branch): resolveRedisUrl(explicit?) from parallel/redisUrl.ts replaces this once it lands
-  const url = flag === true ? process.env.HESSE_REDIS_URL : flag;
-  if (!url) throw new OptionError('--cluster needs the Redis URL: --cluster redis://HOST:PORT, or set HESSE_REDIS_URL and give --cluster alone');
-  return url;
-}
 
 export function curvatureDataOptions(ctx: CommandContext, flags: CurvatureDataFlags): Omit<CurvatureDataOptions, 'model' | 'dataset' | 'normalize'> {
   return {
-    curvature: { bnMode: flags.bnMode, kind: flags.curvature },
+    curvature: { bnMode: flags.bnMode, kind: flags.curvature, loss: flags.loss, ignoreIndex: flags.ignoreIndex },
     batch: flags.batch,
     fullDataset: flags.fullDataset,
     workers: flags.workers,
-    ...(flags.cluster ? { cluster: { redisUrl: clusterUrl(flags.cluster), runName: flags.run ?? 'hesse', onProgress: clusterNarrator(ctx) } } : {}),
+    ...(flags.cluster
+      ? {
+          cluster: {
+            redisUrl: resolveRedisUrl(flags.cluster === true ? undefined : flags.cluster, '--cluster'),
+            runName: flags.run ?? 'hesse',
+            onProgress: clusterNarrator(ctx),
+            // Redis lost and back, said once each; a first Ctrl-C stops a coordinator waiting on a lost job
+            onEvent: (e) => ctx.progress.say(describeLinkEvent(e)),
+            signal: ctx.signal,
+          },
+        }
+      : {}),
   };
 }
 
@@ -134,5 +143,6 @@ export async function startCurvatureCommand(ctx: CommandContext, flags: Curvatur
   const where = curvatureDataOptions(ctx, flags);
   const opened = await openInputs(ctx, flags);
   ctx.progress.say(`${doing} ${opened.inputs.model!.description} on ${opened.inputs.data!.description}`);
-  return { dir, common: { ...opened, ...where, seed: flags.seed, commandLine: ctx.argv, onProgress: ctx.onProgress, signal: ctx.signal } };
+  const onNote = (line: string) => ctx.progress.say(line);
+  return { dir, common: { ...opened, ...where, seed: flags.seed, commandLine: ctx.argv, onProgress: ctx.onProgress, onNote, signal: ctx.signal } };
 }

@@ -13,6 +13,10 @@ export interface ShardProducts {
 export interface ShardLoss {
   /** Σ over batches of (batch size) × (mean batch loss) */
   lossSum: number;
+  /**
+   * Σ over batches of (batch size) × (batch accuracy), weighted as the loss is: the correct
+   * predictions for one label per sample; NaN for float targets
+   */
   correct: number;
   samples: number;
 }
@@ -107,7 +111,8 @@ export function shardLossSums(model: Model, batches: Iterable<Batch>, objective:
   for (const batch of batches) {
     const r = evaluateBatch(model, batch, { ...objective, theta });
     lossSum += r.loss * r.samples;
-    correct += Math.round(r.accuracy * r.samples);
+    // rows over targets is exactly 1 for class labels, so their count stays an integer
+    correct += r.correct * (r.samples / r.targets);
     samples += r.samples;
   }
   return { lossSum, correct, samples };

@@ -4,11 +4,24 @@ import type { ParamBlock } from '../nn/index.js';
 /**
  * Which parameters a curvature restriction keeps:
  * - 'all';
- * - 'bn' (every batch-norm weight and bias), 'conv', 'linear', 'weights' (no biases or BN);
- * - a layer or stage prefix such as 'layer2', 'layer2.0', 'fc', 'conv1' (whole name components);
- * - a name pattern with * wildcards ('layer*.conv1.weight') or a RegExp.
+ * - by what they are: 'bn' (every batch-norm weight and bias), 'ln' (every layer-norm scale and
+ *   shift), 'embedding' (embedding tables), 'conv', 'linear', 'weights' (conv and linear weights:
+ *   no biases, norms or embeddings);
+ * - a layer or stage prefix such as 'layer2', 'layer2.0', 'fc', 'conv1', 'blocks.0.attn' (whole
+ *   name components);
+ * - a name pattern with * wildcards ('layer*.conv1.weight') or a RegExp. A module named like a
+ *   kind above (a final layer norm called 'ln') is reached with a pattern: 'ln.*'.
  */
-export type BlockSelector = 'all' | 'bn' | 'conv' | 'linear' | 'weights' | string | RegExp;
+export type BlockSelector = 'all' | 'bn' | 'ln' | 'embedding' | 'conv' | 'linear' | 'weights' | string | RegExp;
+
+const KINDS: Record<string, (kind: ParamBlock['kind']) => boolean> = {
+  bn: (k) => k.startsWith('bn.'),
+  ln: (k) => k.startsWith('ln.'),
+  embedding: (k) => k === 'embedding.weight',
+  conv: (k) => k.startsWith('conv.'),
+  linear: (k) => k.startsWith('linear.'),
+  weights: (k) => k === 'conv.weight' || k === 'linear.weight',
+};
 
 function wildcard(pattern: string): RegExp {
   return new RegExp('^' + pattern.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
@@ -18,15 +31,12 @@ export function selectBlocks(blocks: readonly ParamBlock[], selector: BlockSelec
   let chosen: ParamBlock[];
   if (selector instanceof RegExp) chosen = blocks.filter((b) => selector.test(b.name));
   else if (selector === 'all') chosen = [...blocks];
-  else if (selector === 'bn') chosen = blocks.filter((b) => b.kind.startsWith('bn.'));
-  else if (selector === 'conv') chosen = blocks.filter((b) => b.kind.startsWith('conv.'));
-  else if (selector === 'linear') chosen = blocks.filter((b) => b.kind.startsWith('linear.'));
-  else if (selector === 'weights') chosen = blocks.filter((b) => b.kind === 'conv.weight' || b.kind === 'linear.weight');
+  else if (Object.hasOwn(KINDS, selector)) chosen = blocks.filter((b) => KINDS[selector]!(b.kind));
   else if (selector.includes('*')) chosen = blocks.filter((b) => wildcard(selector).test(b.name));
   else chosen = blocks.filter((b) => b.name === selector || b.name.startsWith(selector + '.'));
   if (chosen.length === 0) {
     const some = blocks.slice(0, 4).map((b) => b.name).join(', ');
-    throw new OptionError(`no parameters match '${String(selector)}' (names look like ${some}, ...; or use all, bn, conv, linear, weights)`);
+    throw new OptionError(`no parameters match '${String(selector)}' (names look like ${some}, ...; or use all, ${Object.keys(KINDS).join(', ')})`);
   }
   return chosen;
 }

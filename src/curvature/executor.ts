@@ -1,4 +1,4 @@
-import type { Dataset, Normalization } from '../data/index.js';
+import type { AnyDataset, Normalization } from '../data/index.js';
 import { ShapeError } from '../errors.js';
 import type { Model } from '../nn/index.js';
 import { curvatureInfo, resolveCurvatureOptions, type CurvatureInfo, type CurvatureOptions, type ResolvedCurvature } from './options.js';
@@ -11,7 +11,7 @@ import { checkShardPlan, planSamples, shardBatchCount, type ShardPlan } from './
 export interface ShardProblem extends CurvatureOptions {
   model: Model;
   /** must carry a `spec` for workers in other threads or processes, which load it themselves */
-  dataset: Dataset;
+  dataset: AnyDataset;
   normalize?: Normalization | null;
   plan: ShardPlan;
 }

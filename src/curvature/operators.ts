@@ -1,4 +1,4 @@
-import type { Dataset, Normalization } from '../data/index.js';
+import type { AnyDataset, Normalization } from '../data/index.js';
 import { OptionError } from '../errors.js';
 import type { LinearOperator } from '../linalg/index.js';
 import { batchSize, type Batch, type Model, type ParamBlock } from '../nn/index.js';
@@ -40,7 +40,7 @@ export function executorOperator(executor: ShardExecutor): CurvatureOperator {
 
 /** A dataset read shard by shard: what the products of a sharded operator average over. */
 export interface ShardedData {
-  dataset: Dataset;
+  dataset: AnyDataset;
   normalize?: Normalization | null;
   plan: ShardPlan;
 }

@@ -51,9 +51,20 @@ function oneOf<T extends string>(what: string, value: T, choices: readonly T[]):
   return value;
 }
 
-/** Checks the objective's own choices (BN mode, loss) and fills in their defaults; other fields pass through. */
+/**
+ * Checks the objective's own choices (BN mode, loss, ignore index) and fills in their defaults;
+ * other fields pass through. An ignore index (PyTorch's ignore_index: targets equal to it are
+ * left out of the mean) is an integer, and only the cross-entropy has one.
+ */
 export function resolveObjective(opts: ObjectiveOptions): ResolvedObjective {
-  return { ...opts, bnMode: oneOf('the BN mode', opts.bnMode ?? 'eval', BN_MODES), loss: oneOf('the loss', opts.loss ?? 'cross-entropy', LOSS_KINDS) };
+  const resolved: ResolvedObjective = { ...opts, bnMode: oneOf('the BN mode', opts.bnMode ?? 'eval', BN_MODES), loss: oneOf('the loss', opts.loss ?? 'cross-entropy', LOSS_KINDS) };
+  if (opts.ignoreIndex === undefined) {
+    delete resolved.ignoreIndex;
+    return resolved;
+  }
+  if (!Number.isSafeInteger(opts.ignoreIndex)) throw new OptionError(`the ignore index must be an integer (a label value such as -100), got ${String(opts.ignoreIndex)}`);
+  if (resolved.loss !== 'cross-entropy') throw new OptionError(`an ignore index leaves targets out of the cross-entropy; the ${resolved.loss} loss has none (leave out the ignore index, or use the cross-entropy)`);
+  return resolved;
 }
 
 /** Checks curvature options and fills in their defaults (the block size from the batch size). */

@@ -1,4 +1,4 @@
-import type { Dataset, Normalization } from '../data/index.js';
+import type { AnyDataset, Normalization } from '../data/index.js';
 import { normalizeInPlace } from '../data/index.js';
 import { OptionError } from '../errors.js';
 import type { Batch } from '../nn/index.js';
@@ -69,13 +69,13 @@ export function shardBatchCount(shard: ShardRange, batchSize: number): number {
   return Math.ceil((shard.end - shard.start) / batchSize);
 }
 
-/** The batches of one shard, in order, normalised when asked. */
-export function* shardBatches(dataset: Dataset, shard: ShardRange, batchSize: number, normalize: Normalization | null = null): Generator<Batch> {
+/** The batches of one shard, in order, normalised when asked; a tensor set's batches keep their target shape and input kind. */
+export function* shardBatches(dataset: AnyDataset, shard: ShardRange, batchSize: number, normalize: Normalization | null = null): Generator<Batch> {
   for (let at = shard.start; at < shard.end; at += batchSize) {
     const to = Math.min(shard.end, at + batchSize);
-    const { x, y } = dataset.get(Uint32Array.from({ length: to - at }, (_, i) => at + i));
-    if (normalize) normalizeInPlace(x, normalize);
-    yield { x, y };
+    const batch: Batch = dataset.get(Uint32Array.from({ length: to - at }, (_, i) => at + i));
+    if (normalize) normalizeInPlace(batch.x, normalize);
+    yield batch;
   }
 }
 
@@ -83,7 +83,7 @@ export function* shardBatches(dataset: Dataset, shard: ShardRange, batchSize: nu
  * Every batch of the plan, shard after shard: what an in-process reference operator
  * (datasetHessianOperator) sees when it should agree with a sharded executor.
  */
-export function planBatchSource(dataset: Dataset, plan: ShardPlan, normalize: Normalization | null = null): { batches(): Iterable<Batch> } {
+export function planBatchSource(dataset: AnyDataset, plan: ShardPlan, normalize: Normalization | null = null): { batches(): Iterable<Batch> } {
   return {
     *batches() {
       for (const shard of plan.shards) yield* shardBatches(dataset, shard, plan.batchSize, normalize);

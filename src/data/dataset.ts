@@ -1,6 +1,7 @@
 import { OptionError, ShapeError } from '../errors.js';
 import { Tensor } from '../tensor/index.js';
 import type { DatasetSpec } from './spec.js';
+import type { TensorSet } from './tensorSet.js';
 
 /** Images (N, C, H, W) in float32 and their class labels. */
 export interface LabeledImages {
@@ -26,6 +27,13 @@ export interface Dataset {
   /** The label of every sample, in order (a view: do not modify). */
   labels(): Int32Array;
 }
+
+/**
+ * Any data hesse computes curvature on: labelled images, or a tensor set (token sequences,
+ * features, float targets). The curvature road reads only what both have: name, length, spec,
+ * samples by index as batches, and shards.
+ */
+export type AnyDataset = Dataset | TensorSet;
 
 export interface ImageDatasetInit {
   name: string;

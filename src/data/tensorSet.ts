@@ -1,13 +1,10 @@
 import { OptionError, ShapeError } from '../errors.js';
 import type { Batch } from '../nn/index.js';
 import { Tensor } from '../tensor/index.js';
+import type { DatasetSpec } from './spec.js';
 
 /** How to load a tensor set again (a worker's shard): the file and, optionally, samples [start, end). */
-export interface TensorSetSpec {
-  kind: 'tensors';
-  path: string;
-  range?: [number, number];
-}
+export type TensorSetSpec = Extract<DatasetSpec, { kind: 'tensors' }>;
 
 export interface TensorSetInit {
   name: string;
@@ -54,6 +51,16 @@ export class TensorSet {
     this.x = init.x;
     this.y = init.y;
     if (init.spec) this.spec = init.spec;
+  }
+
+  /** What the targets are: integer labels (class or token labels) or float values (regression). */
+  get targetKind(): 'int' | 'float' {
+    return this.y instanceof Int32Array ? 'int' : 'float';
+  }
+
+  /** Every target, sample after sample (a view: do not modify). */
+  targets(): Int32Array | Float32Array {
+    return this.y;
   }
 
   /** The samples at `indices`, in that order, as one batch. */

@@ -1,9 +1,9 @@
-import { loadCifar10, loadCifar100, synthetic, type Dataset, type DatasetSpec } from '../data/index.js';
-import { loadTensorDataset } from './tensorDataset.js';
+import { loadCifar10, loadCifar100, synthetic, type AnyDataset, type DatasetSpec } from '../data/index.js';
+import { loadTensorDataset, loadTensorSet } from './tensorDataset.js';
 
 /** Loads the dataset a spec describes (a worker's shard, say), restricted to spec.range when given. */
-export async function openDataset(spec: DatasetSpec): Promise<Dataset> {
-  let full: Dataset;
+export async function openDataset(spec: DatasetSpec): Promise<AnyDataset> {
+  let full: AnyDataset;
   switch (spec.kind) {
     case 'cifar10':
       full = await loadCifar10(spec.dir, { split: spec.split });
@@ -13,6 +13,9 @@ export async function openDataset(spec: DatasetSpec): Promise<Dataset> {
       break;
     case 'tensor':
       full = await loadTensorDataset(spec.path);
+      break;
+    case 'tensors':
+      full = await loadTensorSet(spec.path);
       break;
     case 'synthetic':
       full = synthetic({ n: spec.n, seed: spec.seed, classes: spec.classes, split: spec.split });

@@ -6,7 +6,7 @@
 import { basename } from 'node:path';
 import { DTypeError, FileFormatError } from '../errors.js';
 import { ImageDataset, MAX_CLASSES, TensorSet, type Dataset } from '../data/index.js';
-import { asFloat32, asInt32Labels, readSafetensors, writeSafetensors, type StoredTensor, type TensorToWrite } from './safetensors.js';
+import { asFloat32, asInt32Labels, readSafetensors, writeSafetensors, type SafetensorsFile, type StoredTensor, type TensorToWrite } from './safetensors.js';
 
 export interface TensorDatasetOptions {
   xKey?: string;
@@ -14,9 +14,12 @@ export interface TensorDatasetOptions {
 }
 
 export async function loadTensorDataset(path: string, options: TensorDatasetOptions = {}): Promise<ImageDataset> {
+  return imageDatasetFrom(await readSafetensors(path), path, options);
+}
+
+function imageDatasetFrom(file: SafetensorsFile, path: string, options: TensorDatasetOptions): ImageDataset {
   const xKey = options.xKey ?? 'x';
   const yKey = options.yKey ?? 'y';
-  const file = await readSafetensors(path);
   const found = [...file.tensors.keys()].join(', ') || 'none';
   const x = file.tensors.get(xKey);
   const y = file.tensors.get(yKey);
@@ -120,9 +123,12 @@ function integerValues(t: StoredTensor, what: string, limit: number): Float64Arr
  * or token labels; negatives such as −100 mark targets to ignore) or F32/F64 regression targets.
  */
 export async function loadTensorSet(path: string, options: TensorDatasetOptions = {}): Promise<TensorSet> {
+  return tensorSetFrom(await readSafetensors(path), path, options);
+}
+
+function tensorSetFrom(file: SafetensorsFile, path: string, options: TensorDatasetOptions): TensorSet {
   const xKey = options.xKey ?? 'x';
   const yKey = options.yKey ?? 'y';
-  const file = await readSafetensors(path);
   const found = [...file.tensors.keys()].join(', ') || 'none';
   const x = file.tensors.get(xKey);
   const y = file.tensors.get(yKey);
@@ -164,5 +170,5 @@ export async function loadTensorData(path: string, options: TensorDatasetOptions
   const y = file.tensors.get(options.yKey ?? 'y');
   const images = x?.shape.length === 4 && (x.dtype === 'F32' || x.dtype === 'F64' || x.dtype === 'U8');
   const labels = y?.shape.length === 1 && (y.dtype === 'I64' || y.dtype === 'I32' || y.dtype === 'U8');
-  return images && labels ? loadTensorDataset(path, options) : loadTensorSet(path, options);
+  return images && labels ? imageDatasetFrom(file, path, options) : tensorSetFrom(file, path, options);
 }

@@ -127,15 +127,29 @@ export function top1Correct(logits: Tensor, y: Int32Array, ignoreIndex?: number)
  * and leaves the running statistics alone. Token labels count per target token (padding left
  * out); float targets have no accuracy (NaN).
  */
-export function evaluateBatch(model: Model, batch: Batch, opts: ObjectiveOptions & { theta?: Float32Array } = {}): { loss: number; accuracy: number; samples: number } {
+export function evaluateBatch(model: Model, batch: Batch, opts: ObjectiveOptions & { theta?: Float32Array } = {}): BatchEvaluation {
   const theta = opts.theta ?? model.theta;
   if (theta.length !== model.size) throw new ShapeError(`a parameter vector of ${theta.length} values was given for a model with ${model.size}`);
   const params = model.blocks.map((b) => constant(new Tensor(b.shape, theta.subarray(b.offset, b.offset + b.length))));
   const { f } = modelObjective(model, batch, opts);
   const { loss, outputs } = f(params) as { loss: Node; outputs: Node };
   const n = outputs.shape[0]!;
-  if (!(batch.y instanceof Int32Array)) return { loss: loss.value.data[0]!, accuracy: NaN, samples: n };
+  if (!(batch.y instanceof Int32Array)) return { loss: loss.value.data[0]!, accuracy: NaN, samples: n, correct: NaN, targets: batch.y.length };
   let counted = 0;
   for (const t of batch.y) if (t !== opts.ignoreIndex) counted++;
-  return { loss: loss.value.data[0]!, accuracy: top1Correct(outputs.value, batch.y, opts.ignoreIndex) / counted, samples: n };
+  const correct = top1Correct(outputs.value, batch.y, opts.ignoreIndex);
+  return { loss: loss.value.data[0]!, accuracy: correct / counted, samples: n, correct, targets: counted };
+}
+
+export interface BatchEvaluation {
+  /** the mean loss over the batch (over its counted targets, for token labels) */
+  loss: number;
+  /** correct / targets; NaN for float targets */
+  accuracy: number;
+  /** rows of the batch (N) */
+  samples: number;
+  /** targets whose top-1 prediction is right; NaN for float targets */
+  correct: number;
+  /** targets counted: one per row for class labels, the tokens that are not the ignore index for token labels */
+  targets: number;
 }

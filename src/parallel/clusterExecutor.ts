@@ -1,23 +1,27 @@
 /**
- * The coordinator side of a cluster run: one BullMQ job per shard per product. The vectors of a
- * product are stored once in Redis (binary, one key) and every job names that key; the weights are
- * stored once per run, named by their sha256; each worker puts its shard's sums back under a key
- * of its own, which the coordinator reads, adds in shard order and deletes. A job whose worker
- * dies is retried by BullMQ once its lock expires. At a clean close nothing of the run is left in
- * Redis, and every key has a TTL, so an aborted run expires by itself.
+ * The coordinator side of a cluster run: one BullMQ job per shard per product. It is put together
+ * from a connection to Redis that bounds how long an outage is waited out (RedisLink), the claim
+ * on the run name with its heartbeat (RunOwnership), the binary values in Redis (VectorStore), the
+ * jobs (JobDispatcher) and which worker each shard is meant for (ShardAffinity). Partial sums come
+ * back per shard and are added in shard order, so the result does not depend on which worker
+ * finished first. At a clean close nothing of the run is left in Redis; every key has a TTL, so a
+ * run whose coordinator died expires by itself.
  */
 import { randomUUID } from 'node:crypto';
-import { Queue, QueueEvents } from 'bullmq';
 import type { DatasetSpec } from '../data/index.js';
 import { OptionError, ShapeError } from '../errors.js';
-import { DEFAULT_LIMITS, PROTOCOL_VERSION, QUEUE_NAME, RunKeys, type RunMeta, type ShardJob, type ShardJobResult } from './clusterProtocol.js';
-import { connectRedis } from './clusterWorker.js';
-import { ClusterError } from './errors.js';
-import { checkVectors, combineShardSums, resolveProblem, type ExecutorStats, type LossResult, type ShardExecutor, type ShardProblem } from './executor.js';
-import { encodeModelBlob, sha256Hex } from './modelBlob.js';
-import { parseRedisUrl, redactTarget } from './redisUrl.js';
-import type { RespClient } from './respClient.js';
+import { DEFAULT_LIMITS, PROTOCOL_VERSION, RunKeys, type ShardJob, type ShardJobResult } from './clusterProtocol.js';
+import { ClusterAbortedError, ClusterError } from './errors.js';
+import { combineShardSums, meteredProducts, resolveProblem, type ExecutorStats, type LossResult, type ResolvedProblem, type ShardExecutor, type ShardProblem } from '../curvature/index.js';
+import { JobDispatcher } from './jobDispatch.js';
+import { encodeModelBlob } from './modelBlob.js';
+import { RedisLink, type LinkEvent } from './redisLink.js';
+import { parseRedisUrl } from './redisUrl.js';
+import { RunOwnership } from './runOwnership.js';
+import { expireRunKeys } from './runExpiry.js';
+import { ShardAffinity } from './shardAffinity.js';
 import { requireSpec } from './threadExecutor.js';
+import { VectorStore } from './vectorStore.js';
 
 export interface ClusterProgress {
   /** vectors multiplied so far (a block of k counts k) */
@@ -37,6 +41,9 @@ export interface ClusterProgress {
   workerBytes: number;
 }
 
+/** What the coordinator says about Redis: unreachable (once per outage, with how long it keeps trying) and back again. */
+export type ClusterEvent = LinkEvent;
+
 export interface ClusterOptions {
   /** redis://[user:password@]host:port[/db] or rediss:// for TLS */
   redisUrl: string;
@@ -49,8 +56,12 @@ export interface ClusterOptions {
   /** the dataset as the workers should load it (e.g. a path relative to their dataset roots); default: the dataset's own spec */
   remoteSpec?: DatasetSpec;
   onProgress?: (p: ClusterProgress) => void;
-  /** how long to try reaching Redis at the start (default 3 s) */
+  /** Redis unreachable and back; the run fails with a ClusterError once it has been away for `reconnectTimeoutMs` */
+  onEvent?: (e: ClusterEvent) => void;
+  /** how long one attempt to reach Redis may take; the first failing one fails the executor (default 3 s) */
   connectTimeoutMs?: number;
+  /** after losing Redis mid-run, how long to keep trying before failing the pending products (default 60 s) */
+  reconnectTimeoutMs?: number;
   /** TTL of every key of the run, renewed while the coordinator lives (default 10 min) */
   runTtlMs?: number;
   /** how often the coordinator renews its keys and counts workers (default 1 s) */
@@ -60,6 +71,8 @@ export interface ClusterOptions {
    * passes) before any worker may take it (default 5 s; 0 turns affinity off).
    */
   affinityMs?: number;
+  /** aborting rejects the pending products at once with a ClusterAbortedError; close() then removes the run */
+  signal?: AbortSignal;
 }
 
 export interface ClusterExecutor extends ShardExecutor {
@@ -70,339 +83,265 @@ export interface ClusterExecutor extends ShardExecutor {
 
 const CLUSTER_BLOCK = Math.min(32, DEFAULT_LIMITS.maxBlockVectors);
 
-interface Waiter {
-  shard: number;
-  resolve(r: ShardJobResult): void;
-  reject(e: Error): void;
+function ms(name: string, value: number | undefined, fallback: number, min: number): number {
+  const v = value ?? fallback;
+  if (!Number.isFinite(v) || v < min) throw new OptionError(`${name} must be a number of milliseconds of at least ${min}, got ${v}`);
+  return v;
+}
+
+/** The options with their defaults, checked. */
+function settings(o: ClusterOptions) {
+  const heartbeatMs = ms('heartbeatMs', o.heartbeatMs, 1000, 10);
+  const s = {
+    heartbeatMs,
+    runTtlMs: ms('runTtlMs', o.runTtlMs, 600_000, 3 * heartbeatMs),
+    workerTimeoutMs: ms('workerTimeoutMs', o.workerTimeoutMs, 30_000, 1),
+    connectTimeoutMs: ms('connectTimeoutMs', o.connectTimeoutMs, 3000, 1),
+    reconnectTimeoutMs: ms('reconnectTimeoutMs', o.reconnectTimeoutMs, 60_000, 0),
+    affinityMs: ms('affinityMs', o.affinityMs, 5000, 0),
+    attempts: o.attempts ?? 5,
+  };
+  if (!Number.isInteger(s.attempts) || s.attempts < 1) throw new OptionError(`attempts must be a positive integer, got ${s.attempts}`);
+  return s;
+}
+
+function aborted(signal: AbortSignal): ClusterAbortedError {
+  return new ClusterAbortedError('the cluster run was stopped before its products finished', { cause: signal.reason });
 }
 
 export async function clusterExecutor(problem: ShardProblem, opts: ClusterOptions): Promise<ClusterExecutor> {
   const r = resolveProblem(problem);
   const spec = opts.remoteSpec ?? requireSpec(problem, 'cluster workers');
+  const s = settings(opts);
   const target = parseRedisUrl(opts.redisUrl);
   const keys = new RunKeys(opts.runName ?? 'hesse');
-  const heartbeatMs = opts.heartbeatMs ?? 1000;
-  const runTtl = opts.runTtlMs ?? 600_000;
-  const workerTimeout = opts.workerTimeoutMs ?? 30_000;
-  const attempts = opts.attempts ?? 5;
-  if (!Number.isInteger(attempts) || attempts < 1) throw new OptionError(`attempts must be a positive integer, got ${attempts}`);
-  const redact = (m: string) => redactTarget(m, target);
-
-  const redis: RespClient = await connectRedis(target, opts.connectTimeoutMs ?? 3000, 'hesse-coordinator');
-  await redis.connect();
-  let redisError: string | undefined;
-  redis.on('error', (e: Error) => (redisError = redact(e.message)));
-
+  if (opts.signal?.aborted) throw aborted(opts.signal);
+  const link = await RedisLink.open(target, {
+    name: 'hesse-coordinator',
+    connectTimeoutMs: s.connectTimeoutMs,
+    reconnectTimeoutMs: s.reconnectTimeoutMs,
+    ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
+  });
   const runId = randomUUID();
-  const blob = encodeModelBlob(problem.model);
-  const n = problem.model.size;
-  const meta = (): RunMeta => ({ v: PROTOCOL_VERSION, runId, heartbeat: Date.now(), heartbeatMs });
-  const progress: ClusterProgress = { products: 0, jobsDone: 0, jobsPending: 0, workersSeen: 0, workersAlive: 0, retries: 0, bytesSent: 0, bytesReceived: 0, workerBytes: 0 };
-  const stats: ExecutorStats = { products: 0, shardProducts: 0, ms: 0 };
-  const seen = new Set<string>();
-  let alive: string[] = [];
-  /** the worker each shard is meant for, kept while that worker lives */
-  const owners: (string | undefined)[] = r.plan.shards.map(() => undefined);
-  const affinityMs = opts.affinityMs ?? 5000;
-  let lastWorkerAt = Date.now();
-  let thetaHash: string | null = null;
-  let seq = 0;
-  let closed = false;
-
-  /** Claims the run name, clears what an aborted run left, and publishes the model and the run. */
-  const startRun = async () => {
-    const existing = (await redis.get(keys.meta)) as string | null;
-    if (existing) {
-      let live = true;
-      try {
-        const m = JSON.parse(existing) as RunMeta;
-        live = Date.now() - m.heartbeat < 3 * (m.heartbeatMs || 1000);
-      } catch {
-        live = false;
-      }
-      if (live) throw new ClusterError(`run '${keys.run}' on ${target.display} is in use by another coordinator; give this one another run name (and start its workers with the same name)`);
-    }
-    // worker keys belong to live workers and expire by themselves
-    const stale = (await redis.keysMatching(keys.pattern)).filter((k) => !k.startsWith(`${keys.prefix}:worker:`));
-    if (stale.length) await redis.del(...stale);
-    await redis.set(keys.model(blob.hash), Buffer.from(blob.bytes.buffer, blob.bytes.byteOffset, blob.bytes.byteLength), { PX: runTtl });
-    progress.bytesSent += blob.bytes.byteLength;
-    await redis.set(keys.meta, JSON.stringify(meta()), { PX: runTtl });
-    const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: keys.queuePrefix });
-    const events = new QueueEvents(QUEUE_NAME, { connection: redis, prefix: keys.queuePrefix });
-    events.on('error', (e: Error) => (redisError = redact(e.message)));
-    try {
-      await events.waitUntilReady();
-    } catch (e) {
-      await events.close().catch(() => undefined);
-      await queue.close().catch(() => undefined);
-      await redis.del(keys.meta, keys.model(blob.hash)).catch(() => 0);
-      throw e;
-    }
-    return { queue, events };
-  };
-
-  let started: Awaited<ReturnType<typeof startRun>>;
+  let ownership: RunOwnership | undefined;
+  let dispatch: JobDispatcher | undefined;
   try {
-    started = await startRun();
+    ownership = await RunOwnership.claim(link, keys, runId, { heartbeatMs: s.heartbeatMs, ttlMs: s.runTtlMs });
+    const blob = encodeModelBlob(problem.model);
+    const store = new VectorStore(link.client, keys, runId, s.runTtlMs);
+    await store.putModel(blob);
+    const owned = ownership;
+    dispatch = await JobDispatcher.open(link, keys, {
+      attempts: s.attempts,
+      workerTimeoutMs: s.workerTimeoutMs,
+      lastWorkerAt: () => owned.lastWorkerAt,
+      noWorkers: () =>
+        `no worker has served run '${keys.run}' on ${target.display} for ${Math.round(s.workerTimeoutMs / 1000)} s; start workers with: hesse worker --redis <url> --run ${keys.run}`,
+      // jobs just added have no TTL yet: should this process die now, they still expire
+      afterAdd: async () => void (await expireRunKeys(link, keys, s.runTtlMs, 'renew').catch(() => undefined)),
+    });
+    const template = jobTemplate(r, runId, blob.hash, problem.model.size, spec);
+    const run = new ClusterRun(r, runId, template, { link, ownership, store, dispatch, affinity: new ShardAffinity(r.plan.shards, s.affinityMs) }, opts);
+    await ownership.publish();
+    return run;
   } catch (e) {
-    await redis.quit().catch(() => undefined);
-    throw e;
+    ownership?.stop();
+    await dispatch?.close(link.reachable);
+    if (link.reachable) await ownership?.sweep().catch(() => undefined);
+    await link.close();
+    throw link.explain(e);
   }
-  const { queue, events } = started;
+}
 
-  const waiters = new Map<string, Waiter>();
-  events.on('completed', ({ jobId, returnvalue }) => {
-    const w = waiters.get(jobId);
-    if (!w) return;
-    waiters.delete(jobId);
-    w.resolve((typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue) as ShardJobResult);
-  });
-  events.on('failed', ({ jobId, failedReason }) => {
-    const w = waiters.get(jobId);
-    if (!w) return;
-    waiters.delete(jobId);
-    w.reject(new ClusterError(`shard [${r.plan.shards[w.shard]!.start}, ${r.plan.shards[w.shard]!.end}) failed: ${redact(failedReason)}`));
-  });
+type JobTemplate = (s: number, op: ShardJob['op'], thetaHash: string | null, seq: number) => ShardJob;
 
-  const report = () => {
-    progress.jobsPending = waiters.size;
-    try {
-      opts.onProgress?.({ ...progress });
-    } catch {
-      // a faulty listener must not break the run
-    }
-  };
-
-  let beats = 0;
-  const beat = async () => {
-    try {
-      await redis.set(keys.meta, JSON.stringify(meta()), { PX: runTtl });
-      // every key of the run lives on while the coordinator does (renewing also catches BullMQ's own keys)
-      if (beats++ % 10 === 0) {
-        for (const k of await redis.keysMatching(keys.pattern)) if (!k.startsWith(`${keys.prefix}:worker:`)) await redis.pexpire(k, runTtl);
-      }
-      const workers = await redis.keysMatching(keys.workerPattern);
-      alive = workers.map((k) => keys.workerId(k)).sort();
-      for (const k of workers) seen.add(k);
-      progress.workersAlive = workers.length;
-      progress.workersSeen = seen.size;
-      if (workers.length > 0) lastWorkerAt = Date.now();
-      redisError = undefined;
-      report();
-    } catch (e) {
-      redisError = redact((e as Error).message);
-    }
-  };
-  await beat();
-  const timer = setInterval(() => void beat(), heartbeatMs);
-
-  const baseJob = (s: number, op: ShardJob['op'], theta: string | null): ShardJob => ({
+function jobTemplate(r: ResolvedProblem, runId: string, modelHash: string, parameters: number, spec: DatasetSpec): JobTemplate {
+  return (s, op, thetaHash, seq) => ({
     v: PROTOCOL_VERSION,
     runId,
     op,
     seq,
     shardIndex: s,
-    modelHash: blob.hash,
-    thetaHash: theta,
-    parameters: n,
+    modelHash,
+    thetaHash,
+    parameters,
     dataset: { spec, normalize: r.normalize },
     shard: r.plan.shards[s]!,
     batchSize: r.plan.batchSize,
     bnMode: r.bnMode,
     loss: r.loss,
+    ...(r.objective.ignoreIndex !== undefined ? { ignoreIndex: r.objective.ignoreIndex } : {}),
     kind: r.kind,
     maxBlock: r.maxBlock,
   });
+}
 
-  /** Shards of departed workers go to the living worker with the fewest samples, so each keeps its own. */
-  const assignOwners = () => {
-    if (affinityMs === 0 || alive.length === 0) return;
-    const load = new Map(alive.map((w) => [w, 0]));
-    owners.forEach((o, s) => {
-      if (o !== undefined && load.has(o)) load.set(o, load.get(o)! + r.plan.shards[s]!.end - r.plan.shards[s]!.start);
-      else owners[s] = undefined;
-    });
-    owners.forEach((o, s) => {
-      if (o !== undefined) return;
-      let best = alive[0]!;
-      for (const w of alive) if (load.get(w)! < load.get(best)!) best = w;
-      owners[s] = best;
-      load.set(best, load.get(best)! + r.plan.shards[s]!.end - r.plan.shards[s]!.start);
-    });
-  };
+interface RunParts {
+  link: RedisLink;
+  ownership: RunOwnership;
+  store: VectorStore;
+  dispatch: JobDispatcher;
+  affinity: ShardAffinity;
+}
 
-  /** Sends one job per shard and waits for all of them; on failure the others are withdrawn. */
-  const runJobs = async (jobs: ShardJob[]): Promise<ShardJobResult[]> => {
-    if (closed) throw new OptionError('this cluster executor was closed');
-    assignOwners();
-    for (const j of jobs) {
-      const o = owners[j.shardIndex];
-      // loss evaluations use no cached passes: any worker will do
-      if (o !== undefined && j.op === 'product') {
-        j.preferred = o;
-        j.preferMs = affinityMs;
-      }
-    }
-    const ids = jobs.map((j) => `${runId.slice(0, 8)}-${j.seq}-${j.shardIndex}`);
-    const results = ids.map(
-      (id, s) =>
-        new Promise<ShardJobResult>((resolve, reject) => {
-          waiters.set(id, { shard: s, resolve, reject });
-        }),
-    );
-    results.forEach((p) => p.catch(() => undefined));
-    await queue.addBulk(
-      jobs.map((data, s) => ({
-        name: data.op,
-        data,
-        opts: { jobId: ids[s]!, attempts, backoff: { type: 'fixed', delay: 200 }, removeOnComplete: true, removeOnFail: true },
-      })),
-    );
-    report();
-    const started = Date.now();
-    let watchdog: NodeJS.Timeout | undefined;
-    const stuck = new Promise<never>((_, reject) => {
-      watchdog = setInterval(() => {
-        if (Date.now() - Math.max(started, lastWorkerAt) > workerTimeout) {
-          const why = redisError
-            ? `lost Redis at ${target.display} (${redisError})`
-            : `no worker has served run '${keys.run}' on ${target.display} for ${Math.round(workerTimeout / 1000)} s; start workers with: hesse worker --redis <url> --run ${keys.run}`;
-          reject(new ClusterError(why));
-        }
-      }, Math.min(500, workerTimeout));
+/** A claimed run: products and losses as shard jobs, until close. */
+class ClusterRun implements ClusterExecutor {
+  readonly size: number;
+  readonly info;
+  readonly stats: ExecutorStats = { products: 0, shardProducts: 0, ms: 0 };
+  private seq = 0;
+  private closed = false;
+  /** why the run cannot go on: an abort, or Redis given up */
+  private halted: Error | undefined;
+  private readonly unlisten: () => void;
+
+  constructor(
+    private readonly r: ResolvedProblem,
+    readonly runId: string,
+    private readonly job: JobTemplate,
+    private readonly parts: RunParts,
+    private readonly opts: ClusterOptions,
+  ) {
+    this.size = r.info.parameters;
+    this.info = r.info;
+    const onAbort = () => this.halt(aborted(opts.signal!));
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const offFailure = parts.link.onFailure((e) => {
+      parts.ownership.stop();
+      this.halt(e);
     });
+    this.unlisten = () => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      offFailure();
+    };
+    parts.ownership.onBeat = () => this.report();
+  }
+
+  progress(): ClusterProgress {
+    const { dispatch, ownership, store } = this.parts;
+    return {
+      products: this.stats.products,
+      jobsDone: dispatch.jobsDone,
+      jobsPending: dispatch.pending,
+      workersSeen: ownership.seen.size,
+      workersAlive: ownership.alive.length,
+      retries: dispatch.retries,
+      bytesSent: store.bytesSent,
+      bytesReceived: store.bytesReceived,
+      workerBytes: dispatch.workerBytes,
+    };
+  }
+
+  private report(): void {
     try {
-      const done = await Promise.race([Promise.all(results), stuck]);
-      done.forEach((d, i) => {
-        // the shard's primal passes are where it was computed last
-        if (jobs[i]!.op === 'product') owners[jobs[i]!.shardIndex] = d.worker;
-      });
-      for (const d of done) {
-        progress.retries += d.retries;
-        progress.workerBytes += d.bytesIn + d.bytesOut;
-        progress.jobsDone++;
-      }
-      stats.shardProducts += jobs.length;
-      return done;
-    } catch (e) {
-      for (const id of ids) waiters.delete(id);
-      await Promise.all(ids.map((id) => queue.remove(id).catch(() => 0)));
-      throw e;
-    } finally {
-      clearInterval(watchdog);
-      report();
+      this.opts.onProgress?.(this.progress());
+    } catch {
+      // a faulty listener must not break the run
     }
-  };
+  }
 
-  const setTheta = async (theta: Float32Array): Promise<string> => {
-    const bytes = Buffer.from(theta.buffer, theta.byteOffset, theta.byteLength);
-    const hash = sha256Hex(bytes);
-    if (hash !== thetaHash) {
-      await redis.set(keys.theta(hash), bytes, { PX: runTtl });
-      progress.bytesSent += bytes.byteLength;
+  private halt(e: Error): void {
+    this.halted ??= e;
+    this.parts.dispatch.stop(this.halted);
+    this.report();
+  }
+
+  /** Runs `f` on a live run; a failed command reports why the run stopped (an abort, Redis given up) where there is a reason. */
+  private async live<T>(f: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new OptionError('this cluster executor was closed');
+    if (this.halted) throw this.halted;
+    try {
+      return await f();
+    } catch (e) {
+      throw this.halted ?? this.parts.link.explain(e);
     }
-    return hash;
-  };
+  }
+
+  private where = (s: number) => `shard [${this.r.plan.shards[s]!.start}, ${this.r.plan.shards[s]!.end})`;
+
+  /** One job per shard; the shards' workers are remembered for the next product. */
+  private async dispatch(jobs: ShardJob[]): Promise<ShardJobResult[]> {
+    const { affinity, dispatch, ownership } = this.parts;
+    affinity.prefer(jobs, ownership.alive);
+    try {
+      const done = await dispatch.run(jobs, this.where);
+      affinity.record(jobs, done);
+      return done;
+    } finally {
+      this.report();
+    }
+  }
+
+  products(vs: Float32Array[]): Promise<Float32Array[]> {
+    // workers accept blocks of limited size; larger ones go block by block, one job per shard each
+    const blocks = Math.ceil(vs.length / CLUSTER_BLOCK);
+    return meteredProducts(this.stats, this.size, blocks * this.r.plan.shards.length, vs, async (all) => {
+      const out: Float32Array[] = [];
+      for (let i = 0; i < all.length; i += CLUSTER_BLOCK) out.push(...(await this.productBlock(all.slice(i, i + CLUSTER_BLOCK))));
+      return out;
+    });
+  }
 
   /** One block of vectors: stored once, one job per shard, the partial sums added in shard order. */
-  const productBlock = async (vs: Float32Array[]): Promise<Float32Array[]> => {
-    const t0 = performance.now();
-    const k = vs.length;
-    const mySeq = ++seq;
-    const vectorKey = keys.vectors(runId, mySeq);
-    const packed = Buffer.allocUnsafe(k * n * 4);
-    const view = new Float32Array(packed.buffer, packed.byteOffset, k * n);
-    vs.forEach((v, j) => view.set(v, j * n));
-    await redis.set(vectorKey, packed, { PX: runTtl });
-    progress.bytesSent += packed.byteLength;
-    try {
-      const jobs = r.plan.shards.map((_, s) => ({ ...baseJob(s, 'product', thetaHash), vectorKey, k }));
-      const done = await runJobs(jobs);
-      const parts = await Promise.all(
-        done.map(async (d, s) => {
-          const raw = await redis.callBuffer('GET', d.resultKey!);
-          if (!Buffer.isBuffer(raw) || raw.byteLength !== k * n * 4) {
-            throw new ClusterError(`the result of shard [${r.plan.shards[s]!.start}, ${r.plan.shards[s]!.end}) is missing or has the wrong size`);
-          }
-          progress.bytesReceived += raw.byteLength;
-          // a copy into aligned memory: a Buffer may start at any byte
-          const out = new Float32Array(k * n);
-          new Uint8Array(out.buffer).set(raw);
-          return out;
-        }),
-      );
-      await redis.del(...done.map((d) => d.resultKey!));
-      progress.products += k;
-      stats.products += k;
-      return combineShardSums(parts, k, n, r.info.samples);
-    } finally {
-      await redis.del(vectorKey).catch(() => 0);
-      await redis.del(...r.plan.shards.map((_, s) => keys.result(runId, mySeq, s))).catch(() => 0);
-      stats.ms += performance.now() - t0;
-      report();
-    }
-  };
-  const executor: ClusterExecutor = {
-    size: n,
-    info: r.info,
-    stats,
-    runId,
-    progress: () => ({ ...progress, jobsPending: waiters.size }),
-
-    async products(vs) {
-      checkVectors(vs, n);
-      // workers accept blocks of limited size; larger ones go block by block
-      const out: Float32Array[] = [];
-      for (let i = 0; i < vs.length; i += CLUSTER_BLOCK) out.push(...(await productBlock(vs.slice(i, i + CLUSTER_BLOCK))));
-      return out;
-    },
-
-    async losses(theta) {
-      if (theta && theta.length !== n) throw new ShapeError(`weights of length ${theta.length} were given for a model of ${n} parameters`);
-      seq++;
-      const hash = theta ? await setTheta(theta) : thetaHash;
+  private productBlock(vs: Float32Array[]): Promise<Float32Array[]> {
+    const { store, link } = this.parts;
+    const k = vs.length, n = this.size, seq = ++this.seq;
+    return this.live(async () => {
       try {
-        const done = await runJobs(r.plan.shards.map((_, s) => baseJob(s, 'loss', hash)));
+        const vectorKey = await store.putVectors(seq, vs, n);
+        const done = await this.dispatch(this.r.plan.shards.map((_, s) => ({ ...this.job(s, 'product', store.thetaHash, seq), vectorKey, k })));
+        const parts = await store.takeResults(done.map((d) => d.resultKey!), k, n, this.where);
+        return combineShardSums(parts, k, n, this.r.info.samples);
+      } finally {
+        if (link.reachable) await store.dropProduct(seq, this.r.plan.shards.length).catch(() => 0);
+        this.report();
+      }
+    });
+  }
+
+  async losses(theta?: Float32Array): Promise<LossResult> {
+    if (theta && theta.length !== this.size) throw new ShapeError(`weights of length ${theta.length} were given for a model of ${this.size} parameters`);
+    const { store, link } = this.parts;
+    const seq = ++this.seq;
+    return this.live(async () => {
+      const hash = theta ? await store.putTheta(theta) : store.thetaHash;
+      try {
+        const done = await this.dispatch(this.r.plan.shards.map((_, s) => this.job(s, 'loss', hash, seq)));
         let lossSum = 0, correct = 0, samples = 0;
         for (const d of done) {
           lossSum += d.lossSum ?? NaN;
           correct += d.correct ?? 0;
           samples += d.samples;
         }
-        return { loss: lossSum / samples, accuracy: correct / samples, samples } satisfies LossResult;
+        return { loss: lossSum / samples, accuracy: correct / samples, samples };
       } finally {
-        if (hash && hash !== thetaHash) await redis.del(keys.theta(hash)).catch(() => 0);
+        if (hash && link.reachable) await store.dropTheta(hash).catch(() => 0);
       }
-    },
+    });
+  }
 
-    async setWeights(theta) {
-      if (theta.length !== n) throw new ShapeError(`weights of length ${theta.length} were given for a model of ${n} parameters`);
-      const hash = await setTheta(theta);
-      if (thetaHash && thetaHash !== hash) await redis.del(keys.theta(thetaHash));
-      thetaHash = hash;
-    },
+  async setWeights(theta: Float32Array): Promise<void> {
+    if (theta.length !== this.size) throw new ShapeError(`weights of length ${theta.length} were given for a model of ${this.size} parameters`);
+    await this.live(() => this.parts.store.useTheta(theta));
+  }
 
-    async close() {
-      if (closed) return;
-      closed = true;
-      clearInterval(timer);
-      for (const w of waiters.values()) w.reject(new ClusterError('the cluster executor was closed'));
-      waiters.clear();
-      try {
-        // workers leave when the run key goes; wait (a little) until they have, so none writes again
-        await redis.del(keys.meta);
-        const until = Date.now() + 10_000;
-        while ((await redis.keysMatching(keys.workerPattern)).length > 0 && Date.now() < until) await new Promise((res) => setTimeout(res, 100));
-        await events.close();
-        await queue.obliterate({ force: true }).catch(() => undefined);
-        await queue.close();
-        const left = await redis.keysMatching(keys.pattern);
-        if (left.length) await redis.del(...left);
-      } finally {
-        await redis.quit().catch(() => undefined);
-      }
-    },
-  };
-  return executor;
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.unlisten();
+    const { link, ownership, dispatch } = this.parts;
+    dispatch.stop(this.halted ?? new ClusterError('the cluster executor was closed'));
+    // with Redis away there is nothing to clean: the run's keys expire by themselves
+    const clean = link.reachable;
+    try {
+      if (clean) await ownership.withdraw();
+      await dispatch.close(clean);
+      if (clean) await ownership.sweep();
+    } catch {
+      // Redis went away while closing: the keys expire by themselves
+    } finally {
+      ownership.stop();
+      await link.close();
+    }
+  }
 }

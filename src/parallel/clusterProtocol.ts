@@ -7,7 +7,7 @@ import type { CurvatureKind } from '../curvature/index.js';
 import type { DatasetSpec, Normalization } from '../data/index.js';
 import { OptionError } from '../errors.js';
 import type { BnMode, LossKind } from '../nn/index.js';
-import type { ShardRange } from './shardPlan.js';
+import type { ShardRange } from '../curvature/index.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -53,6 +53,21 @@ export class RunKeys {
   get workerPattern(): string {
     return `${this.prefix}:worker:*`;
   }
+  isWorkerKey(key: string): boolean {
+    return key.startsWith(`${this.prefix}:worker:`);
+  }
+  /**
+   * Keys whose TTL is a signal that others act on: a worker's heartbeat, BullMQ's job locks, its
+   * stalled-check throttle, rate limiter and deduplication keys. Renewing these with the run's
+   * keys would keep a dead worker's job locked, and so never retried.
+   */
+  keepsOwnTtl(key: string): boolean {
+    if (this.isWorkerKey(key)) return true;
+    const queue = `${this.prefix}:${QUEUE_NAME}:`;
+    if (!key.startsWith(queue)) return false;
+    const rest = key.slice(queue.length);
+    return rest.endsWith(':lock') || rest === 'stalled-check' || rest === 'limiter' || rest.startsWith('de:');
+  }
   isVectorKey(key: string, runId: string): boolean {
     const head = `${this.prefix}:vec:${runId}:`;
     return key.startsWith(head) && /^\d+$/.test(key.slice(head.length));
@@ -68,6 +83,8 @@ export interface RunMeta {
   /** Date.now() of the coordinator's last heartbeat */
   heartbeat: number;
   heartbeatMs: number;
+  /** the TTL the coordinator gives the run's keys; a worker leaving gives it to keys it left without one */
+  ttlMs: number;
 }
 
 /** What a worker publishes about itself while it serves a run (its key expires when it dies). */
@@ -94,6 +111,8 @@ export interface ShardJob {
   batchSize: number;
   bnMode: BnMode;
   loss: LossKind;
+  /** cross-entropy targets equal to it (padding) are left out of the mean */
+  ignoreIndex?: number;
   kind: CurvatureKind;
   maxBlock: number;
   /** product jobs: where the k vectors are and how many */
@@ -161,6 +180,7 @@ function checkSpec(spec: unknown, limits: JobLimits): string | null {
       if (s.split !== 'train' && s.split !== 'test') return 'the synthetic split is not train or test';
       return null;
     case 'tensor':
+    case 'tensors':
       return typeof s.path === 'string' && s.path.length > 0 && s.path.length < 4096 ? null : 'the dataset path is missing';
     case 'cifar10':
     case 'cifar100':
@@ -201,6 +221,7 @@ export function jobProblem(data: unknown, admittedRunId: string | null, keys: Ru
   if (j.kind !== 'hessian' && j.kind !== 'ggn') return 'the operator kind is not hessian or ggn';
   if (j.bnMode !== 'eval' && j.bnMode !== 'train') return 'the BN mode is not eval or train';
   if (j.loss !== 'cross-entropy' && j.loss !== 'mse') return 'the loss is not cross-entropy or mse';
+  if (j.ignoreIndex !== undefined && !Number.isSafeInteger(j.ignoreIndex)) return 'the ignore index is not an integer';
   if (!isInt(j.batchSize, 1, limits.maxBatchSize)) return `batch size ${String(j.batchSize)} is outside 1..${limits.maxBatchSize}`;
   if (!isInt(j.maxBlock, 1, limits.maxBlockVectors)) return 'the block size is malformed';
   const sh = j.shard;

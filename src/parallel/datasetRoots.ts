@@ -43,9 +43,9 @@ export async function resolveInRoots(p: string, roots: readonly string[]): Promi
 /** The spec with its file or directory resolved inside the roots; throws a message naming the path when it is not. */
 export async function specWithinRoots(spec: DatasetSpec, roots: readonly string[]): Promise<DatasetSpec> {
   if (spec.kind === 'synthetic') return spec;
-  const named = spec.kind === 'tensor' ? spec.path : spec.dir;
+  const named = 'path' in spec ? spec.path : spec.dir;
   if (roots.length === 0) throw new OptionError(`the job names the dataset '${named}', but this worker was started without dataset roots (--dataset-root DIR)`);
   const real = await resolveInRoots(named, roots);
   if (!real) throw new OptionError(`the job names the dataset '${named}', which is not inside this worker's dataset roots or does not exist`);
-  return spec.kind === 'tensor' ? { ...spec, path: real } : { ...spec, dir: real };
+  return 'path' in spec ? { ...spec, path: real } : { ...spec, dir: real };
 }

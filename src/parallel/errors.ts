@@ -8,3 +8,15 @@ export class ClusterError extends HesseError {}
 
 /** A job a worker refused: it names what was wrong, and is not retried. */
 export class JobRejectedError extends HesseError {}
+
+/**
+ * A cluster run stopped by its caller's AbortSignal (Ctrl-C): named 'AbortError', as the
+ * platform's own aborts are, so code that tells a stop from a failure by name sees a stop.
+ */
+export class ClusterAbortedError extends ClusterError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message);
+    this.name = 'AbortError';
+    if (options && 'cause' in options) this.cause = options.cause;
+  }
+}

@@ -1,14 +1,13 @@
 export * from './errors.js';
-export * from './shardPlan.js';
 export * from './modelBlob.js';
 export * from './shardWorkspace.js';
-export * from './executor.js';
 export { inProcessExecutor, type LocalOptions as InProcessOptions } from '../curvature/index.js';
 export * from './threadExecutor.js';
 export * from './threadPool.js';
 export * from './redisUrl.js';
-export * from './respClient.js';
+export * from './redisLink.js';
 export * from './clusterProtocol.js';
+export * from './shardAffinity.js';
 export * from './datasetRoots.js';
 export * from './clusterWorker.js';
 export * from './clusterExecutor.js';

@@ -12,9 +12,9 @@ export interface RedisTarget {
   display: string;
 }
 
-/** Replaces the password (and anything else before '@') of every Redis-style URL in `text` by ***. */
-export function redactUrls(text: string): string {
-  return text.replace(/(rediss?:\/\/)([^@\s/]*)@/gi, (_m, scheme: string, cred: string) => {
+/** Replaces the password of every URL in `text` (any scheme: redis://, rediss://, https://, ...) by ***, keeping the user name. */
+export function redactCredentials(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)([^@\s/]*)@/gi, (_m, scheme: string, cred: string) => {
     const user = cred.includes(':') ? cred.slice(0, cred.indexOf(':')) : '';
     return `${scheme}${user ? `${user}:` : ''}***@`;
   });
@@ -25,7 +25,7 @@ export function redactUrls(text: string): string {
  * server's certificate is checked against the system's CAs and NODE_EXTRA_CA_CERTS).
  */
 export function parseRedisUrl(url: string): RedisTarget {
-  const shown = redactUrls(url);
+  const shown = redactCredentials(url);
   let u: URL;
   try {
     u = new URL(url);
@@ -49,7 +49,21 @@ export function parseRedisUrl(url: string): RedisTarget {
 
 /** Removes a target's password from a message, wherever it appears (an echoed command, a URL). */
 export function redactTarget(text: string, target: RedisTarget): string {
-  let out = redactUrls(text);
+  let out = redactCredentials(text);
   if (target.password) out = out.split(target.password).join('***');
   return out;
+}
+
+/**
+ * The Redis URL to use: the one given, else HESSE_REDIS_URL (which keeps a password out of
+ * process lists). `flag` names where the caller takes it from (a CLI flag), for the message.
+ */
+export function resolveRedisUrl(explicit?: string, flag?: string): string {
+  const url = explicit || process.env.HESSE_REDIS_URL;
+  if (!url) {
+    const how = flag ? `give it with ${flag} redis://HOST:PORT or` : 'give one, e.g. redis://HOST:PORT, or';
+    throw new OptionError(`no Redis URL: ${how} set HESSE_REDIS_URL (redis://:PASSWORD@HOST:PORT when the server has a password)`);
+  }
+  parseRedisUrl(url);
+  return url;
 }

@@ -1,5 +1,5 @@
 import { PrimalCache, resolveObjective, shardBatches, shardLossSums, shardProductSums, type CurvatureKind, type ShardLoss, type ShardProducts, type ShardRange } from '../curvature/index.js';
-import type { Dataset, Normalization } from '../data/index.js';
+import type { AnyDataset, Normalization } from '../data/index.js';
 import { OptionError, ShapeError } from '../errors.js';
 import type { BnMode, LossKind, Model, ObjectiveOptions } from '../nn/index.js';
 
@@ -25,7 +25,7 @@ export interface ShardTask extends ObjectiveOptions {
   maxBlock: number;
 }
 
-function checkShard(dataset: Dataset, shard: ShardRange): void {
+function checkShard(dataset: AnyDataset, shard: ShardRange): void {
   if (shard.start < 0 || shard.end > dataset.length || shard.start >= shard.end) {
     throw new OptionError(`shard [${shard.start}, ${shard.end}) is not inside dataset ${dataset.name} of ${dataset.length} samples`);
   }
@@ -105,7 +105,7 @@ export class ShardWorkspace {
   }
 
   /** Products of the shard's curvature with `vs`, summed over its batches weighted by batch size. */
-  product(dataset: Dataset, task: ShardTask, theta: ThetaRef, vs: readonly Float32Array[]): ShardProducts {
+  product(dataset: AnyDataset, task: ShardTask, theta: ThetaRef, vs: readonly Float32Array[]): ShardProducts {
     checkShard(dataset, task.shard);
     const objective = objectiveOf(task);
     const model = this.useTheta(task.modelHash, theta);
@@ -115,7 +115,7 @@ export class ShardWorkspace {
   }
 
   /** Loss and correct predictions over the shard at `theta` (a forward pass per batch, nothing cached). */
-  evaluate(dataset: Dataset, task: Omit<ShardTask, 'kind' | 'maxBlock'>, theta: Float32Array): ShardLoss {
+  evaluate(dataset: AnyDataset, task: Omit<ShardTask, 'kind' | 'maxBlock'>, theta: Float32Array): ShardLoss {
     checkShard(dataset, task.shard);
     const model = this.entry(task.modelHash).model;
     return shardLossSums(model, shardBatches(dataset, task.shard, task.batchSize, task.normalize), objectiveOf(task), theta);

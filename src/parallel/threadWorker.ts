@@ -6,7 +6,7 @@
  */
 import { workerData } from 'node:worker_threads';
 import { move } from 'piscina';
-import type { Dataset, DatasetSpec } from '../data/index.js';
+import type { AnyDataset, DatasetSpec } from '../data/index.js';
 import { openDataset } from '../io/index.js';
 import { HesseError } from '../errors.js';
 import { decodeModelBlob } from './modelBlob.js';
@@ -15,9 +15,9 @@ import { HESSE_ERROR_MARK, NO_MODEL, type ThreadRequest } from './threadProtocol
 
 const cacheBytes = (workerData as { cacheBytes?: number } | undefined)?.cacheBytes ?? 2 ** 30;
 const workspace = new ShardWorkspace(cacheBytes);
-const datasets = new Map<string, Promise<Dataset>>();
+const datasets = new Map<string, Promise<AnyDataset>>();
 
-function dataset(spec: DatasetSpec): Promise<Dataset> {
+function dataset(spec: DatasetSpec): Promise<AnyDataset> {
   const key = JSON.stringify(spec);
   let d = datasets.get(key);
   if (!d) {

@@ -97,6 +97,9 @@ export function reportHtml(results: HesseResults, plots: readonly PagePlot[], bu
 
   const model = results.inputs.model;
   const data = results.inputs.data;
+  const ev = r.evaluation;
+  const lossName = `${results.options.loss ?? 'cross-entropy'}${results.options.ignoreIndex !== undefined ? `, ignoring targets ${results.options.ignoreIndex}` : ''}`;
+  const onWhat = results.options.fullDataset ? 'the whole dataset' : 'the Hessian batch';
   sections.push({
     id: 'run',
     title: 'Run',
@@ -121,6 +124,8 @@ export function reportHtml(results: HesseResults, plots: readonly PagePlot[], bu
           ['model file', model.file],
           ['architecture', model.architecture === undefined ? undefined : `${model.architecture}${model.inferred ? ' (inferred from the checkpoint)' : ''}`],
           ['parameters', model.parameters],
+          ['loss at the analysed weights', ev ? `${formatNumber(ev.loss)} (${lossName}; ${onWhat}, ${formatNumber(ev.samples)} samples)` : undefined],
+          ['accuracy at the analysed weights', ev?.accuracy !== undefined ? `${formatNumber(100 * ev.accuracy)}%` : undefined],
           ['data', data.description],
           ['data source', data.source],
           ['classes', data.classes],
@@ -170,6 +175,10 @@ export function reportHtml(results: HesseResults, plots: readonly PagePlot[], bu
         `<p class="big">tr(H) ≈ ${escapeHtml(formatNumber(t.estimate))} ± ${escapeHtml(formatNumber(t.standardError))} <span class="note">(estimate ± one standard error)</span></p>`,
         keyValueTable([
           ['method', t.method],
+          ['error bar', t.errorEstimate],
+          ['relative standard error', t.relativeStandardError],
+          ['jackknife standard error', t.jackknifeStandardError],
+          ['stopped by', t.stoppedBy],
           ['probes', t.probes],
           ['products', t.products],
           ['time', formatMs(t.ms)],
@@ -189,6 +198,7 @@ export function reportHtml(results: HesseResults, plots: readonly PagePlot[], bu
           [
             ['probes', d.probes],
             ['Lanczos steps', d.steps],
+            ['restarts after a breakdown', d.restarts?.some((x) => x > 0) ? d.restarts.join(', ') : undefined],
             ['reorthogonalization', d.reorthogonalization],
             ['grid points', d.grid.length],
             ['eigenvalue range', d.grid.length > 0 ? `${formatNumber(d.grid[0])} … ${formatNumber(d.grid[d.grid.length - 1])}` : undefined],

@@ -77,12 +77,30 @@ export interface ResultsOptions {
   seed: number;
   bnMode?: 'eval' | 'train';
   curvature?: 'hessian' | 'ggn';
+  /** The loss the curvature is of: 'cross-entropy' or 'mse'. */
+  loss?: string;
+  /** Cross-entropy targets equal to this were left out of the mean (PyTorch's ignore_index). */
+  ignoreIndex?: number;
   eigenMethod?: string;
   traceMethod?: string;
   /** The Hessian batch size, or absent with `fullDataset`. */
   batch?: number;
   fullDataset?: boolean;
   [option: string]: JsonValue | undefined;
+}
+
+/**
+ * The loss at the analysed weights, on the data the curvature is of (the Hessian batch, or the
+ * whole dataset), computed before any product. The loss function is `options.loss`.
+ */
+export interface EvaluationResult {
+  /** the mean loss (batches weighted by their samples, as the curvature is) */
+  loss: number;
+  /** top-1 accuracy, of the counted targets for token labels; absent for regression (float targets) */
+  accuracy?: number;
+  /** samples (rows of the batches) evaluated */
+  samples: number;
+  ms?: number;
 }
 
 export interface EigenResult {
@@ -101,6 +119,14 @@ export interface TraceResult {
   method: string;
   estimate: number;
   standardError: number;
+  /** What `standardError` is, in the estimator's words (guarded for a target-RSE stop, optimistic for XTrace, ...). */
+  errorEstimate?: string;
+  /** Hutchinson: standardError / |estimate|. */
+  relativeStandardError?: number;
+  /** Hutchinson: why it stopped: 'probes' (the cap), 'tol', 'target-rse' or 'abort'. */
+  stoppedBy?: string;
+  /** XTrace: the jackknife standard error, a conservative bracket above the optimistic `standardError`. */
+  jackknifeStandardError?: number;
   probes?: number;
   products: number;
   ms: number;
@@ -116,6 +142,8 @@ export interface DensityResult {
   density: number[];
   steps: number;
   probes: number;
+  /** Per probe: restarts of its Lanczos run with a fresh vector after a true breakdown (0: none). */
+  restarts?: number[];
   reorthogonalization: 'full' | 'none' | string;
   sigmaSquared?: number;
   products?: number;
@@ -182,6 +210,7 @@ export interface TrainingResult {
 export interface ResultsSections {
   /** a whole study (hesse study): its runs, table and verdicts */
   study?: StudyResult;
+  evaluation?: EvaluationResult;
   eigen?: EigenResult;
   trace?: TraceResult;
   density?: DensityResult;

@@ -2,6 +2,7 @@ import type {
   DensityResult,
   DiagonalResult,
   EigenResult,
+  EvaluationResult,
   HesseResults,
   LandscapeResult,
   PerLayerResult,
@@ -69,6 +70,12 @@ function numberRecord(at: string, v: unknown): Record<string, number> {
 
 function sameLength(at: string, a: readonly unknown[], b: readonly unknown[], what: string): void {
   if (a.length !== b.length) throw new ResultsShapeProblem(at, `has ${a.length} entries but ${what} has ${b.length}`);
+}
+
+function evaluation(at: string, v: unknown): EvaluationResult {
+  const o = object(at, v);
+  const accuracy = optNum(`${at}.accuracy`, o.accuracy);
+  return { ...o, loss: num(`${at}.loss`, o.loss), ...(accuracy !== undefined ? { accuracy } : {}), samples: num(`${at}.samples`, o.samples ?? null) } as EvaluationResult;
 }
 
 function eigen(at: string, v: unknown): EigenResult {
@@ -233,6 +240,7 @@ function describeType(v: unknown): string {
 function sections(at: string, v: unknown): ResultsSections {
   const o = object(at, v);
   const out: ResultsSections = { ...o };
+  if (o.evaluation !== undefined) out.evaluation = evaluation(`${at}.evaluation`, o.evaluation);
   if (o.eigen !== undefined) out.eigen = eigen(`${at}.eigen`, o.eigen);
   if (o.trace !== undefined) out.trace = trace(`${at}.trace`, o.trace);
   if (o.density !== undefined) out.density = density(`${at}.density`, o.density);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { analyze } from '../../src/api/analyze.js';
-import { redactCredentials } from '../../src/api/commandResults.js';
+import { redactCredentials } from '../../src/parallel/index.js';
 import { landscapeRun } from '../../src/api/landscapeRun.js';
 import { hessianOperator, inProcessExecutor, type ExecutorFactory, type ShardExecutor } from '../../src/curvature/index.js';
 import { hessianBatch, ImageDataset, synthetic, type Dataset } from '../../src/data/index.js';
@@ -100,6 +100,35 @@ describe('analyze (the library operation)', () => {
     expect(odd.results.results.trace!.products).toBe(8);
   });
 
+  it("records each trace estimator's account of its error bar", async () => {
+    const model = tinyModel();
+    const dataset = tinySet(12, 3);
+    const run = async (trace: Parameters<typeof analyze>[0]['trace']) => (await analyze({ model, dataset, normalize: null, batch: 12, trace, seed: 5 })).results.results.trace!;
+    const plusPlus = await run({ method: 'hutch++', products: 30 });
+    expect(plusPlus.errorEstimate).toMatch(/residual probes/);
+    const h = await run({ products: 20 });
+    expect(h.stoppedBy).toBe('probes');
+    expect(h.errorEstimate).toBe('standard error of the mean of 20 probes');
+    expect(h.relativeStandardError).toBe(h.standardError / Math.abs(h.estimate));
+    // XTrace on half the parameters: not exact yet, so its bar and the conservative jackknife beside it
+    const x = await run({ method: 'xtrace', products: 16 });
+    expect(x.errorEstimate).toMatch(/optimistic/);
+    expect(x.jackknifeStandardError).toBeGreaterThan(x.standardError);
+  });
+
+  it('records the restarts of the density runs: a Hessian of rank 4 breaks Lanczos down within 5 steps of 20', async () => {
+    // a linear softmax classifier on 2 samples of 3 classes: H = (1/N) Σ_s (diag(p_s) − p_s p_sᵀ) ⊗ x_s x_sᵀ has rank at most N·(C − 1) = 4
+    const model = mlp({ sizes: [12, 3], activation: 'tanh', seed: 1 });
+    const { results } = await analyze({ model, dataset: tinySet(2, 8), normalize: null, batch: 2, density: { steps: 20 }, seed: 2 });
+    const d = results.results.density!;
+    expect(d.steps).toBe(20);
+    expect(d.restarts).toHaveLength(1);
+    expect(d.restarts![0]).toBeGreaterThanOrEqual(1);
+    // the rest: a model whose Hessian has more distinct eigenvalues than steps runs without a restart
+    const full = await analyze({ model: tinyModel(), dataset: tinySet(12, 8), normalize: null, batch: 12, density: { steps: 10, probes: 2 }, seed: 2 });
+    expect(full.results.results.density!.restarts).toEqual([0, 0]);
+  });
+
   it('keeps the stages that finished when a cluster is lost for good in a later one', async () => {
     const dataset = tinySet(12, 4);
     const opts = { model: tinyModel(), dataset, normalize: null, fullDataset: true, eigen: { k: 1 }, trace: { products: 8 }, seed: 1 };
@@ -116,8 +145,46 @@ describe('analyze (the library operation)', () => {
   it('computes the default stages when none is asked for, and says so', async () => {
     const notes: string[] = [];
     const { results } = await analyze({ model: tinyModel(), dataset: tinySet(12, 5), normalize: null, onNote: (l) => notes.push(l) });
-    expect(Object.keys(results.results).sort()).toEqual(['density', 'eigen', 'trace']);
+    // the loss at the weights is always recorded; the estimates are the defaults
+    expect(Object.keys(results.results).sort()).toEqual(['density', 'eigen', 'evaluation', 'trace']);
     expect(notes).toEqual([expect.stringMatching(/nothing chosen/)]);
+  });
+
+  it('records the parameter count and the loss and accuracy at the analysed weights, on the Hessian batch or the whole dataset', async () => {
+    const model = tinyModel();
+    const data = tinySet(12, 6);
+    // float64 forward of the 12-2-3 tanh MLP, by hand: the oracle
+    const W = (name: string) => Float64Array.from(model.param(name).data);
+    const [w0, b0, w1, b1] = [W('layers.0.weight'), W('layers.0.bias'), W('layers.1.weight'), W('layers.1.bias')];
+    const { x, y } = data.get(Array.from({ length: 12 }, (_, i) => i));
+    const perSample = Array.from({ length: 12 }, (_, s) => {
+      const h = [0, 1].map((j) => Math.tanh(b0[j]! + Array.from({ length: 12 }, (_, k) => w0[j * 12 + k]! * x.data[s * 12 + k]!).reduce((a, b) => a + b)));
+      const z = [0, 1, 2].map((c) => b1[c]! + w1[c * 2]! * h[0]! + w1[c * 2 + 1]! * h[1]!);
+      const lse = Math.log(z.reduce((a, v) => a + Math.exp(v), 0));
+      return { loss: lse - z[y[s]!]!, correct: z.indexOf(Math.max(...z)) === y[s] ? 1 : 0 };
+    });
+    const mean = (n: number, f: (r: (typeof perSample)[number]) => number) => perSample.slice(0, n).reduce((a, r) => a + f(r), 0) / n;
+    const batch = await analyze({ model, dataset: data, normalize: null, batch: 8, trace: { products: 2 } });
+    expect(batch.results.inputs.model.parameters).toBe(35);
+    const e = batch.results.results.evaluation!;
+    expect(e.samples).toBe(8);
+    expect(e.loss).toBeCloseTo(mean(8, (r) => r.loss), 6);
+    expect(e.accuracy).toBe(mean(8, (r) => r.correct));
+    // batches of 5, 5 and 2, weighted by their sizes: the mean over all 12 samples
+    const whole = await analyze({ model, dataset: data, normalize: null, fullDataset: true, workers: 1, datasetBatchSize: 5, trace: { products: 2 } });
+    const w = whole.results.results.evaluation!;
+    expect(w.samples).toBe(12);
+    expect(w.loss).toBeCloseTo(mean(12, (r) => r.loss), 6);
+    expect(w.accuracy).toBe(mean(12, (r) => r.correct));
+    expect(whole.results.timings.evaluation).toBeGreaterThan(0);
+  });
+
+  it('refuses weights whose loss is not finite before any product', async () => {
+    const counted = countingPlace();
+    const model = tinyModel();
+    model.theta[3] = Number.NaN;
+    await expect(analyze({ model, dataset: tinySet(12, 1), normalize: null, fullDataset: true, place: counted.place, eigen: { k: 1 } })).rejects.toThrow(/loss at the analysed weights is NaN/);
+    expect(counted.products).toBe(0);
   });
 
   it('records the split the data came from', async () => {

@@ -5,9 +5,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { saveModel } from '../../src/io/checkpoint.js';
 import { writeSafetensors } from '../../src/io/safetensors.js';
 import { analyze } from '../../src/api/analyze.js';
-import { CIFAR10_NORMALIZATION, synthetic } from '../../src/data/index.js';
-import { resnet } from '../../src/nn/index.js';
+import { CIFAR10_NORMALIZATION, hessianBatch, synthetic } from '../../src/data/index.js';
+import { hessianOperator } from '../../src/curvature/index.js';
+import { evaluateBatch, mlp, resnet } from '../../src/nn/index.js';
 import { readResults } from '../../src/report/index.js';
+import { Rng, Tensor } from '../../src/tensor/index.js';
 import { hesse } from './run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hesse-cli-'));
@@ -62,6 +64,15 @@ describe('the hesse command', () => {
     expect(res.products.eigen).toBeGreaterThan(0);
     expect(res.timings.trace).toBeGreaterThan(0);
     expect(res.hesse.kernels).toMatch(/native|reference/);
+    // the model's size and its loss and accuracy on the Hessian batch at the analysed weights: a forward pass of the library's on the same 16 samples
+    const reference = evaluateBatch(resnet({ depth: 8, width: 2, seed: 1 }), hessianBatch(synthetic({ n: 48, seed: 3 }), 16, CIFAR10_NORMALIZATION));
+    expect(summary.parameters).toBe(res.inputs.model.parameters);
+    expect(summary.parameters).toBe(resnet({ depth: 8, width: 2, seed: 1 }).size);
+    expect(summary.lossFunction).toBe('cross-entropy');
+    expect(summary.loss).toBeCloseTo(reference.loss, 6);
+    expect(summary.accuracy).toBe(reference.accuracy);
+    expect(res.results.evaluation).toEqual({ loss: summary.loss, accuracy: summary.accuracy, samples: 16, ms: expect.any(Number) });
+    expect(readFileSync(join(out, 'index.html'), 'utf8')).toMatch(/loss at the analysed weights<\/th><td>[\d.]+ \(cross-entropy; the Hessian batch, 16 samples\)/);
     for (const f of ['index.html', 'results.json', 'plots/esd.svg', 'plots/esd.png', 'plots/eigenvalues.svg', 'plots/per-layer-trace.svg']) {
       expect(existsSync(join(out, f)), f).toBe(true);
     }
@@ -117,10 +128,47 @@ describe('the hesse command', () => {
     const res = await readResults(out);
     expect(res.options.traceMethod).toBe('xtrace');
     expect(res.results.trace!.method).toBe('XTrace');
+    // the leave-one-out bar is optimistic and says so; the jackknife brackets it from above
+    expect(res.results.trace!.errorEstimate).toMatch(/optimistic/);
+    expect(res.results.trace!.jackknifeStandardError).toBeGreaterThan(res.results.trace!.standardError);
     const bad = await hesse(['analyze', '--model', model, '--data', 'synthetic:16', '--trace', '--trace-rse', '2', '--out', join(dir, 'rse')]);
     expect(bad.code).toBe(1);
     expectOneLineError(bad.stderr, /relative standard error of the trace .*got 2/);
-    // TODO(numerics branch): once hutchinson takes targetRse, an end-to-end test that --trace-rse 0.01 stops at a relative standard error <= 0.01
+  });
+
+  it('--trace-rse 0.01 stops once the reported relative standard error is 0.01 or less, or at the product cap, and results.json says which', async () => {
+    // a 10-8-3 tanh MLP (115 parameters) on 64 feature vectors: the exact GGN trace is 115 products away
+    const features = join(dir, 'features.safetensors');
+    const mlpFile = join(dir, 'mlp.safetensors');
+    const rng = new Rng(5);
+    const x = Float32Array.from({ length: 64 * 10 }, () => rng.normal());
+    const y = Int32Array.from({ length: 64 }, (_, i) => i % 3);
+    await writeSafetensors(features, { x: { shape: [64, 10], data: x }, y: { dtype: 'I32', shape: [64], data: y } });
+    const net = mlp({ sizes: [10, 8, 3], activation: 'tanh', seed: 2 });
+    await saveModel(mlpFile, net);
+    const args = (out: string, cap: string, ...more: string[]) => ['analyze', '--model', mlpFile, '--data', features, '--batch', '64', '--trace', '--trace-rse', '0.01', '--trace-products', cap, '--out', join(dir, out), '--quiet', '--no-png', ...more];
+    const reached = await hesse(args('rse-reached', '4000', '--curvature', 'ggn'));
+    expect(reached.code, reached.stderr).toBe(0);
+    const t = (await readResults(join(dir, 'rse-reached'))).results.trace!;
+    expect(t.stoppedBy).toBe('target-rse');
+    expect(t.relativeStandardError).toBeLessThanOrEqual(0.01);
+    expect(t.relativeStandardError).toBeCloseTo(t.standardError / Math.abs(t.estimate), 12);
+    expect(t.probes).toBeGreaterThanOrEqual(30);
+    expect(t.products).toBeLessThan(4000);
+    expect(t.errorEstimate).toMatch(/guarded for the target-RSE stop/);
+    // the estimate against the exact trace, Σ e_iᵀ G e_i
+    const G = hessianOperator(net, { x: new Tensor([64, 10], x), y }, { kind: 'ggn' });
+    const units = Array.from({ length: G.size }, (_, u) => Float32Array.from({ length: G.size }, (_, i) => (i === u ? 1 : 0)));
+    const exact = (await G.matmat!(units)).reduce((s, p, u) => s + p[u]!, 0);
+    expect(Math.abs(t.estimate - exact)).toBeLessThan(3 * t.standardError);
+    // a cap below the target's needs: stopped by the cap, which is recorded, with the error bar it reached
+    const capped = await hesse(args('rse-capped', '40'));
+    expect(capped.code, capped.stderr).toBe(0);
+    const c = (await readResults(join(dir, 'rse-capped'))).results.trace!;
+    expect(c.stoppedBy).toBe('probes');
+    expect(c.probes).toBe(40);
+    expect(c.relativeStandardError).toBeGreaterThan(0.01);
+    expect((await readResults(join(dir, 'rse-capped'))).options.traceTargetRse).toBe(0.01);
   });
 
   it('the coordinator takes the Redis URL from HESSE_REDIS_URL for --cluster alone, and never prints its password', async () => {

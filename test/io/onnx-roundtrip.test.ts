@@ -40,4 +40,30 @@ describe('per-layer groups of an imported model', () => {
     expect(names.slice(0, 5)).toEqual(['cls_token', 'pos_embedding', 'patch', 'block.ln1', 'block.attn.qkv']);
     expect(layerGroups(model.blocks).find((g) => g.name === 'block.attn.qkv')!.blocks.map((b) => b.name)).toEqual(['block.attn.qkv.weight', 'block.attn.qkv.bias']);
   });
+
+  it('the decoder groups by module as PyTorch names them; selectors pick layer norms, embeddings, linear weights and a block by prefix', async () => {
+    const { layerGroups, selectBlocks } = await import('../../src/curvature/index.js');
+    const { meta, onnxPath } = await onnxCase('decoder');
+    const { model } = await loadModel(onnxPath);
+    // the module of each parameter is its PyTorch name without the last component
+    const modules = [...new Set(meta.param_order.map((n) => n.slice(0, n.lastIndexOf('.'))))];
+    expect(layerGroups(model.blocks).map((g) => g.name)).toEqual(modules);
+    expect(modules).toContain('blocks.1.attn.qkv');
+    const names = (sel: string) => selectBlocks(model.blocks, sel).map((b) => b.name);
+    expect(names('ln')).toEqual(meta.param_order.filter((n) => /(^|\.)ln(\d|_f)\.(weight|bias)$/.test(n)));
+    expect(names('embedding')).toEqual(['tok.weight', 'pos.weight']);
+    expect(names('weights')).toEqual(meta.param_order.filter((n) => /(qkv|proj|mlp\.\d|head)\.weight$/.test(n)));
+    expect(names('blocks.1.attn')).toEqual(['blocks.1.attn.qkv.weight', 'blocks.1.attn.qkv.bias', 'blocks.1.attn.proj.weight', 'blocks.1.attn.proj.bias']);
+    expect(() => selectBlocks(model.blocks, 'blocks.2')).toThrow(/no parameters match 'blocks\.2' .*ln, embedding/);
+  });
+
+  it("the ViT: its layer norms by kind, and its final norm, a module named 'ln', by a pattern", async () => {
+    const { selectBlocks } = await import('../../src/curvature/index.js');
+    const { model } = await loadModel((await onnxCase('vit')).onnxPath);
+    const names = (sel: string) => selectBlocks(model.blocks, sel).map((b) => b.name);
+    expect(names('ln')).toEqual(['block.ln1.weight', 'block.ln1.bias', 'block.ln2.weight', 'block.ln2.bias', 'ln.weight', 'ln.bias']);
+    expect(names('ln.*')).toEqual(['ln.weight', 'ln.bias']);
+    expect(names('cls_token')).toEqual(['cls_token']);
+    expect(() => selectBlocks(model.blocks, 'embedding')).toThrow(/no parameters match 'embedding'/);
+  });
 });

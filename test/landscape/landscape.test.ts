@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { landscapeRun } from '../../src/api/landscapeRun.js';
 import { ImageDataset, synthetic } from '../../src/data/index.js';
 import { NonFiniteError } from '../../src/errors.js';
-import { hessianOperator } from '../../src/curvature/index.js';
-import { batchEvaluator, datasetEvaluator, filterNormalizedDirection, landscape1d, landscape2d } from '../../src/landscape/index.js';
+import { datasetHessianOperator, hessianOperator } from '../../src/curvature/index.js';
+import { batchEvaluator, filterNormalizedDirection, landscape1d, landscape2d } from '../../src/landscape/index.js';
 import { lanczosEigs } from '../../src/linalg/index.js';
 import { evaluateBatch, lossAndGradient, mlp, resnet, type Batch } from '../../src/nn/index.js';
 import { Rng, Tensor } from '../../src/tensor/index.js';
@@ -58,7 +58,9 @@ describe('loss landscapes', () => {
   it('a 2-D surface over a dataset: the centre is the dataset loss, and stopping keeps what was finished', async () => {
     const model = resnet({ depth: 8, width: 2, seed: 1 });
     const a = batchOf(3, [3, 6, 6], 10, 1), b = batchOf(5, [3, 6, 6], 10, 2);
-    const evaluate = datasetEvaluator(model, { batches: () => [a, b] });
+    // a dataset's losses come from where its products run (what landscapeRun evaluates with)
+    const executor = datasetHessianOperator(model, { batches: () => [a, b] }).executor;
+    const evaluate = (theta: Float32Array) => executor.losses(theta);
     const d1 = filterNormalizedDirection(model, { seed: 1 }), d2 = filterNormalizedDirection(model, { seed: 2 });
     const s = await landscape2d(evaluate, model.theta, d1, d2, { steps: 3, range: 0.5 });
     const ra = evaluateBatch(model, a), rb = evaluateBatch(model, b);

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { constant, valueAndGrad, type Node } from '../../src/autodiff/index.js';
+import { constant } from '../../src/autodiff/index.js';
 import { loadModel } from '../../src/io/index.js';
-import { lossOf, secondOrder, type Batch, type Model, type ObjectiveOptions } from '../../src/nn/index.js';
-import { mul, sum } from '../../src/ops/index.js';
+import { lossOf, secondOrder, type Batch } from '../../src/nn/index.js';
 import { Rng, Tensor } from '../../src/tensor/index.js';
 import { checkDerivatives } from '../helpers/derivatives.js';
+import { ggnByDifferences } from '../helpers/ggnDifferences.js';
 import { relativeError } from '../helpers/fixtures.js';
 import { fixtureBatch, onnxCase } from '../helpers/onnxFixtures.js';
 
@@ -45,25 +45,6 @@ describe('losses: value, gradient and Hessian with respect to the outputs, again
     checkDerivatives([[4, 3]], ([z]) => lossOf(z!, onehot, { loss: 'mse' }));
   });
 });
-
-/** Jᵀ H_L J v with J·v and H_L·u by Richardson-extrapolated central differences (float64), Jᵀ by one reverse pass. */
-function ggnByDifferences(model: Model, batch: Batch, opts: ObjectiveOptions, v: Float32Array, h = 2 ** -7): Float64Array {
-  const outputsAt = (theta: Float32Array) => {
-    const params = model.blocks.map((b) => constant(new Tensor(b.shape, theta.subarray(b.offset, b.offset + b.length))));
-    return model.forward(params, batch.x, 'eval', batch.xKind).logits.value;
-  };
-  const richardson = (f: (t: number) => ArrayLike<number>) => {
-    const [p1, m1, p2, m2] = [f(h), f(-h), f(2 * h), f(-2 * h)];
-    return Float64Array.from(p1, (_, i) => (8 * (p1[i]! - m1[i]!) - (p2[i]! - m2[i]!)) / (12 * h));
-  };
-  const z0 = outputsAt(model.theta);
-  const Jv = richardson((t) => outputsAt(model.theta.map((x, i) => x + t * v[i]!)).data);
-  const lossGrad = (z: Float32Array) => valueAndGrad(z, [z0.shape], ([zn]) => lossOf(zn!, batch, opts)).gradient;
-  const HJv = richardson((t) => lossGrad(z0.data.map((x, i) => x + t * Jv[i]!)));
-  const w = new Tensor(z0.shape, Float32Array.from(HJv));
-  const { gradient } = valueAndGrad(model.theta, model.shapes, (params: Node[]) => sum(mul(model.forward(params, batch.x, 'eval', batch.xKind).logits, constant(w))));
-  return Float64Array.from(gradient);
-}
 
 // measured: 2e-6 (regression), 1.1e-5 (decoder), 1.6e-5 (ViT) at h = 2^-7
 describe('the GGN of imported models for each loss against Jᵀ H_L J built from differences', () => {

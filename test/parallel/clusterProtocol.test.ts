@@ -10,13 +10,15 @@ import {
   parseRedisUrl,
   PROTOCOL_VERSION,
   realRoots,
-  redactUrls,
+  redactCredentials,
+  resolveRedisUrl,
   resolveInRoots,
   RunKeys,
   specWithinRoots,
+  ShardAffinity,
   type ShardJob,
+  type ShardJobResult,
 } from '../../src/parallel/index.js';
-import { encodeCommand, RespError, RespParser } from '../../src/parallel/respParser.js';
 
 describe('Redis URLs', () => {
   it('reads host, port, database, TLS and credentials', () => {
@@ -41,15 +43,33 @@ describe('Redis URLs', () => {
     }
   });
 
+  it('takes the URL given, else HESSE_REDIS_URL, else says where to give one', () => {
+    const saved = process.env.HESSE_REDIS_URL;
+    try {
+      process.env.HESSE_REDIS_URL = 'redis://:envpw@from-env:7000';
+      expect(resolveRedisUrl('redis://given:6379')).toBe('redis://given:6379');
+      expect(resolveRedisUrl()).toBe('redis://:envpw@from-env:7000');
+      expect(resolveRedisUrl('')).toBe('redis://:envpw@from-env:7000');
+      process.env.HESSE_REDIS_URL = 'http://:envpw@wrong';
+      expect(() => resolveRedisUrl()).toThrow(OptionError);
+      delete process.env.HESSE_REDIS_URL;
+      expect(() => resolveRedisUrl(undefined, '--cluster')).toThrow(/no Redis URL: give it with --cluster redis:\/\/HOST:PORT or set HESSE_REDIS_URL/);
+      expect(() => resolveRedisUrl()).toThrow(OptionError);
+    } finally {
+      if (saved === undefined) delete process.env.HESSE_REDIS_URL;
+      else process.env.HESSE_REDIS_URL = saved;
+    }
+  });
+
   it('redacts every Redis URL in a text', () => {
-    expect(redactUrls('a redis://u:pw@h:1 and rediss://:pw2@h2 b')).toBe('a redis://u:***@h:1 and rediss://***@h2 b');
+    expect(redactCredentials('a redis://u:pw@h:1 and rediss://:pw2@h2 b')).toBe('a redis://u:***@h:1 and rediss://***@h2 b');
   });
 
   it('hesse worker needs a Redis URL (flag or HESSE_REDIS_URL) and sane numbers, and says so in one line', async () => {
     const env = { HESSE_REDIS_URL: '' };
     const none = await hesse(['worker'], { env });
     expect(none.code).not.toBe(0);
-    expect(none.stderr.trim()).toMatch(/^hesse: give the Redis URL with --redis/);
+    expect(none.stderr.trim()).toMatch(/^hesse: no Redis URL: give it with --redis redis:\/\/HOST:PORT or set HESSE_REDIS_URL/);
     const zero = await hesse(['worker', '--redis', 'redis://127.0.0.1:1', '--concurrency', '0'], { env });
     expect(zero.code).not.toBe(0);
     expect(zero.stderr).toMatch(/--concurrency must be an integer of at least 1/);
@@ -115,10 +135,53 @@ describe('job checks', () => {
     expect(jobProblem(job, null, keys, DEFAULT_LIMITS)).toMatch(/admitted to 'none'/);
   });
 
+  it('renews the TTL of every key of a run but those whose TTL is a signal (job locks, stalled checks, heartbeats)', () => {
+    const k = new RunKeys('r1');
+    for (const own of ['hesse:r1:jobs:abc-1-0:lock', 'hesse:r1:jobs:stalled-check', 'hesse:r1:jobs:limiter', 'hesse:r1:jobs:de:x', k.worker('w1')]) expect(k.keepsOwnTtl(own), own).toBe(true);
+    for (const renewed of [k.meta, k.model('a'.repeat(64)), k.vectors('run', 3), k.result('run', 3, 1), 'hesse:r1:jobs:wait', 'hesse:r1:jobs:active', 'hesse:r1:jobs:id', 'hesse:r1:jobs:events', 'hesse:r1:jobs:meta', 'hesse:r1:jobs:abc-1-0', 'hesse:r1:jobs:stalled']) {
+      expect(k.keepsOwnTtl(renewed), renewed).toBe(false);
+    }
+  });
+
   it('keeps run names to safe characters', () => {
     expect(() => new RunKeys('a:b')).toThrow(OptionError);
     expect(() => new RunKeys('*')).toThrow(OptionError);
     expect(new RunKeys('exp-1.2_b').pattern).toBe('hesse:exp-1.2_b:*');
+  });
+});
+
+describe('shard affinity', () => {
+  const shards = [{ start: 0, end: 9 }, { start: 9, end: 20 }, { start: 20, end: 26 }, { start: 26, end: 32 }];
+  const jobs = (op: 'product' | 'loss' = 'product') => shards.map((shard, s) => ({ op, shardIndex: s, shard }) as ShardJob);
+  const loads = (js: ShardJob[]) => {
+    const m = new Map<string, number>();
+    for (const j of js) m.set(j.preferred!, (m.get(j.preferred!) ?? 0) + j.shard.end - j.shard.start);
+    return m;
+  };
+  const done = (js: ShardJob[]) => js.map((j) => ({ worker: j.preferred! }) as ShardJobResult);
+
+  it('keeps each shard with the worker that computed it, evens out the loads, and hands a departed worker\'s shards on', () => {
+    const a = new ShardAffinity(shards, 5000);
+    // the first product all went to the quickest worker
+    a.record(jobs(), shards.map(() => ({ worker: 'w1' }) as ShardJobResult));
+    const second = jobs();
+    a.prefer(second, ['w1', 'w2']);
+    const l = loads(second);
+    expect([...l.keys()].sort()).toEqual(['w1', 'w2']);
+    expect(Math.abs(l.get('w1')! - l.get('w2')!)).toBeLessThanOrEqual(11);
+    // from then on nothing moves while the same workers live
+    a.record(second, done(second));
+    const third = jobs();
+    a.prefer(third, ['w1', 'w2']);
+    expect(third.map((j) => j.preferred)).toEqual(second.map((j) => j.preferred));
+    expect(third.every((j) => j.preferMs === 5000)).toBe(true);
+    // w2 leaves: its shards go to w1; a loss evaluation is left to any worker
+    const fourth = jobs();
+    a.prefer(fourth, ['w1']);
+    expect(fourth.every((j) => j.preferred === 'w1')).toBe(true);
+    const losses = jobs('loss');
+    a.prefer(losses, ['w1']);
+    expect(losses.every((j) => j.preferred === undefined)).toBe(true);
   });
 });
 
@@ -155,39 +218,5 @@ describe('dataset roots', () => {
     await expect(specWithinRoots({ kind: 'cifar10', dir: '/etc', split: 'train' }, roots)).rejects.toThrow(/not inside/);
     await expect(specWithinRoots({ kind: 'tensor', path: 'sub/set.safetensors' }, [])).rejects.toThrow(/without dataset roots/);
     await expect(realRoots([join(base, 'nope')])).rejects.toThrow(/does not exist/);
-  });
-});
-
-describe('RESP', () => {
-  it('parses replies split anywhere, including megabyte bulk strings', () => {
-    const big = Buffer.alloc(1_000_003);
-    for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 255;
-    const wire = Buffer.concat([
-      Buffer.from('+OK\r\n:42\r\n-ERR wrong\r\n$-1\r\n*-1\r\n'),
-      Buffer.from(`$${big.length}\r\n`),
-      big,
-      Buffer.from('\r\n*2\r\n*2\r\n$1\r\na\r\n:7\r\n$4\r\nb\r\nc\r\n'),
-    ]);
-    for (const step of [1, 7, 1000, 65_536, wire.length]) {
-      const p = new RespParser();
-      const got: unknown[] = [];
-      for (let at = 0; at < wire.length; at += step) got.push(...p.push(wire.subarray(at, at + step)));
-      expect(got.length).toBe(7);
-      expect(got[0]).toBe('OK');
-      expect(got[1]).toBe(42);
-      expect(got[2]).toBeInstanceOf(RespError);
-      expect((got[2] as Error).message).toBe('ERR wrong');
-      expect(got[3]).toBeNull();
-      expect(got[4]).toBeNull();
-      expect(Buffer.compare(got[5] as Buffer, big)).toBe(0);
-      expect(JSON.stringify(got[6])).toBe(JSON.stringify([[Buffer.from('a'), 7], Buffer.from('b\r\nc')]));
-    }
-  });
-
-  it('encodes commands with text and binary arguments as the server reads them', () => {
-    const bin = Buffer.from([0, 13, 10, 255]);
-    const wire = Buffer.concat(encodeCommand(['SET', 'k', bin, 12]));
-    const [parsed] = new RespParser().push(wire) as Buffer[][];
-    expect(parsed!.map((b) => b.toString('latin1'))).toEqual(['SET', 'k', bin.toString('latin1'), '12']);
   });
 });

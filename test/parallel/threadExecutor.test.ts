@@ -6,7 +6,8 @@ import { datasetHessianOperator } from '../../src/curvature/index.js';
 import { ImageDataset, synthetic, type Dataset } from '../../src/data/index.js';
 import { loadTensorDataset, saveTensorDataset } from '../../src/io/index.js';
 import { evaluateBatch, resnet, type Model } from '../../src/nn/index.js';
-import { assignShards, createExecutor, executorOperator, inProcessExecutor, planBatchSource, planShards, threadExecutor, type ShardPlan } from '../../src/parallel/index.js';
+import { assignShards, createExecutor, inProcessExecutor, threadExecutor } from '../../src/parallel/index.js';
+import { executorOperator, planBatchSource, planShards, type ShardPlan } from '../../src/curvature/index.js';
 import { Rng } from '../../src/tensor/index.js';
 import { relativeError } from '../helpers/fixtures.js';
 

@@ -53,7 +53,6 @@ export async function analyzeCommand(ctx: CommandContext, flags: AnalyzeFlags): 
     density: !!flags.density && { steps: flags.densitySteps, probes: flags.densityProbes },
     diagonal: !!flags.diag && { probes: flags.probes },
     perLayer: (!!flags.perLayer || !!flags.perLayerEigen) && { probes: flags.probes, eigen: !!flags.perLayerEigen },
-    onNote: (line) => ctx.progress.say(`${line} (see --help)`),
   });
   ctx.progress.end();
   await writeReport(dir, out.results, { png: flags.png });

@@ -1,6 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { defaultNormalization, openDataArg } from '../../api/dataArg.js';
+import { defaultNormalization, openImageDataArg } from '../../api/dataArg.js';
 import { parseArch, parseBnStages } from '../../api/modelArg.js';
 import { trainRun } from '../../api/trainRun.js';
 import { OptionError } from '../../errors.js';
@@ -92,8 +92,8 @@ export async function trainCommand(ctx: CommandContext, flags: TrainFlags): Prom
   const resume = flags.resume ? resolve(flags.resume) : undefined;
   // resuming into the folder of the checkpoint: it is hesse's even before it holds results
   const out = await outputFolder(flags, resume !== undefined && dirname(resume) === resolve(flags.out));
-  const trainData = await openDataArg(flags.data, 'train', flags.seed);
-  const testData = flags.test ? await openDataArg(flags.data, 'test', flags.seed) : undefined;
+  const trainData = await openImageDataArg(flags.data, 'train', flags.seed);
+  const testData = flags.test ? await openImageDataArg(flags.data, 'test', flags.seed) : undefined;
   const normalize = defaultNormalization(trainData.spec);
   const description = resume ? undefined : modelFromFlags(flags, trainData.dataset.classes);
   const model = description ? buildModel(description, flags.seed) : undefined;

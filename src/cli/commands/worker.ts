@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { redactUrls, runWorker, type WorkerEvent } from '../../parallel/index.js';
-import { OptionError } from '../../errors.js';
+import { describeLinkEvent, redactCredentials, resolveRedisUrl, runWorker, type WorkerEvent } from '../../parallel/index.js';
 import type { CommandContext } from '../context.js';
 import { intOption } from '../options.js';
 
@@ -13,6 +12,7 @@ interface WorkerFlags {
   lockMs?: number;
   stalledMs?: number;
   pollMs?: number;
+  reconnectMs?: number;
   id?: string;
 }
 
@@ -34,6 +34,9 @@ function describeEvent(e: WorkerEvent): string {
       return `job ${e.jobId} failed: ${e.reason}`;
     case 'error':
       return `error: ${e.message}`;
+    case 'redis-unreachable':
+    case 'redis-restored':
+      return describeLinkEvent(e);
     case 'stopped':
       return 'stopped';
   }
@@ -51,10 +54,10 @@ export function registerWorker(program: Command, run: (f: (ctx: CommandContext, 
     .option('--lock-ms <ms>', 'job lock: a dead worker loses its job after this long (default 6000)', intOption('--lock-ms', 1))
     .option('--stalled-ms <ms>', 'how often stalled jobs are looked for (default 3000)', intOption('--stalled-ms', 1))
     .option('--poll-ms <ms>', 'how often to look for a run while idle (default 500)', intOption('--poll-ms', 1))
+    .option('--reconnect-ms <ms>', 'after losing Redis, how long to keep trying before stopping with an error (default 60000)', intOption('--reconnect-ms', 0))
     .option('--id <id>', 'a name for this worker in progress reports')
     .action(run(async (ctx, flags) => {
-      const redisUrl = flags.redis ?? process.env.HESSE_REDIS_URL;
-      if (!redisUrl) throw new OptionError('give the Redis URL with --redis redis://HOST:PORT (or in HESSE_REDIS_URL)');
+      const redisUrl = resolveRedisUrl(flags.redis, '--redis');
       const stop = new AbortController();
       const onStop = () => stop.abort();
       ctx.signal.addEventListener('abort', onStop);
@@ -69,13 +72,14 @@ export function registerWorker(program: Command, run: (f: (ctx: CommandContext, 
           signal: stop.signal,
           onEvent: (e) => {
             if (ctx.flags.json) process.stdout.write(JSON.stringify(e) + '\n');
-            else ctx.progress.say(`hesse worker: ${redactUrls(describeEvent(e))}`);
+            else ctx.progress.say(`hesse worker: ${redactCredentials(describeEvent(e))}`);
           },
           ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
           ...(flags.cacheMb !== undefined ? { cacheBytes: flags.cacheMb * 2 ** 20 } : {}),
           ...(flags.lockMs !== undefined ? { lockDurationMs: flags.lockMs } : {}),
           ...(flags.stalledMs !== undefined ? { stalledIntervalMs: flags.stalledMs } : {}),
           ...(flags.pollMs !== undefined ? { pollMs: flags.pollMs } : {}),
+          ...(flags.reconnectMs !== undefined ? { reconnectTimeoutMs: flags.reconnectMs } : {}),
           ...(flags.id !== undefined ? { id: flags.id } : {}),
         });
       } finally {
