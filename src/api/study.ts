@@ -8,7 +8,9 @@
 import { resolve } from 'node:path';
 import { kernelsInfo } from '../kernels/index.js';
 import { createResults, makeFolder, writeReport, type HesseResults, type StudyResult } from '../report/index.js';
-import { redactCredentials } from '../parallel/index.js';
+import { OptionError } from '../errors.js';
+import { redactCredentials, resolveRedisUrl, taskWorkerSlots } from '../parallel/index.js';
+import { runOnCluster, type StudyClusterOptions } from './studyCluster.js';
 import type { RunRecordOptions } from './commandResults.js';
 import { count } from './check.js';
 import { openStudyData, type StudyData } from './studyData.js';
@@ -30,6 +32,8 @@ export interface StudyOptions extends Partial<StudyRecipe>, RunRecordOptions {
   out: string;
   /** runs side by side, each in a worker process of its own (default 1: one after the other in this process) */
   parallel?: number;
+  /** one run per job on a Redis + BullMQ cluster of `hesse study-worker` processes */
+  cluster?: StudyClusterOptions;
   /** write the report (index.html, plots/) beside results.json; default true, PNG copies too */
   report?: false | { png?: boolean };
   /**
@@ -76,13 +80,14 @@ async function runHere(runs: readonly StudyRun[], c: RunPlaceContext): Promise<v
 
 /** The study's settings from the options (preset, then the caller's), checked, without running anything. */
 export function studySettings(o: Omit<StudyOptions, 'out'>): StudySettings {
-  const { study, preset, out: _out, parallel: _p, report: _r, onEstimate: _e, signal: _s, onEvent: _o, onNote: _n, inputs: _i, commandLine: _l, ...recipe } = o as StudyOptions;
+  const { study, preset, out: _out, parallel: _p, cluster: _c, report: _r, onEstimate: _e, signal: _s, onEvent: _o, onNote: _n, inputs: _i, commandLine: _l, ...recipe } = o as StudyOptions;
   return resolveStudySettings({ ...recipe, ...(study !== undefined ? { study } : {}), ...(preset !== undefined ? { preset } : {}) });
 }
 
 export async function study(o: StudyOptions): Promise<StudyOutput> {
   const settings = studySettings(o);
   const parallel = count('the number of parallel worker processes', o.parallel, 1);
+  if (o.cluster && o.parallel !== undefined) throw new OptionError('give the study either local worker processes (parallel) or a cluster, not both');
   const dir = resolve(o.out);
   const folder = await claimStudyFolder(dir, settings, false);
   const data = await openStudyData(settings);
@@ -91,7 +96,9 @@ export async function study(o: StudyOptions): Promise<StudyOutput> {
   let estimate: StudyEstimate | undefined;
   if (o.onEstimate && todo.length > 0) {
     o.onNote?.(`measuring this machine for an estimate of the cost of ${todo.length} run${todo.length === 1 ? '' : 's'} ...`);
-    estimate = await estimateStudy(settings, data, todo, Math.min(parallel, Math.max(1, todo.length)));
+    // on a cluster: the slots of the workers serving the run now (at least one, to say something)
+    const workers = o.cluster ? Math.max(1, await taskWorkerSlots(resolveRedisUrl(o.cluster.redisUrl, '--cluster'), o.cluster.runName ?? 'hesse')) : parallel;
+    estimate = await estimateStudy(settings, data, todo, Math.min(workers, todo.length));
     if (!(await o.onEstimate(estimate))) return { settings, dir, folder, completed: false, started: false, estimate };
   }
   await makeFolder(dir);
@@ -99,7 +106,8 @@ export async function study(o: StudyOptions): Promise<StudyOutput> {
   const t0 = performance.now();
   const place: RunPlaceContext = { dir, settings, data, ...(o.signal ? { signal: o.signal } : {}), ...(o.onEvent ? { onEvent: o.onEvent } : {}) };
   if (todo.length > 0) {
-    if (parallel > 1 && todo.length > 1) await runOnProcesses(todo, place, parallel);
+    if (o.cluster) await runOnCluster(todo, place, o.cluster);
+    else if (parallel > 1 && todo.length > 1) await runOnProcesses(todo, place, parallel);
     else await runHere(todo, place);
   }
   const out = await studyResults(dir, settings, data, { ...o, ...(estimate ? { estimate } : {}), elapsedMs: performance.now() - t0 });

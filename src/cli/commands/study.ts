@@ -9,6 +9,7 @@ import type { StudyEvent } from '../../api/studyRun.js';
 import { STUDY_FILE, STUDY_NAMES } from '../../api/studySettings.js';
 import { parseIntegerList, VARIANT_GROUPS, VARIANT_NAMES } from '../../api/studyVariants.js';
 import { OptionError } from '../../errors.js';
+import { describeLinkEvent, resolveRedisUrl } from '../../parallel/index.js';
 import type { StudyCell, StudyResult } from '../../report/index.js';
 import type { CommandContext } from '../context.js';
 import { fmt } from '../format.js';
@@ -43,6 +44,9 @@ export interface StudyFlags extends OutputFlags {
   densitySteps?: number;
   densityProbes?: number;
   parallel?: number;
+  cluster?: string | true;
+  run?: string;
+  workerTimeout?: number;
   summary?: boolean;
   estimate?: boolean;
   yes?: boolean;
@@ -82,6 +86,9 @@ export function registerStudy(program: Command, run: Run): void {
     .option('--density-steps <n>', 'Lanczos steps of the spectral density (default 100)', intOption('--density-steps', 1))
     .option('--density-probes <n>', 'probes of the spectral density (default 1)', intOption('--density-probes', 1))
     .option('--parallel <n>', 'runs side by side, each in a worker process of its own (default 1)', intOption('--parallel', 1))
+    .option('--cluster [url]', 'one run per job for `hesse study-worker` processes through Redis (redis://host:port; alone: the URL in HESSE_REDIS_URL)')
+    .option('--run <name>', 'the run name the study workers serve (default hesse)')
+    .option('--worker-timeout <s>', 'with --cluster: give up when runs wait and no worker has been seen for this long (default 120)', intOption('--worker-timeout', 1))
     .option('--summary', 'print the verdicts and the table of the study in --out as it stands; run nothing')
     .option('--estimate', 'print the estimated cost and stop')
     .option('--yes', 'start without asking, whatever the estimate');
@@ -120,6 +127,13 @@ export function studyOptions(name: string, flags: StudyFlags, cmd?: { given(flag
     densityProbes: flags.densityProbes,
     parallel: flags.parallel,
   };
+  if (flags.cluster) {
+    o.cluster = {
+      redisUrl: resolveRedisUrl(flags.cluster === true ? undefined : flags.cluster, '--cluster'),
+      runName: flags.run ?? 'hesse',
+      ...(flags.workerTimeout !== undefined ? { workerTimeoutMs: flags.workerTimeout * 1000 } : {}),
+    };
+  } else if (flags.run !== undefined) throw new OptionError('--run names the cluster run: give it with --cluster');
   if (given('augment')) o.augment = flags.augment;
   if (given('coldCheck')) o.coldStartCheck = flags.coldCheck;
   if (flags.analyzeEvery !== undefined) o.analyzeEvery = flags.analyzeEvery;
@@ -239,6 +253,7 @@ export async function studyCommand(ctx: CommandContext, name: string, flags: Stu
     signal: ctx.signal,
     onEvent: narrate(ctx),
     onNote: (line) => ctx.progress.say(line),
+    ...(options.cluster ? { cluster: { ...options.cluster, onLinkEvent: (e) => ctx.progress.say(describeLinkEvent(e)) } } : {}),
     onEstimate: async (e) => {
       ctx.progress.say(estimateLine(e));
       if (flags.estimate) return false;
