@@ -1,7 +1,8 @@
 /**
  * What a study will cost, from throughput measured on this machine in a few seconds: a training
- * step, a test-set forward pass and a few Hessian-vector products, each timed on a small batch of
- * the study's own data at the shallowest and the deepest depth (the cost of a CIFAR ResNet grows
+ * step, a test-set forward pass and a few Hessian-vector products, each timed (after a first call
+ * that pays for compiling) on a batch of at most 32 of the study's own images at the shallowest
+ * and the deepest depth (the cost of a CIFAR ResNet grows
  * with its number of blocks, so other depths are interpolated), then scaled to the study's batch
  * sizes, epochs and checkpoints. The wall time spreads the runs over the workers (longest first).
  */
@@ -31,33 +32,36 @@ interface Throughput {
   productPerImage: number;
 }
 
-const MEASURE_IMAGES = 16;
+/** Measured batches are at most this large (a larger one is scaled from it, per image). */
+const MEASURE_IMAGES = 32;
 
 async function measure(depth: number, s: StudySettings, data: StudyData): Promise<Throughput> {
   const model = buildModel(runArchitecture({ depth, variant: 'bn-res' }, s.width, data.train.classes), 0);
-  const m = Math.min(MEASURE_IMAGES, data.train.length);
-  // two steps: the first pays for allocations, the second is the figure
-  let trainPerImage = Number.NaN;
+  const m = Math.min(s.batchSize, MEASURE_IMAGES, data.train.length);
+  // three steps: the first pays for compiling and allocating, the best of the others is the figure
+  const rates: number[] = [];
   await train(model, {
-    trainSet: data.train.subset(0, Math.min(2 * m, data.train.length)),
+    trainSet: data.train.subset(0, Math.min(3 * m, data.train.length)),
     epochs: 1,
     batchSize: m,
     augment: s.augment,
     normalize: data.normalize,
     onProgress: (p) => {
-      trainPerImage = 1 / p.imagesPerSecond;
+      if (p.step > 0 || Math.min(3 * m, data.train.length) <= m) rates.push(p.imagesPerSecond);
     },
   });
+  const trainPerImage = 1 / Math.max(...rates);
   const test: Dataset = data.test.subset(0, Math.min(m, data.test.length));
   evaluate(model, test, { normalize: data.normalize });
-  let t = performance.now();
+  const t = performance.now();
   evaluate(model, test, { normalize: data.normalize });
   const evalPerImage = (performance.now() - t) / 1000 / test.length;
-  const products = 4;
-  t = performance.now();
-  await analyze({ model, dataset: data.train, normalize: data.normalize, batch: m, trace: { products } });
-  // the primal pass is in there too: one product's worth, about
-  const productPerImage = (performance.now() - t) / 1000 / (products + 1) / m;
+  const hessian = Math.min(s.hessianBatch ?? data.train.length, MEASURE_IMAGES, data.train.length);
+  const products = 3;
+  const run = (n: number) => analyze({ model, dataset: data.train, normalize: data.normalize, batch: hessian, trace: { products: n } });
+  await run(1);
+  const timed = await run(products);
+  const productPerImage = timed.results.timings.trace! / 1000 / products / hessian;
   return { trainPerImage, evalPerImage, productPerImage };
 }
 
@@ -92,7 +96,8 @@ export async function estimateStudy(s: StudySettings, data: StudyData, runs: rea
   const seconds = runs.map((r) => {
     const t = interpolate(measured.get(lo)!, measured.get(hi) ?? measured.get(lo)!, lo, hi, r.depth);
     const training = s.epochs * (data.train.length * t.trainPerImage + data.test.length * t.evalPerImage);
-    const curvature = checkpoints * (productsPerCheckpoint(s) + 2) * hessian * t.productPerImage;
+    // a checkpoint's products, and its primal passes (about a training step each) and loss
+    const curvature = checkpoints * hessian * (productsPerCheckpoint(s) * t.productPerImage + 3 * t.trainPerImage);
     return training + curvature;
   });
   const compute = seconds.reduce((a, b) => a + b, 0);
