@@ -163,9 +163,13 @@ export async function runStudyRun(dir: string, s: StudySettings, run: StudyRun, 
         ...(hooks.signal ? { signal: hooks.signal } : {}),
         checkpoint: {
           save: async (state) => {
+            // only epoch boundaries: a run resumed there retries a diverging epoch from the epoch's
+            // start exactly as an uninterrupted run does (train() keeps no mid-epoch start state)
+            if (state.step > 0) return;
+            await writeRunLog(dir, log);
             await saveTrainState(checkpointPath, state);
             await saved();
-            if (state.step === 0) await analyseAt(state.epoch, state.history);
+            await analyseAt(state.epoch, state.history);
           },
         },
         onProgress: (p) => emit({ type: 'step', run: run.id, epoch: p.epoch, epochs: p.epochs, step: p.step, steps: p.stepsPerEpoch }),
@@ -194,9 +198,10 @@ export async function runStudyRun(dir: string, s: StudySettings, run: StudyRun, 
         await saved();
         continue;
       }
-      // the checkpoint holds the last good state: the history and curvature up to the divergence
+      // the checkpoint holds the last good state: the history and curvature up to the divergence;
+      // the last try ran at the rate halved every time allowed
       const last = await loadTrainState(checkpointPath).catch(() => undefined);
-      return finish(result(model, 'diverged', last?.resume.history ?? [], curvature, last?.resume.lrScale ?? 1, e.message));
+      return finish(result(model, 'diverged', last?.resume.history ?? [], curvature, 0.5 ** s.halvings, e.message));
     }
   }
 }

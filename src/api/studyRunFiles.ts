@@ -2,8 +2,8 @@
  * The files of one study run, all in its folder (runs/ID/ of the study folder), each written
  * atomically so that a run killed at any moment leaves a state it can continue from:
  *
- * - checkpoint.safetensors: the training state after the last finished epoch (or where a stop
- *   left it): weights, BN buffers, momentum, position, history (io/trainCheckpoint.ts);
+ * - checkpoint.safetensors: the training state after the last finished epoch (weights, BN
+ *   buffers, momentum, position, history: io/trainCheckpoint.ts); a stop mid-epoch goes back to it;
  * - curvature.safetensors: every checkpoint analysed so far (JSON in the metadata) and the last
  *   top eigenvector, the next checkpoint's Lanczos start vector, so a resumed run starts Lanczos
  *   where the uninterrupted one would;

@@ -85,6 +85,15 @@ describe('the smoke study, end to end', () => {
     expect(rebuilt.plots.map((p) => p.id)).toEqual(['study-esd', 'study-trajectory', 'study-stagewise', 'study-sharpness']);
   });
 
+  it('--summary prints the verdicts and the table of the folder as it stands, running nothing', async () => {
+    const r = await hesse(['study', 'bn-residual', '--summary', '--out', smokeDir()], { killAfterMs: 60_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/16 of 16 runs finished/);
+    for (const v of reference.results.study!.verdicts) expect(r.stdout).toContain(`[${v.outcome}] ${v.statement} ${v.decidedBy}`);
+    expect(r.stdout).toMatch(/^14\s+no BN in stage 3\s+1\/1/m);
+  });
+
   it("the recorded top eigenvalue and eigenvector are the Hessian's at the saved weights, on the first 32 training images shrunk to 8x8", async () => {
     const run = reference.results.study!.runs.find((r) => r.id === 'resnet14-bn-nores-seed0')!;
     const dir = join(smokeDir(), 'runs', run.id);
@@ -159,10 +168,10 @@ describe('resuming a study', () => {
     const at = partial.findIndex((r) => r.id === victim);
     expect(partial.slice(0, at).every((r) => r.status === 'done')).toBe(true);
     expect(partial.slice(at).every((r) => r.status === 'pending')).toBe(true);
-    // the stopped run kept its first checkpoint's curvature and its training state mid-epoch
+    // the stopped run kept its first checkpoint's curvature and its last epoch's training state
     expect(partial[at]!.checkpoints.map((c) => c.epoch)).toEqual([2]);
     const state = await loadTrainState(join(dir, 'runs', victim, 'checkpoint.safetensors'));
-    expect({ epoch: state.resume.epoch, step: state.resume.step }).toEqual({ epoch: 2, step: 4 });
+    expect({ epoch: state.resume.epoch, step: state.resume.step }).toEqual({ epoch: 2, step: 0 });
 
     const second = await study({ preset: 'smoke', out: dir, report: false });
     expect(second.completed).toBe(true);
@@ -171,7 +180,7 @@ describe('resuming a study', () => {
     expect(runs.map(numbers)).toEqual(reference.results.study!.runs.map(numbers));
     // finished runs were not taken up again; the stopped one went on from where it stopped
     for (const [i, r] of runs.entries()) {
-      if (i === at) expect(r.sessions.map((x) => x.from)).toEqual([{ epoch: 0, step: 0 }, { epoch: 2, step: 4 }]);
+      if (i === at) expect(r.sessions.map((x) => x.from)).toEqual([{ epoch: 0, step: 0 }, { epoch: 2, step: 0 }]);
       else expect(r.sessions.map((x) => x.from), r.id).toEqual([{ epoch: 0, step: 0 }]);
     }
   });
@@ -187,9 +196,10 @@ describe('resuming a study', () => {
     const ref = new Map(reference.results.study!.runs.map((r) => [r.id, r]));
     expect(runs.map((r) => r.id)).toEqual(['resnet8-bn-res-seed0', 'resnet8-bn-nores-seed0']);
     for (const r of runs) expect(numbers(r)).toEqual(numbers(ref.get(r.id)!));
-    // one run was stopped and taken up again where it stopped; nothing was run twice from the start
+    // one run was stopped and taken up again (from its last epoch's checkpoint, or from the start
+    // when the stop came in its first epoch); the other ran once
     const sessions = runs.flatMap((r) => r.sessions);
     expect(sessions).toHaveLength(3);
-    expect(sessions.filter((x) => x.from.epoch > 0 || x.from.step > 0)).toHaveLength(1);
+    expect(runs.filter((r) => r.sessions.length === 2)).toHaveLength(1);
   });
 });
