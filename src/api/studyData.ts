@@ -1,8 +1,22 @@
-import { downscaleImages, TensorSet, type Dataset, type Normalization } from '../data/index.js';
+import { downscaleImages, TensorSet, type Dataset, type DatasetSpec, type Normalization } from '../data/index.js';
 import { OptionError } from '../errors.js';
 import { openDataset } from '../io/index.js';
 import { defaultNormalization, describeData, parseDataArg } from './dataArg.js';
 import type { StudySettings } from './studySettings.js';
+
+/** Where the images come from, in words (the sizes follow). */
+function source(spec: DatasetSpec): string {
+  switch (spec.kind) {
+    case 'synthetic':
+      return `built-in synthetic set (seed ${spec.seed})`;
+    case 'cifar10':
+      return `CIFAR-10 from ${spec.dir}`;
+    case 'cifar100':
+      return `CIFAR-100 (${spec.labels} labels) from ${spec.dir}`;
+    default:
+      return spec.path;
+  }
+}
 
 export interface StudyData {
   train: Dataset;
@@ -42,6 +56,6 @@ export async function openStudyData(s: StudySettings, resolveDir?: (spec: Return
     train: train.d,
     test: test.d,
     normalize: defaultNormalization(train.spec),
-    description: `${describeData(train.spec, train.full).split(',')[0]}: ${sizes}, ${train.d.classes} classes`,
+    description: `${source(train.spec)}: ${sizes}, ${train.d.classes} classes`,
   };
 }

@@ -45,7 +45,7 @@ describe('the study on CIFAR-format files', () => {
     });
     expect(out.completed).toBe(true);
     expect(out.settings).toMatchObject({ preset: 'laptop', imageSize: null, trainSamples: 64, testSamples: 32, augment: true, lr: 0.1, analyzeEvery: 1 });
-    expect(out.results!.inputs.data.description).toMatch(/^CIFAR-10 train split .*: 64 training and 32 test images of 3x32x32, 10 classes/);
+    expect(out.results!.inputs.data.description).toMatch(/^CIFAR-10 from .*c10.*: 64 training and 32 test images of 3x32x32, 10 classes$/);
     expect(out.results!.inputs.samples).toEqual({ train: 64, test: 32, hessian: 16 });
     const runs = out.section!.runs;
     expect(runs.map((r) => [r.id, r.status, r.checkpoints.map((c) => c.epoch)])).toEqual([
