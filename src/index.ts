@@ -25,6 +25,14 @@ export { runDemo, DEMO_FULL, DEMO_QUICK, type DemoOptions } from './api/demo.js'
 export { openModelAndData, type ModelAndData, type ModelAndDataOptions } from './api/modelAndData.js';
 export { parseDataArg, openDataArg, defaultNormalization } from './api/dataArg.js';
 export { parseArch, loadModelArg } from './api/modelArg.js';
+export { study, studySettings, studySummary, type StudyOptions, type StudyOutput } from './api/study.js';
+export { STUDY_PRESETS, STUDY_DEFAULTS, PRESET_NAMES, type StudyRecipe, type PresetName } from './api/studyPresets.js';
+export { STUDY_VARIANTS, VARIANT_NAMES, VARIANT_GROUPS, type VariantSpec, type StudyRun } from './api/studyVariants.js';
+export { VERDICT_RULES, VERDICT_RULE_TEXT, compareVariants, studyVerdicts } from './api/studyVerdict.js';
+export { estimateStudy, type StudyEstimate } from './api/studyEstimate.js';
+export { serveStudy, type StudyClusterOptions, type StudyWorkerOptions } from './api/studyCluster.js';
+export { type StudyEvent } from './api/studyRun.js';
+export { type StudySettings } from './api/studySettings.js';
 
 export * from './errors.js';
 export { Tensor, Rng, type Shape } from './tensor/index.js';

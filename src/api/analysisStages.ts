@@ -27,6 +27,10 @@ export interface EigenOptions {
   k?: number;
   /** 'lanczos' (thick-restart, default) or 'power' (PyHessian's deflated power iteration) */
   method?: EigenMethod;
+  /** Lanczos only: the relative residual at which an eigenpair counts as converged (default 1e-4) */
+  tol?: number;
+  /** Lanczos only: the first vector of the Krylov space, e.g. the top eigenvector of a nearby operator (a warm start); default a random one */
+  startVector?: Float32Array;
 }
 
 export interface TraceOptions {
@@ -117,12 +121,14 @@ function stage<K extends StageName, O>(s: Stage<K, O>) {
   };
 }
 
-const eigenMethods: Record<EigenMethod, (ctx: StageContext, k: number) => Promise<{ result: Omit<EigenResult, 'products' | 'ms'>; vectors: Float32Array[]; aborted: boolean }>> = {
-  lanczos: async (ctx, k) => {
-    const l = await lanczosEigs(ctx.operator, { k, which: 'largest', ...ctx.algorithm('eigen') });
+type EigenSettings = { k: number; method: EigenMethod; tol?: number; startVector?: Float32Array };
+
+const eigenMethods: Record<EigenMethod, (ctx: StageContext, o: EigenSettings) => Promise<{ result: Omit<EigenResult, 'products' | 'ms'>; vectors: Float32Array[]; aborted: boolean }>> = {
+  lanczos: async (ctx, { k, tol, startVector }) => {
+    const l = await lanczosEigs(ctx.operator, { k, which: 'largest', ...(tol !== undefined ? { tol } : {}), ...(startVector ? { startVector } : {}), ...ctx.algorithm('eigen') });
     return { result: { method: 'thick-restart Lanczos', values: l.eigenvalues, residuals: l.residualNorms, converged: l.converged.every(Boolean) }, vectors: l.eigenvectors, aborted: l.aborted };
   },
-  power: async (ctx, k) => {
+  power: async (ctx, { k }) => {
     const p = await powerIteration(ctx.operator, { topN: k, ...ctx.algorithm('eigen') });
     return { result: { method: 'power iteration (PyHessian)', values: p.eigenvalues }, vectors: p.eigenvectors, aborted: p.aborted };
   },
@@ -183,10 +189,22 @@ function diagonalRun(ctx: StageContext, probes: number): Promise<HutchinsonDiago
 export const ANALYSIS_STAGES = [
   stage({
     name: 'eigen',
-    resolve: (r) => ({ k: count('the number of top eigenvalues', r.k, STAGE_DEFAULTS.eigenValues), method: choice('the eigenvalue method', r.method, EIGEN_METHODS, 'lanczos') }),
-    record: (o) => ({ eigen: o.k, eigenMethod: o.method }),
+    resolve: (r) => {
+      const o: EigenSettings = { k: count('the number of top eigenvalues', r.k, STAGE_DEFAULTS.eigenValues), method: choice('the eigenvalue method', r.method, EIGEN_METHODS, 'lanczos') };
+      const tol = positive('the eigenvalue tolerance', r.tol, 1);
+      if ((tol !== undefined || r.startVector !== undefined) && o.method !== 'lanczos') {
+        throw new OptionError(`a tolerance or a start vector for the eigenvalues needs the Lanczos method, not ${o.method}`);
+      }
+      if (tol !== undefined) o.tol = tol;
+      if (r.startVector !== undefined) {
+        if (!(r.startVector instanceof Float32Array)) throw new OptionError('the start vector of the eigenvalues must be a Float32Array with one value per parameter');
+        o.startVector = r.startVector;
+      }
+      return o;
+    },
+    record: (o) => ({ eigen: o.k, eigenMethod: o.method, ...(o.tol !== undefined ? { eigenTol: o.tol } : {}), ...(o.startVector ? { eigenWarmStart: true } : {}) }),
     async run(ctx, o) {
-      const r = await eigenMethods[o.method](ctx, o.k);
+      const r = await eigenMethods[o.method](ctx, o);
       ctx.shared.eigenvectors = r.vectors;
       return { section: { ...r.result, ...ctx.spent() } satisfies EigenResult, aborted: r.aborted };
     },

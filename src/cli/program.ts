@@ -8,6 +8,8 @@ import { registerTrain } from './commands/train.js';
 import { registerWorker } from './commands/worker.js';
 import { registerLandscape } from './commands/landscape.js';
 import { registerReport } from './commands/report.js';
+import { registerStudy } from './commands/study.js';
+import { registerStudyWorker } from './commands/studyWorker.js';
 import { CommandContext, type GlobalFlags } from './context.js';
 import { nearest } from './suggest.js';
 
@@ -17,6 +19,9 @@ const SHORT_HELP = `hesse ${hesseVersion()}: look at neural networks through the
   hesse analyze --model M --data D [--eigen K --trace --density ...]
   hesse landscape --model M --data D [--directions eigen|random --dims 1|2]
   hesse train --model resnet20 --data D --epochs E --out DIR
+  hesse study bn-residual --preset smoke|laptop|paper [--parallel N]
+                                the paper's BN / residual study: every variant trained and analysed, table and verdicts
+  hesse study-worker --redis URL  run the runs of 'hesse study ... --cluster URL'
   hesse report DIR              rebuild a report from its results.json
   hesse data download cifar10   fetch a dataset
   hesse worker --redis URL      serve products for 'hesse analyze --full-dataset --cluster URL'
@@ -79,6 +84,8 @@ export function buildProgram(outcome: Outcome = { exitCode: 0 }): Command {
   registerAnalyze(program, run);
   registerTrain(program, run);
   registerLandscape(program, run);
+  registerStudy(program, run);
+  registerStudyWorker(program, run);
   registerReport(program, run);
   registerData(program, run);
   registerWorker(program, run);

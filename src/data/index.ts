@@ -6,4 +6,5 @@ export * from './synthetic.js';
 export * from './normalize.js';
 export * from './augment.js';
 export * from './loader.js';
+export * from './downscale.js';
 export { TensorSet, type TensorSetInit, type TensorSetSpec } from './tensorSet.js';

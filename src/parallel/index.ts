@@ -12,3 +12,4 @@ export * from './datasetRoots.js';
 export * from './clusterWorker.js';
 export * from './clusterExecutor.js';
 export * from './createExecutor.js';
+export * from './taskQueue.js';

@@ -4,6 +4,7 @@ import { finiteExtent } from './extent.js';
 import { escapeHtml, formatMs, formatNumber, gridTable, keyValueTable, scriptJson } from './htmlFormat.js';
 import type { PlotId, ReportPlot } from './reportPlots.js';
 import type { HesseResults, LandscapeResult } from './results.js';
+import { STUDY_STYLE, studySections } from './studyHtml.js';
 
 /** A plot as the page refers to it: its spec and the static files written beside the page. */
 export interface PagePlot extends ReportPlot {
@@ -90,6 +91,9 @@ export function reportHtml(results: HesseResults, plots: readonly PagePlot[], bu
     return p ? figure(p) : '';
   };
   const sections: { id: string; title: string; body: string }[] = [];
+
+  // a study's verdicts and table are its first screen
+  if (r.study) sections.push(...studySections(r.study, fig));
 
   const model = results.inputs.model;
   const data = results.inputs.data;
@@ -305,7 +309,7 @@ export function reportHtml(results: HesseResults, plots: readonly PagePlot[], bu
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="hesse ${escapeHtml(results.hesse.version)}">
 <title>${escapeHtml(title)}</title>
-<style>${STYLE}</style>
+<style>${STYLE}${r.study ? STUDY_STYLE : ''}</style>
 </head>
 <body>
 <header><h1>${escapeHtml(title)}</h1><p>${escapeHtml(model.description)} · ${escapeHtml(data.description)} · ${escapeHtml(results.createdAt)}</p></header>

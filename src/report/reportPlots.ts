@@ -5,6 +5,11 @@ import { landscape1dPlotIndices, landscape1dSpec } from './plots/landscape1dSpec
 import { landscape2dSpec } from './plots/landscape2dSpec.js';
 import { perLayerSpec } from './plots/perLayerSpec.js';
 import { trainingSpec } from './plots/trainingSpec.js';
+import { studyEsdSpec } from './plots/studyEsdSpec.js';
+import { studySharpnessSpec } from './plots/studySharpnessSpec.js';
+import { studyStagewiseSpec } from './plots/studyStagewiseSpec.js';
+import { studyTrajectorySpec } from './plots/studyTrajectorySpec.js';
+import { finalOf } from './plots/studyPoints.js';
 import type { HesseResults } from './results.js';
 
 /** Every plot a report can hold; the id names its files in plots/ and its place in index.html. */
@@ -16,6 +21,10 @@ export const PLOT_IDS = [
   'landscape-1d',
   'landscape-2d',
   'training',
+  'study-esd',
+  'study-trajectory',
+  'study-stagewise',
+  'study-sharpness',
 ] as const;
 export type PlotId = (typeof PLOT_IDS)[number];
 
@@ -85,6 +94,10 @@ const SECTION_OF: Record<PlotId, keyof HesseResults['results']> = {
   'landscape-1d': 'landscape',
   'landscape-2d': 'landscape',
   training: 'training',
+  'study-esd': 'study',
+  'study-trajectory': 'study',
+  'study-stagewise': 'study',
+  'study-sharpness': 'study',
 };
 
 function plotsOf(r: HesseResults['results']): ReportPlot[] {
@@ -104,5 +117,14 @@ function plotsOf(r: HesseResults['results']): ReportPlot[] {
     }
   }
   if (r.training && r.training.epochs.length > 0) plots.push({ id: 'training', title: 'Training curves', spec: trainingSpec(r.training) });
+  const st = r.study;
+  if (st) {
+    const finished = st.runs.filter((run) => finalOf(run));
+    const has = (v: string) => finished.some((run) => run.variant === v);
+    if (has('bn-res') && (has('nobn-res') || has('bn-nores'))) plots.push({ id: 'study-esd', title: 'Spectral densities with and without BN and residual connections', spec: studyEsdSpec(st) });
+    if (st.runs.some((run) => run.checkpoints.length > 0)) plots.push({ id: 'study-trajectory', title: 'Top eigenvalue and trace through training', spec: studyTrajectorySpec(st) });
+    if (st.table.some((row) => row.group === 'stages' && row.topEigenvalue)) plots.push({ id: 'study-stagewise', title: 'Batch norm removed stage by stage', spec: studyStagewiseSpec(st) });
+    if (finished.some((run) => finalOf(run)!.testAccuracy !== undefined)) plots.push({ id: 'study-sharpness', title: 'Test accuracy against the top eigenvalue', spec: studySharpnessSpec(st) });
+  }
   return plots;
 }

@@ -4,6 +4,10 @@
  * Plain JSON types only (arrays of numbers, not typed arrays), so the file round-trips exactly.
  */
 
+import type { StudyResult } from './studyResults.js';
+
+export type * from './studyResults.js';
+
 /** The marker that tells a hesse results file from any other JSON file. */
 export const RESULTS_FORMAT = 'hesse-results';
 /** Bumped when a field changes meaning; readers refuse files newer than they understand. */
@@ -204,6 +208,8 @@ export interface TrainingResult {
 
 /** Each section is present only when the command computed it. */
 export interface ResultsSections {
+  /** a whole study (hesse study): its runs, table and verdicts */
+  study?: StudyResult;
   evaluation?: EvaluationResult;
   eigen?: EigenResult;
   trace?: TraceResult;

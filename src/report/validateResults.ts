@@ -11,6 +11,7 @@ import type {
   TrainingResult,
 } from './results.js';
 import { RESULTS_FORMAT, RESULTS_SCHEMA_VERSION } from './results.js';
+import { study } from './validateStudy.js';
 
 /** Where in the object a value is wrong and how; the caller turns it into the right error. */
 export class ResultsShapeProblem extends Error {
@@ -24,37 +25,37 @@ export class ResultsShapeProblem extends Error {
 
 type Obj = Record<string, unknown>;
 
-function isObject(v: unknown): v is Obj {
+export function isObject(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function object(at: string, v: unknown): Obj {
+export function object(at: string, v: unknown): Obj {
   if (!isObject(v)) throw new ResultsShapeProblem(at, 'must be an object');
   return v;
 }
 
-function string(at: string, v: unknown): string {
+export function string(at: string, v: unknown): string {
   if (typeof v !== 'string') throw new ResultsShapeProblem(at, 'must be a string');
   return v;
 }
 
 // JSON has no NaN or Infinity: the writer stores them as null, so null reads back as NaN.
-function num(at: string, v: unknown): number {
+export function num(at: string, v: unknown): number {
   if (v === null) return Number.NaN;
   if (typeof v !== 'number') throw new ResultsShapeProblem(at, 'must be a number');
   return v;
 }
 
-function optNum(at: string, v: unknown): number | undefined {
+export function optNum(at: string, v: unknown): number | undefined {
   return v === undefined ? undefined : num(at, v);
 }
 
-function nums(at: string, v: unknown): number[] {
+export function nums(at: string, v: unknown): number[] {
   if (!Array.isArray(v)) throw new ResultsShapeProblem(at, 'must be an array of numbers');
   return v.map((x, i) => num(`${at}[${i}]`, x));
 }
 
-function matrix(at: string, v: unknown): number[][] {
+export function matrix(at: string, v: unknown): number[][] {
   if (!Array.isArray(v)) throw new ResultsShapeProblem(at, 'must be an array of arrays of numbers');
   return v.map((row, i) => nums(`${at}[${i}]`, row));
 }
@@ -247,6 +248,7 @@ function sections(at: string, v: unknown): ResultsSections {
   if (o.perLayer !== undefined) out.perLayer = perLayer(`${at}.perLayer`, o.perLayer);
   if (o.landscape !== undefined) out.landscape = landscape(`${at}.landscape`, o.landscape);
   if (o.training !== undefined) out.training = training(`${at}.training`, o.training);
+  if (o.study !== undefined) out.study = study(`${at}.study`, o.study);
   return out;
 }
 

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { OptionError } from '../../src/errors.js';
 import { countingOperator, denseOperator, lanczosEigs, powerIteration, symmetricWithSpectrum, type EigenTarget } from '../../src/linalg/index.js';
 import { dot64, fractionInSpan, linspace } from './fixtures.js';
+import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
+import { Rng } from '../../src/tensor/index.js';
 
 /** The exact eigenpairs ranked as `which` ranks them. */
 function ranked(eigenvalues: Float64Array, which: EigenTarget): number[] {
@@ -150,6 +152,32 @@ describe('lanczosEigs', () => {
     const s = await lanczosEigs(op, { startVector: Float32Array.from(m.eigenvectors[59]!), confirmResiduals: false });
     expect(s.products).toBe(1);
     expect(s.eigenvalues[0]).toBeCloseTo(2, 5);
+  });
+
+  it('warm-started from a nearby operator\'s top eigenvector: the same eigenvalues in fewer products', async () => {
+    // A checkpoint later in training sees a slightly moved Hessian: A2 = A1 + E, E small and symmetric
+    const m = symmetricWithSpectrum([...linspace(0, 0.9, 198), 0.97, 1], 21);
+    const n = m.n;
+    const rng = new Rng(5);
+    const a2 = Float64Array.from(m.matrix);
+    for (let i = 0; i < n; i++) {
+      for (let j = i; j < n; j++) {
+        const e = 0.002 * rng.normal();
+        a2[i * n + j]! += e;
+        if (j !== i) a2[j * n + i]! += e;
+      }
+    }
+    const exact = new EigenvalueDecomposition(new Matrix(Array.from({ length: n }, (_, i) => Array.from(a2.subarray(i * n, (i + 1) * n))))).realEigenvalues.sort((a, b) => b - a);
+    const first = await lanczosEigs(denseOperator(m.matrix, n), { k: 1, tol: 1e-6, seed: 1 });
+    const op = denseOperator(a2, n);
+    const cold = await lanczosEigs(op, { k: 1, tol: 1e-6, seed: 2 });
+    const warm = await lanczosEigs(op, { k: 1, tol: 1e-6, seed: 2, startVector: first.eigenvectors[0]! });
+    for (const r of [cold, warm]) {
+      expect(r.converged).toEqual([true]);
+      expect(Math.abs(r.eigenvalues[0]! - exact[0]!)).toBeLessThan(1e-5 * exact[0]!);
+    }
+    expect(warm.options.startVector).toBe(true);
+    expect(warm.products).toBeLessThan(cold.products);
   });
 
   it('rejects bad options with typed errors', async () => {
