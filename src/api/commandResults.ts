@@ -2,7 +2,6 @@ import { TensorSet, type AnyDataset } from '../data/index.js';
 import { kernelsInfo } from '../kernels/index.js';
 import { describeModel, type Model } from '../nn/index.js';
 import { createResults, type HesseResults } from '../report/index.js';
-import { redactCredentials } from '../parallel/index.js';
 import { sampleSummary } from './dataArg.js';
 import type { DataDescription, ModelDescription, ResultsOptions, ResultsSections } from '../report/results.js';
 
@@ -51,7 +50,7 @@ export function commandResults(command: string, run: RunRecordOptions & { model:
   const results = createResults({
     command,
     kernels: kernelsInfo().description,
-    ...(run.commandLine ? { argv: run.commandLine.map(redactCredentials) } : {}),
+    ...(run.commandLine ? { argv: run.commandLine } : {}),
     inputs: { model: modelDescription(run.model, run.inputs?.model), data: dataDescription(run.dataset, run.inputs?.data), samples: outcome.samples },
     options: outcome.options,
     timings: outcome.timings ?? {},

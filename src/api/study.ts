@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { kernelsInfo } from '../kernels/index.js';
 import { createResults, makeFolder, writeReport, type HesseResults, type StudyResult } from '../report/index.js';
 import { OptionError } from '../errors.js';
-import { redactCredentials, resolveRedisUrl, taskWorkerSlots } from '../parallel/index.js';
+import { resolveRedisUrl, taskWorkerSlots } from '../parallel/index.js';
 import { runOnCluster, type StudyClusterOptions } from './studyCluster.js';
 import type { RunRecordOptions } from './commandResults.js';
 import { count } from './check.js';
@@ -125,7 +125,7 @@ async function studyResults(dir: string, settings: StudySettings, data: StudyDat
   const results = createResults({
     command: 'study',
     kernels: kernelsInfo().description,
-    ...(o.commandLine ? { argv: o.commandLine.map(redactCredentials) } : {}),
+    ...(o.commandLine ? { argv: o.commandLine } : {}),
     inputs: {
       model: { description: `CIFAR ResNets of depth ${depths}, width ${settings.width}: ${settings.variants.length} variants x ${settings.seeds.length} seed${settings.seeds.length === 1 ? '' : 's'}`, ...o.inputs?.model },
       data: { description: data.description, source: settings.data, classes: data.train.classes, ...o.inputs?.data },

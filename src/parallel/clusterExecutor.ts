@@ -12,7 +12,7 @@ import type { DatasetSpec } from '../data/index.js';
 import { OptionError, ShapeError } from '../errors.js';
 import { DEFAULT_LIMITS, PROTOCOL_VERSION, RunKeys, type ShardJob, type ShardJobResult } from './clusterProtocol.js';
 import { ClusterAbortedError, ClusterError } from './errors.js';
-import { combineShardSums, meteredProducts, resolveProblem, type ExecutorStats, type LossResult, type ResolvedProblem, type ShardExecutor, type ShardProblem } from '../curvature/index.js';
+import { combineShardLosses, combineShardSums, meteredProducts, resolveProblem, type ExecutorStats, type LossResult, type ResolvedProblem, type ShardExecutor, type ShardProblem } from '../curvature/index.js';
 import { JobDispatcher } from './jobDispatch.js';
 import { encodeModelBlob } from './modelBlob.js';
 import { RedisLink, type LinkEvent } from './redisLink.js';
@@ -116,6 +116,8 @@ export async function clusterExecutor(problem: ShardProblem, opts: ClusterOption
   const target = parseRedisUrl(opts.redisUrl);
   const keys = new RunKeys(opts.runName ?? 'hesse');
   if (opts.signal?.aborted) throw aborted(opts.signal);
+  // the model's snapshot now, before the first await: weights changed in place while the run is set up do not leak in
+  const blob = encodeModelBlob(problem.model);
   const link = await RedisLink.open(target, {
     name: 'hesse-coordinator',
     connectTimeoutMs: s.connectTimeoutMs,
@@ -127,7 +129,6 @@ export async function clusterExecutor(problem: ShardProblem, opts: ClusterOption
   let dispatch: JobDispatcher | undefined;
   try {
     ownership = await RunOwnership.claim(link, keys, runId, { heartbeatMs: s.heartbeatMs, ttlMs: s.runTtlMs });
-    const blob = encodeModelBlob(problem.model);
     const store = new VectorStore(link.client, keys, runId, s.runTtlMs);
     await store.putModel(blob);
     const owned = ownership;
@@ -307,13 +308,8 @@ class ClusterRun implements ClusterExecutor {
       const hash = theta ? await store.putTheta(theta) : store.thetaHash;
       try {
         const done = await this.dispatch(this.r.plan.shards.map((_, s) => this.job(s, 'loss', hash, seq)));
-        let lossSum = 0, correct = 0, samples = 0;
-        for (const d of done) {
-          lossSum += d.lossSum ?? NaN;
-          correct += d.correct ?? 0;
-          samples += d.samples;
-        }
-        return { loss: lossSum / samples, accuracy: correct / samples, samples };
+        // a loss job's answer without its sums is malformed: NaN, never a silent 0
+        return combineShardLosses(done.map((d) => ({ lossSum: d.lossSum ?? NaN, correct: d.correct ?? NaN, samples: d.samples })));
       } finally {
         if (hash && link.reachable) await store.dropTheta(hash).catch(() => 0);
       }

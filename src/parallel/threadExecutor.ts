@@ -57,7 +57,9 @@ export async function threadExecutor(problem: ShardProblem, opts: ThreadOptions 
   const count = Math.min(wanted, r.plan.shards.length);
   const cacheBytes = Math.floor((opts.cacheBytes ?? DEFAULT_CACHE_BYTES) / count);
   const pool = new ThreadPool(count, cacheBytes);
+  // both snapshots now, before the first await: weights changed in place while the pool starts do not leak in
   const blob = encodeModelBlob(problem.model);
+  const start = sharedCopy(problem.model.theta);
   const n = problem.model.size;
   const owner = assignShards(r.plan.shards, count);
   const tasks: ShardTask[] = r.plan.shards.map((shard) => ({
@@ -83,7 +85,7 @@ export async function threadExecutor(problem: ShardProblem, opts: ThreadOptions 
   };
 
   let version = 0;
-  let theta = { id: 'v0', buffer: sharedCopy(problem.model.theta) };
+  let theta = { id: 'v0', buffer: start };
   const stats: ExecutorStats = { products: 0, shardProducts: 0, ms: 0 };
   const where = (s: number) => `shard [${tasks[s]!.shard.start}, ${tasks[s]!.shard.end}) in worker thread ${owner[s]}`;
 

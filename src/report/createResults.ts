@@ -1,5 +1,6 @@
 import type { HesseResults, ResultsInputs, ResultsOptions, ResultsSections } from './results.js';
 import { RESULTS_FORMAT, RESULTS_SCHEMA_VERSION } from './results.js';
+import { redactCredentials } from '../parallel/redisUrl.js';
 import { hesseVersion } from './version.js';
 
 export interface NewResults {
@@ -8,7 +9,8 @@ export interface NewResults {
   kernels: string;
   inputs: ResultsInputs;
   options: ResultsOptions;
-  argv?: string[];
+  /** the command line; every URL's password is replaced by *** before it is stored */
+  argv?: readonly string[];
   timings?: Record<string, number>;
   products?: Record<string, number>;
   results?: ResultsSections;
@@ -29,6 +31,6 @@ export function createResults(init: NewResults): HesseResults {
     products: init.products ?? {},
     results: init.results ?? {},
   };
-  if (init.argv) out.argv = init.argv;
+  if (init.argv) out.argv = init.argv.map(redactCredentials);
   return out;
 }

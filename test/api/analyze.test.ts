@@ -11,7 +11,7 @@ import { NonFiniteError, OptionError } from '../../src/errors.js';
 import { xtrace } from '../../src/linalg/index.js';
 import { mlp, resnet, type Model } from '../../src/nn/index.js';
 import { ClusterError } from '../../src/parallel/index.js';
-import { writeReport } from '../../src/report/index.js';
+import { createResults, writeReport } from '../../src/report/index.js';
 import { Rng } from '../../src/tensor/index.js';
 
 /** 12 features (3x2x2 images), 3 classes: an MLP on them has 35 parameters, so dense checks are cheap. */
@@ -220,6 +220,9 @@ describe('credentials in the command line', () => {
         expect(text, `${name}/${f}`).toContain('redis.example');
       }
     }
+    // the exported createResults, which library users call directly, stores no password either
+    const own = createResults({ command: 'mine', kernels: 'reference', inputs: analysed.results.inputs, options: analysed.results.options, argv: commandLine });
+    expect(own.argv).toEqual(analysed.results.argv);
   });
 });
 

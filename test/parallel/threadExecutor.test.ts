@@ -117,6 +117,26 @@ describe('worker-thread executor', () => {
     }
   });
 
+  it('takes its snapshot of the weights and buffers when called: changes made in place while the threads start do not reach it', async () => {
+    const model = tinyResNet(7);
+    const vs = vectors(model.size, 1, 14);
+    const ref = await reference(tinyResNet(7), fileSet, vs, { kind: 'hessian', bnMode: 'eval' });
+    const starting = threadExecutor({ model, dataset: fileSet, normalize: norm, plan }, { workers: 2 });
+    // the threads are still loading the model: change the weights and BN statistics now
+    for (let i = 0; i < model.theta.length; i++) model.theta[i] = model.theta[i]! * 1.5 + 0.01;
+    for (const [name, t] of model.buffers) t.data.fill(name.endsWith('running_var') ? 2 : 0.3);
+    const ex = await starting;
+    try {
+      const got = await ex.products(vs);
+      const atNew = await reference(model, fileSet, vs, { kind: 'hessian', bnMode: 'eval' });
+      expect(relativeError(got[0]!, ref[0]!)).toBeLessThan(1e-5);
+      // the change matters: at the new weights the product is far off
+      expect(relativeError(atNew[0]!, ref[0]!)).toBeGreaterThan(0.05);
+    } finally {
+      await ex.close();
+    }
+  });
+
   it('evaluates the dataset loss and accuracy at given weights (a synthetic set loaded from its spec)', async () => {
     const model = tinyResNet(4);
     const ex = await threadExecutor({ model, dataset: synth, normalize: norm, plan }, { workers: 2 });
