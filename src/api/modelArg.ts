@@ -49,7 +49,7 @@ function checkedArch(d: unknown, s: string): ModelDescription {
   try {
     return validateDescription(d);
   } catch (e) {
-    if (e instanceof OptionError) throw new OptionError(`--arch '${s}': ${e.message}`);
+    if (e instanceof OptionError) throw new OptionError(`the architecture '${s}': ${e.message}`);
     throw e;
   }
 }

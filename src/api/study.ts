@@ -97,7 +97,7 @@ export async function study(o: StudyOptions): Promise<StudyOutput> {
   if (o.onEstimate && todo.length > 0) {
     o.onNote?.(`measuring this machine for an estimate of the cost of ${todo.length} run${todo.length === 1 ? '' : 's'} ...`);
     // on a cluster: the slots of the workers serving the run now (at least one, to say something)
-    const workers = o.cluster ? Math.max(1, await taskWorkerSlots(resolveRedisUrl(o.cluster.redisUrl, '--cluster'), o.cluster.runName ?? 'hesse')) : parallel;
+    const workers = o.cluster ? Math.max(1, await taskWorkerSlots(resolveRedisUrl(o.cluster.redisUrl), o.cluster.runName ?? 'hesse')) : parallel;
     estimate = await estimateStudy(settings, data, todo, Math.min(workers, todo.length));
     if (!(await o.onEstimate(estimate))) return { settings, dir, folder, completed: false, started: false, estimate };
   }

@@ -61,7 +61,7 @@ async function writeFolder(dir: string, files: TaskFiles): Promise<void> {
 
 /** The runs as jobs on the cluster, until all finished or the signal stopped them. */
 export async function runOnCluster(runs: readonly StudyRun[], c: RunPlaceContext, o: StudyClusterOptions): Promise<void> {
-  const redisUrl = resolveRedisUrl(o.redisUrl, '--cluster');
+  const redisUrl = resolveRedisUrl(o.redisUrl);
   await runTasks({
     redisUrl,
     runName: o.runName ?? 'hesse',
@@ -93,7 +93,7 @@ export interface StudyWorkerOptions {
 
 /** Serves the runs of studies sent to `runName` until the signal aborts (`hesse study-worker`). */
 export async function serveStudy(o: StudyWorkerOptions): Promise<void> {
-  const redisUrl = resolveRedisUrl(o.redisUrl, '--redis');
+  const redisUrl = resolveRedisUrl(o.redisUrl);
   const runName = o.runName ?? 'hesse';
   const roots = await realRoots(o.datasetRoots ?? []);
   const scratch = o.scratch ?? join(tmpdir(), `hesse-study-${runName}-${process.pid}`);

@@ -10,7 +10,7 @@ export async function realRoots(roots: readonly string[]): Promise<string[]> {
     try {
       out.push(await realpath(resolve(r)));
     } catch {
-      throw new OptionError(`dataset root '${r}' does not exist; pass existing directories with --dataset-root`);
+      throw new OptionError(`dataset root '${r}' does not exist; give existing directories as dataset roots`);
     }
   }
   return out;
