@@ -117,7 +117,7 @@ export async function study(o: StudyOptions): Promise<StudyOutput> {
 /** The results object of a study folder as it stands (runs not finished are marked pending), written with its report. */
 async function studyResults(dir: string, settings: StudySettings, data: StudyData, o: Pick<StudyOptions, 'report' | 'commandLine' | 'inputs'> & { estimate?: StudyEstimate; elapsedMs: number }) {
   const runs = await collectRuns(dir, settings, data.train.classes);
-  const section = studySection(settings, runs, o.estimate);
+  const section = studySection(settings, runs, o.estimate, data.train.classes);
   const completed = section.finished === section.total;
   const sum = (f: (c: StudyResult['runs'][number]['checkpoints'][number]) => number) => runs.reduce((t, r) => t + r.checkpoints.reduce((u, c) => u + f(c), 0), 0);
   const trainMs = runs.reduce((t, r) => t + r.epochs.reduce((u, e) => u + e.seconds * 1000, 0), 0);

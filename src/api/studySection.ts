@@ -64,7 +64,7 @@ export async function collectRuns(studyDir: string, s: StudySettings, classes: n
   return out;
 }
 
-export function studySection(s: StudySettings, runs: StudyRunResult[], estimate?: StudyResult['estimate']): StudyResult {
+export function studySection(s: StudySettings, runs: StudyRunResult[], estimate?: StudyResult['estimate'], classes?: number): StudyResult {
   return {
     study: s.study,
     preset: s.preset,
@@ -72,7 +72,7 @@ export function studySection(s: StudySettings, runs: StudyRunResult[], estimate?
     analysisEpochs: analysisEpochs(s),
     runs,
     table: studyTable(runs),
-    verdicts: studyVerdicts(runs),
+    verdicts: studyVerdicts(runs, classes),
     rules: [...VERDICT_RULE_TEXT],
     warmStart: warmStartSaving(runs),
     ...(estimate ? { estimate } : {}),

@@ -21,6 +21,8 @@ export const VERDICT_RULES = Object.freeze({
   correlationRuns: 5,
   /** permutations drawn (seeded) when the runs are too many to enumerate all orders */
   permutations: 20000,
+  /** a run whose final training loss is at least this fraction of chance (ln of the class count) did not train: its curvature is not a minimum's */
+  untrainedLossFraction: 0.95,
 });
 
 const R = VERDICT_RULES;
@@ -30,6 +32,7 @@ export const VERDICT_RULE_TEXT: readonly string[] = Object.freeze([
   `A comparison sets variant A (the one the claim says is sharper) against variant B on the top Hessian eigenvalue at the end of training, over the seeds that finished.`,
   `With at least 2 seeds on both sides: agrees when mean(A) - mean(B) > ${R.spreadFactor} x spread, disagrees when mean(B) - mean(A) > ${R.spreadFactor} x spread, where spread = sqrt(sd(A)^2 + sd(B)^2) is the seed-to-seed spread of a difference; otherwise cannot tell (the spread is larger than the effect).`,
   `With a single seed on a side (no spread to measure): agrees when A >= ${R.singleSeedFactor} x B, disagrees when B >= ${R.singleSeedFactor} x A (both positive); otherwise cannot tell. A factor of ${R.singleSeedFactor} is a rule of thumb for an effect larger than seed noise, not a measured spread: run more seeds for a firmer verdict.`,
+  `A run whose final training loss is at least ${R.untrainedLossFraction} x ln(classes) (the loss of guessing) did not train; a comparison with such a run on either side cannot tell.`,
   `A claim agrees when more than half of its comparisons agree and none disagrees, disagrees when more than half disagree and none agrees, and otherwise cannot tell (too few decided, or mixed).`,
   `"Sharper minima go with lower test accuracy": Spearman's rank correlation between the final top eigenvalue and the final test accuracy over all finished runs (at least ${R.correlationRuns}); agrees when the one-sided permutation p-value for a negative correlation is below ${R.correlationLevel}, disagrees when that for a positive one is, otherwise cannot tell.`,
 ]);
@@ -156,16 +159,18 @@ export function spearmanTest(x: readonly number[], y: readonly number[], permuta
   return { rho, pLower: (lower + 1) / (total + 1), pUpper: (upper + 1) / (total + 1) };
 }
 
-type Finals = Map<string, { value: number; accuracy: number | undefined }[]>;
+type Finals = Map<string, { value: number; accuracy: number | undefined; trainLoss: number; untrained: boolean }[]> & { chance: number };
 
-function finalsByKey(runs: readonly StudyRunResult[]): Finals {
-  const out: Finals = new Map();
+function finalsByKey(runs: readonly StudyRunResult[], classes: number | undefined): Finals {
+  const chance = classes !== undefined && classes > 1 ? Math.log(classes) : Number.NaN;
+  const out = Object.assign(new Map(), { chance }) as Finals;
   for (const r of runs) {
     const c = finalCheckpoint(r);
     const top = c?.topEigenvalues[0];
     if (!c || top === undefined || !Number.isFinite(top)) continue;
     const key = `${r.depth}/${r.variant}`;
-    out.set(key, [...(out.get(key) ?? []), { value: top, accuracy: c.testAccuracy }]);
+    const untrained = !(c.trainLoss < R.untrainedLossFraction * chance) && Number.isFinite(chance);
+    out.set(key, [...(out.get(key) ?? []), { value: top, accuracy: c.testAccuracy, trainLoss: c.trainLoss, untrained }]);
   }
   return out;
 }
@@ -176,7 +181,14 @@ function has(runs: readonly StudyRunResult[], depth: number, variant: string): b
 
 function pair(runs: readonly StudyRunResult[], finals: Finals, depth: number, a: string, b: string, what: string): StudyComparison | undefined {
   if (!has(runs, depth, a) || !has(runs, depth, b)) return undefined;
-  const values = (v: string) => (finals.get(`${depth}/${v}`) ?? []).map((f) => f.value);
+  const of = (v: string) => finals.get(`${depth}/${v}`) ?? [];
+  const values = (v: string) => of(v).map((f) => f.value);
+  const untrained = [a, b].filter((v) => of(v).some((f) => f.untrained));
+  if (untrained.length > 0) {
+    const c = compareVariants(what, 'top eigenvalue', values(a), values(b));
+    const losses = untrained.map((v) => `${v} ends at training loss ${of(v).filter((f) => f.untrained).map((f) => fmt(f.trainLoss)).join(', ')}`).join('; ');
+    return { ...c, outcome: 'cannot tell', reason: `${c.reason}; but ${losses}, near chance (${fmt(finals.chance)}): did not train` };
+  }
   return compareVariants(what, 'top eigenvalue', values(a), values(b));
 }
 
@@ -186,9 +198,12 @@ function verdict(claim: StudyVerdict['claim'], statement: string, comparisons: S
   return { claim, statement, outcome, decidedBy: [why, numbers, extra].filter(Boolean).join(' | '), comparisons };
 }
 
-/** The verdict on each of the paper's four claims, from the runs' final checkpoints. */
-export function studyVerdicts(runs: readonly StudyRunResult[]): StudyVerdict[] {
-  const finals = finalsByKey(runs);
+/**
+ * The verdict on each of the paper's four claims, from the runs' final checkpoints. With `classes`
+ * (the data's class count), a comparison with a run that did not train cannot tell.
+ */
+export function studyVerdicts(runs: readonly StudyRunResult[], classes?: number): StudyVerdict[] {
+  const finals = finalsByKey(runs, classes);
   const depths = [...new Set(runs.map((r) => r.depth))].sort((a, b) => a - b);
   const label = (v: string) => variantSpec(v).label;
   const some = <T>(xs: (T | undefined)[]) => xs.filter((x): x is T => x !== undefined);
@@ -223,11 +238,15 @@ export function studyVerdicts(runs: readonly StudyRunResult[]): StudyVerdict[] {
     some(depths.map((d) => pair(runs, finals, d, 'nobn-stage3', 'nobn-stage1', `ResNet-${d}: ${label('nobn-stage3')} vs ${label('nobn-stage1')}`))),
   );
 
-  const points = [...finals.values()].flat().filter((p): p is { value: number; accuracy: number } => p.accuracy !== undefined && Number.isFinite(p.accuracy));
+  // minima only: runs that did not train are left out of the correlation
+  const all = [...finals.values()].flat();
+  const untrained = all.filter((p) => p.untrained).length;
+  const points = all.filter((p) => !p.untrained && p.accuracy !== undefined && Number.isFinite(p.accuracy)).map((p) => ({ value: p.value, accuracy: p.accuracy! }));
+  const leftOut = untrained ? ` (${untrained} run${untrained === 1 ? '' : 's'} that did not train left out)` : '';
   let sharpness: StudyVerdict;
   const statement = 'Sharper minima go with lower test accuracy.';
   if (points.length < R.correlationRuns) {
-    sharpness = { claim: 'sharpness-accuracy', statement, outcome: 'cannot tell', decidedBy: `${points.length} finished run${points.length === 1 ? '' : 's'} with a test accuracy; the rank correlation needs at least ${R.correlationRuns}`, comparisons: [] };
+    sharpness = { claim: 'sharpness-accuracy', statement, outcome: 'cannot tell', decidedBy: `${points.length} finished run${points.length === 1 ? '' : 's'} with a test accuracy${leftOut}; the rank correlation needs at least ${R.correlationRuns}`, comparisons: [] };
   } else {
     const t = spearmanTest(points.map((p) => p.value), points.map((p) => p.accuracy));
     let outcome: StudyOutcome = 'cannot tell';
@@ -237,7 +256,7 @@ export function studyVerdicts(runs: readonly StudyRunResult[]): StudyVerdict[] {
       claim: 'sharpness-accuracy',
       statement,
       outcome,
-      decidedBy: `Spearman rho ${fmt(t.rho)} between the top eigenvalue and the test accuracy over ${points.length} runs; permutation p ${fmt(t.pLower)} for a negative, ${fmt(t.pUpper)} for a positive correlation (level ${R.correlationLevel})`,
+      decidedBy: `Spearman rho ${fmt(t.rho)} between the top eigenvalue and the test accuracy over ${points.length} runs; permutation p ${fmt(t.pLower)} for a negative, ${fmt(t.pUpper)} for a positive correlation (level ${R.correlationLevel})${leftOut}`,
       comparisons: [],
       correlation: { rho: t.rho, pLower: t.pLower, pUpper: t.pUpper, n: points.length },
     };

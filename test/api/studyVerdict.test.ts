@@ -146,6 +146,28 @@ describe('the verdicts on hand-made studies', () => {
     expect(v['sharpness-accuracy']!.correlation!.rho).toBeLessThan(-0.5);
   });
 
+  it('cannot tell from a network that did not train (final training loss near ln(classes)), and leaves it out of the correlation', () => {
+    const runs: StudyRunResult[] = [];
+    for (const seed of [0, 1, 2]) {
+      runs.push(run(20, 'bn-res', seed, 10 + seed * 0.1, 0.9));
+      runs.push(run(20, 'bn-nores', seed, 30 + seed * 0.1, 0.5 + seed * 0.01));
+    }
+    // the same numbers decide 'agrees' when both sides trained
+    expect(studyVerdicts(runs, 10).find((x) => x.claim === 'residual')!.outcome).toBe('agrees');
+    // one seed of the no-residual network ends at 0.96 x ln(10): it never left chance
+    runs[3]!.checkpoints[0]!.trainLoss = 0.96 * Math.log(10);
+    const v = Object.fromEntries(studyVerdicts(runs, 10).map((x) => [x.claim, x]));
+    expect(v.residual!.outcome).toBe('cannot tell');
+    expect(v.residual!.comparisons[0]!.reason).toMatch(/bn-nores ends at training loss 2\.21.*did not train/);
+    expect(v['sharpness-accuracy']!.correlation!.n).toBe(5);
+    expect(v['sharpness-accuracy']!.decidedBy).toMatch(/1 run that did not train left out/);
+    // just below the line (0.94 x chance) it counts as trained; without the class count nothing is judged untrained
+    runs[3]!.checkpoints[0]!.trainLoss = 0.94 * Math.log(10);
+    expect(studyVerdicts(runs, 10).find((x) => x.claim === 'residual')!.outcome).toBe('agrees');
+    runs[3]!.checkpoints[0]!.trainLoss = 5;
+    expect(studyVerdicts(runs).find((x) => x.claim === 'residual')!.outcome).toBe('agrees');
+  });
+
   it('cannot tell: spread larger than the effect, one depth for the BN claim, too few runs to correlate, variants missing', () => {
     const runs = [
       run(32, 'bn-res', 0, 10),
