@@ -239,7 +239,14 @@ function attributeValue(a: AttributeMsg, what: string): AttributeValue {
 const DATA_SLOTS: Record<string, readonly number[]> = {
   Reshape: [1], Slice: [1, 2, 3, 4], Gather: [1], Unsqueeze: [1], Squeeze: [1], Split: [1], ReduceSum: [1], ReduceMean: [1],
   Expand: [1], Tile: [1], Where: [0], Pad: [1, 2, 3], ConstantOfShape: [0], Range: [0, 1, 2], Trilu: [1],
+  // a comparison's result is boolean and carries no derivative: what it compares is a mask or a constant
+  Equal: [0, 1], Less: [0, 1], Greater: [0, 1], LessOrEqual: [0, 1], GreaterOrEqual: [0, 1],
+  // Dropout is the identity here; its ratio and training-mode inputs are settings
+  Dropout: [1, 2],
 };
+
+/** Operators that move or reshape their first input: a tensor read through them is data when what they give is. */
+const PASS_THROUGH = new Set(['Identity', 'Cast', 'Slice', 'Reshape', 'Unsqueeze', 'Squeeze', 'Expand', 'Transpose']);
 
 type Use = { node: GraphNode; slot: number };
 
@@ -383,8 +390,15 @@ export async function parseOnnx(bytes: Uint8Array, source: string, opts: OnnxLoa
   const isParameter = (name: string, c: Const) => {
     if (bnStats.has(name) || frozen.has(name) || c.dtype !== 'float') return false;
     for (const v of c.data) if (!Number.isFinite(v)) return false;
-    const u = uses.get(name) ?? [];
-    return !(u.length > 0 && u.every(({ node, slot }) => DATA_SLOTS[node.op]?.includes(slot)));
+    return !dataOnly(name, new Set());
+  };
+  // read only as a shape, index, axis, condition or comparison operand, directly or through reshapes
+  // (a causal mask sliced to the sequence length, then compared with 0)
+  const dataOnly = (v: string, seen: Set<string>): boolean => {
+    if (seen.has(v)) return true;
+    seen.add(v);
+    const u = uses.get(v) ?? [];
+    return u.length > 0 && u.every(({ node, slot }) => DATA_SLOTS[node.op]?.includes(slot) || (slot === 0 && PASS_THROUGH.has(node.op) && node.outputs.every((o) => dataOnly(o, seen))));
   };
 
   const known = new Map<string, Const>();

@@ -31,6 +31,8 @@ interface Case {
   /** initial parameter values for the derivative check (default normal(0, 1)) */
   init?: (rng: Rng, t: Float32Array) => void;
   h?: number;
+  /** the parameters the importer must find, in order (the other initialisers are buffers) */
+  parameters?: string[];
 }
 
 const x3 = { name: 'x', dims: ['n', 3, 4] };
@@ -166,6 +168,26 @@ const cases: Case[] = [
     },
   },
   {
+    name: 'a causal mask as a float initialiser, sliced and compared with 0 (nanoGPT\'s bias buffer); Dropout with its ratio as an initialiser',
+    graph: {
+      opset: 14, input: x3, output: 'y',
+      initializers: {
+        w: param([4]),
+        causal: { dims: [5, 4], data: [1, 0, 0, 0, 1, 1, 0, 0, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1] },
+        starts: ints64([0]), ends: ints64([3]), axes: ints64([0]), zero: scalar(0), ratio: scalar(0.1),
+      },
+      nodes: [
+        { op: 'Mul', inputs: ['x', 'w'], outputs: ['xw'] },
+        { op: 'Slice', inputs: ['causal', 'starts', 'ends', 'axes'], outputs: ['cm'] },
+        { op: 'Equal', inputs: ['cm', 'zero'], outputs: ['masked'] },
+        { op: 'Constant', inputs: [], outputs: ['fill'], attrs: [tensorAttr('value', scalar(-3))] },
+        { op: 'Where', inputs: ['masked', 'fill', 'xw'], outputs: ['wh'] },
+        { op: 'Dropout', inputs: ['wh', 'ratio'], outputs: ['y'] },
+      ],
+    },
+    parameters: ['w'],
+  },
+  {
     name: 'MatMul batched (3-D × 3-D) and vector × matrix; Gemm with transA, alpha, beta and a matrix C',
     graph: {
       // transA makes the batch a contracted dimension: the graph fits batches of 2 only, as it declares
@@ -247,6 +269,13 @@ describe.each(cases.map((c) => [c.name, c] as const))('ONNX operators: %s', (_na
     expect(relativeError(ours.data, out.data as Float32Array)).toBeLessThan(1e-5);
     await session.release();
   });
+
+  if (c.parameters) {
+    it('finds exactly the trainable initialisers as parameters', async () => {
+      const { model } = await loadModel(path);
+      expect(model.blocks.map((b) => b.name)).toEqual(c.parameters);
+    });
+  }
 
   it('gradient and H·v against central differences', async () => {
     const { model } = await loadModel(path);
