@@ -74,7 +74,7 @@ const cases: Case[] = [
     init: (rng, t) => rng.fillUniform(t, 0.5, 1.5),
   },
   {
-    name: 'Softmax over a middle axis, Tanh, Sigmoid, Softplus, LeakyRelu, Erf, Gelu (tanh form)',
+    name: 'Softmax over a middle axis, Tanh, Sigmoid, Softplus, LeakyRelu, Erf, Gelu (tanh and exact forms)',
     graph: {
       opset: 20, input: x3, output: 'y',
       initializers: { w: param([4]) },
@@ -87,7 +87,9 @@ const cases: Case[] = [
         { op: 'LeakyRelu', inputs: ['xw'], outputs: ['d'], attrs: [f('alpha', 0.2)] },
         { op: 'Erf', inputs: ['xw'], outputs: ['e'] },
         { op: 'Gelu', inputs: ['xw'], outputs: ['g'], attrs: [s('approximate', 'tanh')] },
-        { op: 'Add', inputs: ['sm', 'b'], outputs: ['s1'] },
+        { op: 'Gelu', inputs: ['a'], outputs: ['ge'] },
+        { op: 'Add', inputs: ['sm', 'b'], outputs: ['s0'] },
+        { op: 'Add', inputs: ['s0', 'ge'], outputs: ['s1'] },
         { op: 'Add', inputs: ['s1', 'c'], outputs: ['s2'] },
         { op: 'Add', inputs: ['s2', 'd'], outputs: ['s3'] },
         { op: 'Add', inputs: ['s3', 'e'], outputs: ['s4'] },
