@@ -6,7 +6,7 @@
  */
 import type { Model } from '../nn/index.js';
 import type { Progress } from '../linalg/index.js';
-import type { StudyCheckpoint } from '../report/index.js';
+import { finiteExtent, type StudyCheckpoint } from '../report/index.js';
 import { evaluate, type EpochRecord } from '../train/index.js';
 import { analyze, type AnalyzeOptions } from './analyze.js';
 import type { StudyData } from './studyData.js';
@@ -32,7 +32,10 @@ export interface CheckpointContext {
 
 function spread(nodes: readonly number[][]): number {
   // the ESD's width: the span of the Ritz values, averaged over the probes
-  const spans = nodes.map((row) => Math.max(...row) - Math.min(...row));
+  const spans = nodes.map((row) => {
+    const e = finiteExtent(row);
+    return e ? e.max - e.min : Number.NaN;
+  });
   return spans.reduce((a, b) => a + b, 0) / Math.max(1, spans.length);
 }
 

@@ -40,8 +40,15 @@ export function densityOnGrid(result: SlqResult | readonly SlqRun[], options: De
   let maxMean = 0;
   let minMean = 0;
   for (const r of runs) {
-    maxMean += Math.max(...r.nodes);
-    minMean += Math.min(...r.nodes);
+    // a loop, not Math.max(...nodes): spreading a long run's nodes overflows the call stack
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const v of r.nodes) {
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    maxMean += hi;
+    minMean += lo;
   }
   const lambdaMax = maxMean / runs.length + overhead;
   const lambdaMin = minMean / runs.length - overhead;

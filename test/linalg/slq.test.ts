@@ -189,6 +189,14 @@ describe('densityOnGrid', () => {
     expect(d.density[i]! * d.mass).toBeCloseTo(peak, 6);
   });
 
+  it('takes the extent of a run with 300,000 nodes (spreading them into Math.max overflows the stack)', () => {
+    const n = 300_000;
+    const nodes = Float64Array.from({ length: n }, (_, i) => -2 + (5 * i) / (n - 1));
+    const d = densityOnGrid([{ nodes, weights: new Float64Array(n).fill(1 / n), steps: n, breakdown: false, restarts: 0 }], { gridPoints: 100 });
+    expect(d.lambdaMin).toBeCloseTo(-2 - 0.01, 12);
+    expect(d.lambdaMax).toBeCloseTo(3 + 0.01, 12);
+  });
+
   it('integrates to 1 and keeps almost all the mass on its grid', async () => {
     const m = symmetricWithSpectrum(linspace(-1, 3, 80), 56);
     const r = await slq(denseOperator(m.matrix, 80), { steps: 25, probes: 3, seed: 9 });

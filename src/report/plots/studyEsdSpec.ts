@@ -1,5 +1,6 @@
 import { densityOnGrid, type SlqRun } from '../../linalg/index.js';
 import type { StudyResult } from '../studyResults.js';
+import { finiteExtent } from '../extent.js';
 import { NUMBER_FORMAT, PLOT_CONFIG, VEGA_LITE_SCHEMA, titled, type PlotSpec } from './common.js';
 import { depthHeader, finalOf, variantColours } from './studyPoints.js';
 
@@ -25,7 +26,8 @@ export function studyEsdSpec(study: StudyResult): PlotSpec {
         if (!run || !c || c.density.nodes.length === 0) continue;
         const runs = c.density.nodes.map((n, i) => ({ nodes: Float64Array.from(n), weights: Float64Array.from(c.density.weights[i]!) })) as unknown as SlqRun[];
         // a margin beyond the extreme Ritz values, so the outermost spikes are drawn whole
-        const span = Math.max(...c.density.nodes.flat()) - Math.min(...c.density.nodes.flat());
+        const e = finiteExtent(c.density.nodes.flat());
+        const span = e ? e.max - e.min : 0;
         const g = densityOnGrid(runs, { gridPoints: GRID_POINTS, overhead: Math.max(0.01, 0.05 * span) });
         g.grid.forEach((x, i) => {
           const d = g.density[i]!;
