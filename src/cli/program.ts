@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { HesseError } from '../errors.js';
 import { hesseVersion } from '../report/version.js';
+import { removeEmptyFolders } from '../report/outputFolder.js';
 import { registerAnalyze } from './commands/analyze.js';
 import { registerData } from './commands/data.js';
 import { registerDemo } from './commands/demo.js';
@@ -11,6 +12,7 @@ import { registerReport } from './commands/report.js';
 import { registerStudy } from './commands/study.js';
 import { registerStudyWorker } from './commands/studyWorker.js';
 import { CommandContext, type GlobalFlags } from './context.js';
+import { foldersMadeByThisCommand } from './sharedFlags.js';
 import { nearest } from './suggest.js';
 
 const SHORT_HELP = `hesse ${hesseVersion()}: look at neural networks through their Hessian
@@ -72,10 +74,15 @@ export function buildProgram(outcome: Outcome = { exitCode: 0 }): Command {
     async (...args: unknown[]): Promise<void> => {
       const command = args[args.length - 1] as Command;
       const ctx = new CommandContext(command.optsWithGlobals() as GlobalFlags);
+      foldersMadeByThisCommand.length = 0;
       try {
         await f(ctx, ...(args.slice(0, -1) as A));
         // stopped by Ctrl-C after writing what finished: a shell or script must see that it did not complete
         if (ctx.signal.aborted) outcome.exitCode = 130;
+      } catch (e) {
+        // a command that failed before writing anything leaves no empty output folder behind
+        await removeEmptyFolders(foldersMadeByThisCommand);
+        throw e;
       } finally {
         ctx.close();
       }

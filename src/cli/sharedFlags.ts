@@ -119,9 +119,12 @@ export function addOutputFlags(cmd: Command, dir: string, what = 'where results.
  */
 export async function outputFolder(flags: OutputFlags, ours = false): Promise<string> {
   const dir = resolve(flags.out);
-  await prepareOutputFolder(dir, { force: !!flags.force, ours });
+  foldersMadeByThisCommand.push(...(await prepareOutputFolder(dir, { force: !!flags.force, ours })));
   return dir;
 }
+
+/** The folders outputFolder created for the command now running: removed again, where still empty, when it fails. */
+export const foldersMadeByThisCommand: string[] = [];
 
 export type CurvatureCommandFlags = ModelDataFlags & CurvatureDataFlags & OutputFlags;
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -214,40 +214,52 @@ describe('the hesse command', () => {
   });
 
   it('user mistakes give one clear line and a non-zero exit, and --debug shows the stack', async () => {
-    const missing = await hesse(['analyze', '--model', join(dir, 'nope.safetensors'), '--data', 'synthetic']);
+    const missing = await hesse(['analyze', '--model', join(dir, 'nope.safetensors'), '--data', 'synthetic'], { cwd: dir });
     expect(missing.code).not.toBe(0);
     expectOneLineError(missing.stderr, /nope\.safetensors/);
 
     const garbage = join(dir, 'garbage.safetensors');
     writeFileSync(garbage, 'this is not a safetensors file at all');
-    const corrupt = await hesse(['analyze', '--model', garbage, '--data', 'synthetic']);
+    const corrupt = await hesse(['analyze', '--model', garbage, '--data', 'synthetic'], { cwd: dir });
     expect(corrupt.code).not.toBe(0);
     expectOneLineError(corrupt.stderr, /garbage\.safetensors/);
 
-    const badMode = await hesse(['analyze', '--model', model, '--data', 'synthetic', '--bn-mode', 'sometimes']);
+    const badMode = await hesse(['analyze', '--model', model, '--data', 'synthetic', '--bn-mode', 'sometimes'], { cwd: dir });
     expect(badMode.code).not.toBe(0);
     expectOneLineError(badMode.stderr, /BN mode must be 'eval' or 'train', got 'sometimes'/);
 
-    const badNumber = await hesse(['analyze', '--model', model, '--data', 'synthetic', '--eigen', 'many']);
+    const badNumber = await hesse(['analyze', '--model', model, '--data', 'synthetic', '--eigen', 'many'], { cwd: dir });
     expect(badNumber.code).not.toBe(0);
-    expectOneLineError(badNumber.stderr, /--eigen must be an integer/);
+    expectOneLineError(badNumber.stderr, /eigen.*integer.*'many'|'many'.*eigen/);
 
-    const badArch = await hesse(['train', '--model', 'resnet21', '--data', 'synthetic:8', '--epochs', '1']);
+    const badArch = await hesse(['train', '--model', 'resnet21', '--data', 'synthetic:8', '--epochs', '1'], { cwd: dir });
     expect(badArch.code).not.toBe(0);
     expectOneLineError(badArch.stderr, /6n\+2/);
 
     const gray = join(dir, 'gray.safetensors');
     await writeSafetensors(gray, { x: { dtype: 'F32', shape: [4, 1, 8, 8], data: new Float32Array(256) }, y: { dtype: 'I64', shape: [4], data: BigInt64Array.of(0n, 1n, 2n, 3n) } });
-    const mismatch = await hesse(['analyze', '--model', model, '--data', gray, '--eigen', '1']);
+    const mismatch = await hesse(['analyze', '--model', model, '--data', gray, '--eigen', '1'], { cwd: dir });
     expect(mismatch.code).not.toBe(0);
     expectOneLineError(mismatch.stderr, /channels/);
 
-    const unknownData = await hesse(['analyze', '--model', model, '--data', 'imagenet']);
+    const unknownData = await hesse(['analyze', '--model', model, '--data', 'imagenet'], { cwd: dir });
     expectOneLineError(unknownData.stderr, /unknown data 'imagenet'/);
 
-    const debug = await hesse(['analyze', '--model', join(dir, 'nope.safetensors'), '--data', 'synthetic', '--debug']);
+    const debug = await hesse(['analyze', '--model', join(dir, 'nope.safetensors'), '--data', 'synthetic', '--debug'], { cwd: dir });
     expect(debug.code).not.toBe(0);
     expect(debug.stderr).toMatch(/\n\s+at /);
+    // none of them left its default output folder behind, empty, in the folder it ran in
+    expect(existsSync(join(dir, 'hesse-report'))).toBe(false);
+    expect(existsSync(join(dir, 'hesse-train'))).toBe(false);
+    // nor a deep --out it had to create; a folder that was there before stays
+    const deep = join(dir, 'made', 'for', 'nothing');
+    mkdirSync(join(dir, 'was-here'));
+    for (const out of [deep, join(dir, 'was-here')]) {
+      const r = await hesse(['analyze', '--model', join(dir, 'nope.safetensors'), '--data', 'synthetic', '--out', out], { cwd: dir });
+      expect(r.code).not.toBe(0);
+    }
+    expect(existsSync(join(dir, 'made'))).toBe(false);
+    expect(existsSync(join(dir, 'was-here'))).toBe(true);
   });
 
   it('the demo runs every step offline (quick sizes) and writes the whole report', async () => {
