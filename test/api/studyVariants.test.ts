@@ -71,7 +71,7 @@ describe('the study variants build the networks of the paper', () => {
     expect(() => resolveDepths([2])).toThrow(OptionError);
     expect(() => resolveSeeds([0, 0])).toThrow(/repeat a seed/);
     expect(() => resolveSeeds([-1])).toThrow(/seed -1/);
-    expect(() => parseIntegerList('0,x,2', '--seeds')).toThrow(/--seeds '0,x,2': 'x' is not an integer/);
+    expect(() => parseIntegerList('0,x,2', '--seeds')).toThrow(/'0,x,2': 'x' is not an integer/);
     expect(() => parseIntegerList('0,,2', '--seeds')).toThrow(/empty item/);
     expect(() => parseIntegerList('1.5', '--depths')).toThrow(/'1.5' is not an integer/);
   });

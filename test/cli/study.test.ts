@@ -28,12 +28,12 @@ describe('hesse study: bad inputs get one line naming the problem', () => {
     const out = ['--out', join(root, 'never')];
     expect(await refused(['bn-residual', '--preset', 'smoke', '--variants', 'bn-res,bn-resid', ...out])).toMatch(/unknown study variant 'bn-resid'; the variants are bn-res, nobn-res/);
     expect(await refused(['bn-residual', '--preset', 'smoke', '--depths', '8,21', ...out])).toMatch(/depth 21 is not a CIFAR ResNet depth; depths are 6n\+2/);
-    expect(await refused(['bn-residual', '--preset', 'smoke', '--seeds', '0,one', ...out])).toMatch(/--seeds '0,one': 'one' is not an integer/);
+    expect(await refused(['bn-residual', '--preset', 'smoke', '--seeds', '0,one', ...out])).toMatch(/'0,one': 'one' is not an integer/);
     expect(await refused(['bn-residuals', ...out])).toMatch(/unknown study 'bn-residuals'; choose bn-residual/);
     expect(await refused(['bn-residual', '--preset', 'huge', ...out])).toMatch(/unknown preset 'huge'; choose smoke, laptop, paper/);
     expect(await refused(['bn-residual', '--preset', 'smoke', '--full-dataset', '--hessian-batch', '64', ...out])).toMatch(/either a batch .* or the whole training set/);
     expect(await refused(['bn-residual', '--preset', 'smoke', '--epochs', '4', '--analyze-every', '6', ...out])).toMatch(/every 6 epochs is more than the 4 epochs/);
-    expect(await refused(['bn-residual', '--preset', 'smoke', '--parallel', '0', ...out])).toMatch(/--parallel must be an integer of at least 1, got '0'/);
+    expect(await refused(['bn-residual', '--preset', 'smoke', '--parallel', '0', ...out])).toMatch(/parallel must be an integer of at least 1, got '0'/);
     // nothing of these was started
     await expect(readdir(join(root, 'never'))).rejects.toThrow();
   });

@@ -72,7 +72,7 @@ describe('Redis URLs', () => {
     expect(none.stderr.trim()).toMatch(/^hesse: no Redis URL: give it with --redis redis:\/\/HOST:PORT or set HESSE_REDIS_URL/);
     const zero = await hesse(['worker', '--redis', 'redis://127.0.0.1:1', '--concurrency', '0'], { env });
     expect(zero.code).not.toBe(0);
-    expect(zero.stderr).toMatch(/--concurrency must be an integer of at least 1/);
+    expect(zero.stderr).toMatch(/concurrency must be an integer of at least 1/);
     const unreachable = await hesse(['worker', '--redis', 'redis://hesse:hunter2@127.0.0.1:1'], { env });
     expect(unreachable.code).not.toBe(0);
     expect(unreachable.stderr).toMatch(/127\.0\.0\.1:1/);
