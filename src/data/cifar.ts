@@ -201,6 +201,9 @@ function whereToGetIt(name: CifarName, folder: string): string {
 /** `dir` may be the extracted folder itself or its parent; returns the folder that holds the files. */
 export async function resolveCifarFolder(name: CifarName, dir: string): Promise<string> {
   const l = CIFAR_LAYOUTS[name];
+  const at = await stat(resolve(dir)).catch(() => undefined);
+  if (!at) throw new FileFormatError(`${l.title}: the folder ${resolve(dir)} does not exist. ${whereToGetIt(name, resolve(dir, l.folder))}`);
+  if (!at.isDirectory()) throw new FileFormatError(`${l.title}: ${resolve(dir)} is a file, not a folder; give the folder that holds the ${l.folder} files. ${whereToGetIt(name, resolve(dir, l.folder))}`);
   const candidates = [resolve(dir), resolve(dir, l.folder)];
   for (const c of candidates) {
     for (const f of [...l.train, ...l.test]) if (await isFile(join(c, f))) return c;

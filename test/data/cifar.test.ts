@@ -1,4 +1,5 @@
 import { mkdtemp, rm, truncate, unlink, writeFile, mkdir } from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -92,6 +93,11 @@ describe('CIFAR-10 reader', () => {
   it('says where it looked when there is no CIFAR folder at all', async () => {
     const empty = await fresh('c10-empty');
     await expect(loadCifar10(empty)).rejects.toThrow(/CIFAR-10: no cifar-10-batches-bin files found in .*c10-empty.*hesse data download cifar10/);
+    // a folder that does not exist, and a file given as the folder, say so
+    await expect(loadCifar10(join(empty, 'nowhere'))).rejects.toThrow(/CIFAR-10: the folder .*c10-empty.nowhere does not exist/);
+    const file = join(empty, 'data_batch_1.bin.txt');
+    writeFileSync(file, 'x');
+    await expect(loadCifar100(file)).rejects.toThrow(/CIFAR-100: .*data_batch_1\.bin\.txt is a file, not a folder/);
   });
 
   it('rejects a truncated batch, naming the file', async () => {
