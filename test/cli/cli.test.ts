@@ -118,7 +118,12 @@ describe('the hesse command', () => {
     expect(byDefault.results.trace!.estimate).not.toBe(test.results.trace!.estimate);
     const l = await hesse(['landscape', '--model', model, '--data', 'synthetic:16', '--batch', '8', '--directions', 'random', '--steps', '3', '--out', join(dir, 'split-landscape'), '--quiet', '--no-png']);
     expect(l.code, l.stderr).toBe(0);
-    expect((await readResults(join(dir, 'split-landscape'))).options.split).toBe('train');
+    const land = await readResults(join(dir, 'split-landscape'));
+    expect(land.options.split).toBe('train');
+    // its numbers are those of the training split's first batch (the default seed's synthetic set), not the test split's
+    const origin = (split: 'train' | 'test') => evaluateBatch(resnet({ depth: 8, width: 2, seed: 1 }), hessianBatch(synthetic({ n: 16, seed: 0, split }), 8, CIFAR10_NORMALIZATION)).loss;
+    expect(Math.abs(land.results.landscape!.originLoss! - origin('train'))).toBeLessThan(1e-6 * origin('train'));
+    expect(Math.abs(land.results.landscape!.originLoss! - origin('test'))).toBeGreaterThan(1e-4 * origin('test'));
   });
 
   it('reaches XTrace as --trace-method xtrace, and checks --trace-rse before any work', async () => {
