@@ -186,8 +186,8 @@ function pair(runs: readonly StudyRunResult[], finals: Finals, depth: number, a:
   const untrained = [a, b].filter((v) => of(v).some((f) => f.untrained));
   if (untrained.length > 0) {
     const c = compareVariants(what, 'top eigenvalue', values(a), values(b));
-    const losses = untrained.map((v) => `${v} ends at training loss ${of(v).filter((f) => f.untrained).map((f) => fmt(f.trainLoss)).join(', ')}`).join('; ');
-    return { ...c, outcome: 'cannot tell', reason: `${c.reason}; but ${losses}, near chance (${fmt(finals.chance)}): did not train` };
+    const losses = untrained.map((v) => `${v} at ${of(v).filter((f) => f.untrained).map((f) => fmt(f.trainLoss)).join(', ')}`).join(', ');
+    return { ...c, outcome: 'cannot tell', reason: `${c.reason}; but did not train (final training loss near chance, ${fmt(finals.chance)}): ${losses}` };
   }
   return compareVariants(what, 'top eigenvalue', values(a), values(b));
 }
