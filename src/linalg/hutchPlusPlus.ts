@@ -51,8 +51,9 @@ export interface HutchPlusPlusResult extends RunRecord<Required<Omit<HutchPlusPl
  * the estimate is unbiased given any sketch, and the sketch only sets how large the residual
  * part's variance, 2||(I-QQᵀ)A(I-QQᵀ)||_F² at most, is. So the residual samples' standard error
  * is the estimate's. With m/3 residual probes it is itself a noisy estimate: ±2 of it held the
- * trace in 88-93% of runs with 7 probes, 90-96% with 13 and 93-96% with 33 on dense test matrices
- * (400 seeds each; Student's t with 6, 12 and 32 degrees of freedom gives 91, 93 and 95%).
+ * trace in 87-91% of runs with 7 probes, 91-94% with 13 and 91-95% with 33 on dense 200x200
+ * matrices (400 seeds each, `npm run bench -- coverage`; Student's t with 6, 12 and 32 degrees of
+ * freedom gives 91, 93 and 95%).
  */
 export async function hutchPlusPlus(op: LinearOperator, options: HutchPlusPlusOptions = {}): Promise<HutchPlusPlusResult> {
   const n = op.size;

@@ -60,7 +60,7 @@ export interface HutchinsonResult extends RunRecord<ResolvedHutchinsonOptions> {
  *
  * The target-RSE rule stops on the data, so it tends to stop where the samples so far happen to
  * look tight, and the plain standard error at that point is biased low: checked after every probe
- * from the second on, ±2 of it held the trace in only 64-88% of runs on dense test matrices. Two
+ * from the second on, ±2 of it held the trace in only 65-90% of runs on dense test matrices. Two
  * things bring the coverage back. The rule waits for `minProbes` (30) samples, below which the
  * skewed samples of a Hessian with a few outliers make any standard error unreliable. And the
  * standard error it uses and reports is guarded: the largest of three estimates of the per-probe
@@ -68,7 +68,7 @@ export interface HutchinsonResult extends RunRecord<ResolvedHutchinsonOptions> {
  * unusually close samples, which is what ends a run early, cannot shrink the bar on its own. At a
  * fixed count the guard adds a few percent. Measured on flat, 1/i, 1/i² and outlier spectra
  * (targets giving 30-350 probes, 400 seeds each), ±2 guarded standard errors held the trace in
- * 92-97% of runs, against 89-96% for the plain one with the same minimum.
+ * 91-96% of runs, against 90-95% for the plain one with the same minimum.
  */
 export async function hutchinson(op: LinearOperator, options: HutchinsonOptions = {}): Promise<HutchinsonResult> {
   const n = op.size;

@@ -50,11 +50,11 @@ export interface XTraceResult extends RunRecord<Required<Omit<XTraceOptions, key
  * normalised i-th column of R⁻ᵀ, so all m/2 estimates follow from AΩ and AQ without more products.
  *
  * Its error bars bracket the truth. `standardError` is the paper's leave-one-out spread, which
- * is optimistic: on dense test matrices (flat, 1/i, 1/i² and outlier spectra; 20-100 products, 400
- * seeds each) ±2 of it held the trace in 79-91% of runs, as in the authors' code, the bar being
- * 0.64-0.88 of the actual root-mean-square error. `jackknifeStandardError` is conservative: ±2
- * held it in 96-100%, the bar being 1.3-4 times the actual error (most when the probes nearly
- * fill the space).
+ * is optimistic: on dense 200x200 matrices (flat, 1/i, 1/i² and outlier spectra; 20-100 products,
+ * 400 seeds each; `npm run bench -- coverage`) ±2 of it held the trace in 80-92% of runs, as in
+ * the authors' code, the bar being 0.64-0.93 of the actual root-mean-square error.
+ * `jackknifeStandardError` is conservative: ±2 held it in 94-100%, the bar being 1.1-2.5 times
+ * the actual error (most when the probes are many).
  */
 export async function xtrace(op: LinearOperator, options: XTraceOptions = {}): Promise<XTraceResult> {
   const n = op.size;
@@ -128,8 +128,8 @@ export async function xtrace(op: LinearOperator, options: XTraceOptions = {}): P
 }
 
 const XTRACE_ERROR_ESTIMATE =
-  'leave-one-out, as the paper (optimistic: ±2 SE held the trace in 79-91% of runs on test matrices, the SE being 0.64-0.88 of the actual error; ' +
-  'jackknifeStandardError is conservative: 96-100%, 1.3-4x the actual error)';
+  'leave-one-out, as the paper (optimistic: ±2 SE held the trace in 80-92% of runs on test matrices, the SE being 0.64-0.93 of the actual error; ' +
+  'jackknifeStandardError is conservative: 94-100%, 1.1-2.5x the actual error)';
 
 /**
  * The products of XTrace in the sketch's coordinates, from which every Hutch++ estimate whose
