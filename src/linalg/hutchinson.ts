@@ -67,7 +67,8 @@ export interface HutchinsonResult extends RunRecord<ResolvedHutchinsonOptions> {
  * spread (all samples, the first half, the second half) over sqrt(samples), so that a stretch of
  * unusually close samples, which is what ends a run early, cannot shrink the bar on its own. At a
  * fixed count the guard adds a few percent. Measured on flat, 1/i, 1/i² and outlier spectra
- * (targets giving 30-350 probes, 400 seeds each), ±2 guarded standard errors held the trace in
+ * (200x200, targets needing about 50 and 300 probes, 400 seeds each, `npm run bench -- coverage`),
+ * ±2 guarded standard errors held the trace in
  * 91-96% of runs, against 90-95% for the plain one with the same minimum.
  */
 export async function hutchinson(op: LinearOperator, options: HutchinsonOptions = {}): Promise<HutchinsonResult> {
