@@ -1,6 +1,7 @@
 import { layerGroups, restrictOperator, type CurvatureOperator } from '../curvature/index.js';
 import { OptionError } from '../errors.js';
 import {
+  confirmedRitzPairs,
   densityOnGrid,
   hutchinson,
   hutchinsonDiagonal,
@@ -11,11 +12,13 @@ import {
   xtrace,
   type HutchinsonDiagonalResult,
   type HutchinsonOptions,
+  type KrylovBasis,
   type Progress,
 } from '../linalg/index.js';
 import type { Model } from '../nn/index.js';
 import type { DensityResult, DiagonalResult, EigenResult, JsonValue, PerLayerResult, ResultsSections, TraceResult } from '../report/results.js';
 import { choice, count, positive, requested, type Request } from './check.js';
+import { projectedTrace } from '../linalg/index.js';
 
 export const EIGEN_METHODS = ['lanczos', 'power'] as const;
 export type EigenMethod = (typeof EIGEN_METHODS)[number];
@@ -85,7 +88,16 @@ export interface StageContext {
   /** products and milliseconds the stage has spent so far (counted by the operator) */
   spent(): { products: number; ms: number };
   signal?: AbortSignal;
-  shared: { eigenvectors: Float32Array[]; diagonal?: { probes: number; result: Promise<HutchinsonDiagonalResult> } };
+  shared: SharedWork;
+}
+
+/** What the stages of one analyze call pass on to the later ones (same operator, same batch). */
+export interface SharedWork {
+  eigenvectors: Float32Array[];
+  diagonal?: { probes: number; result: Promise<HutchinsonDiagonalResult> };
+  /** the density keeps its first Lanczos run's basis for the eigen and trace stages (see `prepareStages`) */
+  keepKrylov: boolean;
+  krylov?: KrylovBasis;
 }
 
 export interface StageResult {
@@ -125,8 +137,22 @@ type EigenSettings = { k: number; method: EigenMethod; tol?: number; startVector
 
 const eigenMethods: Record<EigenMethod, (ctx: StageContext, o: EigenSettings) => Promise<{ result: Omit<EigenResult, 'products' | 'ms'>; vectors: Float32Array[]; aborted: boolean }>> = {
   lanczos: async (ctx, { k, tol, startVector }) => {
-    const l = await lanczosEigs(ctx.operator, { k, which: 'largest', ...(tol !== undefined ? { tol } : {}), ...(startVector ? { startVector } : {}), ...ctx.algorithm('eigen') });
-    return { result: { method: 'thick-restart Lanczos', values: l.eigenvalues, residuals: l.residualNorms, converged: l.converged.every(Boolean) }, vectors: l.eigenvectors, aborted: l.aborted };
+    // the density's Lanczos run holds the top Ritz pairs: one product each confirms them
+    const krylov = startVector ? undefined : ctx.shared.krylov;
+    let warm = startVector;
+    if (krylov) {
+      const r = await confirmedRitzPairs(ctx.operator, krylov, { k, ...(tol !== undefined ? { tol } : {}), ...ctx.algorithm('eigen') });
+      const reuses = `the density's Lanczos run (${krylov.alphas.length} steps): its top ${k === 1 ? 'Ritz pair' : `${k} Ritz pairs`}, each confirmed by one product`;
+      if (r.aborted || (r.converged.length === k && r.converged.every(Boolean))) {
+        return { result: { method: 'Ritz pairs of the density\'s Lanczos run', values: r.eigenvalues, residuals: r.residualNorms, converged: r.converged.every(Boolean), reuses }, vectors: r.eigenvectors, aborted: r.aborted };
+      }
+      // not converged to tol: a Lanczos run of its own, warm started from the top Ritz vector
+      warm = r.eigenvectors[0];
+    }
+    const l = await lanczosEigs(ctx.operator, { k, which: 'largest', ...(tol !== undefined ? { tol } : {}), ...(warm ? { startVector: warm } : {}), ...ctx.algorithm('eigen') });
+    const result: Omit<EigenResult, 'products' | 'ms'> = { method: 'thick-restart Lanczos', values: l.eigenvalues, residuals: l.residualNorms, converged: l.converged.every(Boolean) };
+    if (krylov) result.reuses = `the density's Lanczos run (${krylov.alphas.length} steps): its top Ritz vector, short of the tolerance after one product, started this run`;
+    return { result, vectors: l.eigenvectors, aborted: l.aborted };
   },
   power: async (ctx, { k }) => {
     const p = await powerIteration(ctx.operator, { topN: k, ...ctx.algorithm('eigen') });
@@ -141,9 +167,21 @@ const traceMethods: Record<TraceMethod, (ctx: StageContext, o: TraceSettings) =>
     const options: HutchinsonOptions = { probes: o.products, ...ctx.algorithm('trace') };
     if (o.tol !== undefined) options.tol = o.tol;
     if (o.targetRse !== undefined) options.targetRse = o.targetRse;
+    // the density's Krylov basis deflates the probes: its part of the trace, tr(QᵀHQ), is known without products
+    const krylov = ctx.shared.krylov;
+    if (krylov) options.deflation = { basis: krylov.basis, projectedTrace: projectedTrace(krylov) };
     const h = await hutchinson(ctx.operator, options);
-    const result = { method: 'Hutchinson (Rademacher)', estimate: h.estimate, standardError: h.standardError, probes: h.samples.length };
-    return { result: { ...result, relativeStandardError: h.relativeStandardError, stoppedBy: h.stoppedBy, errorEstimate: h.errorEstimate }, aborted: h.aborted };
+    const result: Omit<TraceResult, 'products' | 'ms'> = {
+      method: krylov ? 'Hutchinson (Rademacher), deflated by the density\'s Krylov basis' : 'Hutchinson (Rademacher)',
+      estimate: h.estimate,
+      standardError: h.standardError,
+      probes: h.samples.length,
+      relativeStandardError: h.relativeStandardError,
+      stoppedBy: h.stoppedBy,
+      errorEstimate: h.errorEstimate,
+    };
+    if (krylov) result.reuses = `the density's Lanczos run (${krylov.alphas.length} steps): tr(QᵀHQ) = ${projectedTrace(krylov).toPrecision(6)} from its basis Q, exact; the probes estimate the rest, tr(H) - tr(QᵀHQ)`;
+    return { result, aborted: h.aborted };
   },
   'hutch++': async (ctx, o) => {
     const h = await hutchPlusPlus(ctx.operator, { products: o.products, ...ctx.algorithm('trace') });
@@ -239,7 +277,8 @@ export const ANALYSIS_STAGES = [
     record: (o) => ({ density: true, densitySteps: o.steps, densityProbes: o.probes }),
     async run(ctx, o) {
       // the Krylov space cannot grow beyond the parameter count
-      const s = await slq(ctx.operator, { steps: Math.min(o.steps, ctx.operator.size), probes: o.probes, reorthogonalize: 'full', ...ctx.algorithm('density') });
+      const s = await slq(ctx.operator, { steps: Math.min(o.steps, ctx.operator.size), probes: o.probes, reorthogonalize: 'full', keepBasis: ctx.shared.keepKrylov, ...ctx.algorithm('density') });
+      ctx.shared.krylov = s.runs[0]?.krylov;
       const grid = densityOnGrid(s);
       const section: DensityResult = {
         nodes: s.runs.map((run) => [...run.nodes]),
@@ -301,7 +340,17 @@ export const ANALYSIS_STAGES = [
   }),
 ];
 
-/** The stages the requests ask for, in table order, each checked. */
-export function prepareStages(requests: StageRequests): PreparedStage[] {
-  return ANALYSIS_STAGES.flatMap((s) => s.prepare(requests) ?? []);
+/**
+ * The stages the requests ask for, each checked, in table order; with `share`, the density first
+ * when the eigen or trace stage will reuse its Lanczos run (`keepKrylov`): the top Ritz pairs of
+ * that run are the eigen stage's first guess, and its basis deflates the Hutchinson trace.
+ */
+export function prepareStages(requests: StageRequests, share = true): { stages: PreparedStage[]; keepKrylov: boolean } {
+  const stages = ANALYSIS_STAGES.flatMap((s) => s.prepare(requests) ?? []);
+  const density = stages.find((s) => s.name === 'density');
+  const eigen = stages.find((s) => s.name === 'eigen');
+  const trace = stages.find((s) => s.name === 'trace');
+  const reusers = [eigen?.record.eigenMethod === 'lanczos' && !eigen.record.eigenWarmStart, trace?.record.traceMethod === 'hutchinson'].filter(Boolean).length;
+  if (!share || !density || reusers === 0) return { stages, keepKrylov: false };
+  return { stages: [density, ...stages.filter((s) => s !== density)], keepKrylov: true };
 }

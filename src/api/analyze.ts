@@ -1,4 +1,4 @@
-import type { HesseError } from '../errors.js';
+import { OptionError, type HesseError } from '../errors.js';
 import type { Progress } from '../linalg/index.js';
 import { ClusterError } from '../parallel/index.js';
 import type { HesseResults, ResultsSections } from '../report/results.js';
@@ -11,6 +11,13 @@ export type { EigenMethod, TraceMethod } from './analysisStages.js';
 
 export interface AnalyzeOptions extends CurvatureDataOptions, StageRequests, RunRecordOptions {
   seed?: number;
+  /**
+   * Let stages reuse each other's work on the same batch (default true): the density's Lanczos
+   * run gives the eigen stage its top Ritz pairs (confirmed by one product each) and deflates the
+   * Hutchinson trace by its basis. Each section's `reuses` says what it took; false gives every
+   * stage its own products.
+   */
+  share?: boolean;
   onProgress?: (stage: string, p: Progress) => void;
   signal?: AbortSignal;
 }
@@ -36,15 +43,17 @@ const DEFAULT_REQUESTS: StageRequests = { eigen: true, trace: true, density: tru
 export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeOutput> {
   const seed = seedOf(opts.seed);
   const data = resolveCurvatureData(opts);
-  let stages = prepareStages(opts);
+  if (opts.share !== undefined && typeof opts.share !== 'boolean') throw new OptionError(`the 'share' option must be true or false, got ${JSON.stringify(opts.share)}`);
+  const share = opts.share ?? true;
+  let { stages, keepKrylov } = prepareStages(opts, share);
   if (stages.length === 0) {
     opts.onNote?.('nothing chosen: computing the top eigenvalue, the trace and the density');
-    stages = prepareStages(DEFAULT_REQUESTS);
+    ({ stages, keepKrylov } = prepareStages(DEFAULT_REQUESTS, share));
   }
   const sections: ResultsSections = {};
   const timings: Record<string, number> = {};
   const products: Record<string, number> = {};
-  const shared: StageContext['shared'] = { eigenvectors: [] };
+  const shared: StageContext['shared'] = { eigenvectors: [], keepKrylov };
   let interrupted = false;
   let failure: HesseError | undefined;
   let failed: { stage: string; message: string } | undefined;
@@ -88,7 +97,7 @@ export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeOutput> {
 
   const results = commandResults('analyze', opts, {
     samples: { hessian: data.samples },
-    options: { seed, ...data.record, ...Object.assign({}, ...stages.map((s) => s.record)) },
+    options: { seed, ...data.record, ...Object.assign({}, ...stages.map((s) => s.record)), share },
     timings,
     products,
     sections,

@@ -32,10 +32,12 @@ export function printAnalysis(ctx: CommandContext, results: HesseResults, dir: s
   const r = results.results;
   const model = modelLine(ctx, results);
   if (r.eigen) ctx.print(`top eigenvalues (${r.eigen.method}): ${r.eigen.values.map((v) => fmt(v)).join(', ')}   [${r.eigen.products} products, ${seconds(r.eigen.ms)}]`);
+  if (r.eigen?.reuses) ctx.print(`  reused: ${r.eigen.reuses}`);
   if (r.trace) {
     const stop = r.trace.stoppedBy === 'target-rse' ? ', target reached' : r.trace.stoppedBy === 'tol' ? ', tolerance reached' : '';
     const rse = r.trace.relativeStandardError !== undefined ? ` (relative standard error ${fmt(r.trace.relativeStandardError)}${stop})` : '';
     ctx.print(`trace (${r.trace.method}): ${fmt(r.trace.estimate)} ± ${fmt(r.trace.standardError)}${rse}   [${r.trace.products} products, ${seconds(r.trace.ms)}]`);
+    if (r.trace.reuses) ctx.print(`  reused: ${r.trace.reuses}`);
   }
   if (r.density) {
     const e = finiteExtent(r.density.nodes.flat());

@@ -4,7 +4,8 @@ import { checkInteger, checkPositive, checkSeed } from './options.js';
 import { checkDistribution, drawProbe, type ProbeDistribution } from './probes.js';
 import { RunContext, type RunOptions, type RunRecord } from './runContext.js';
 import { standardErrorOfMean } from './statistics.js';
-import { dot } from './vector.js';
+import { OptionError } from '../errors.js';
+import { dot, orthogonalize } from './vector.js';
 
 export interface HutchinsonOptions extends RunOptions {
   /** Probes at most. Default 100 (PyHessian's maxIter). */
@@ -26,11 +27,24 @@ export interface HutchinsonOptions extends RunOptions {
   seed?: number;
   /** Probes per operator call (matmat); the estimate does not depend on it. Default 4. */
   blockSize?: number;
+  /**
+   * Deflation by an orthonormal basis Q whose tr(Qᵀ A Q) is known (a Lanczos run's, see
+   * `projectedTrace`): the estimate is tr(Qᵀ A Q) + the mean of (Pv)ᵀ A (Pv) with P = I - Q Qᵀ,
+   * unbiased for any Q drawn independently of the probes, with the spread of the deflated
+   * samples only (Krylov-aware trace estimation: Chen and Hallman 2023; Meyer et al.'s Hutch++
+   * deflates by a sketch of its own instead). One product per probe, as without deflation.
+   */
+  deflation?: { basis: readonly Float32Array[]; projectedTrace: number };
 }
 
 export type HutchinsonStop = 'probes' | 'tol' | 'target-rse' | 'abort';
 
-type ResolvedHutchinsonOptions = Required<Omit<HutchinsonOptions, keyof RunOptions | 'tol' | 'targetRse'>> & { tol: number | null; targetRse: number | null };
+type ResolvedHutchinsonOptions = Required<Omit<HutchinsonOptions, keyof RunOptions | 'tol' | 'targetRse' | 'deflation'>> & {
+  tol: number | null;
+  targetRse: number | null;
+  /** the deflation basis's size, 0 without one */
+  deflatedBy: number;
+};
 
 export interface HutchinsonResult extends RunRecord<ResolvedHutchinsonOptions> {
   estimate: number;
@@ -44,7 +58,7 @@ export interface HutchinsonResult extends RunRecord<ResolvedHutchinsonOptions> {
   relativeStandardError: number;
   /** What `standardError` is, in words for a results file. */
   errorEstimate: string;
-  /** vᵀ A v for every probe used, in order. */
+  /** vᵀ A v for every probe used, in order (with deflation, (Pv)ᵀ A (Pv): the estimate is their mean plus tr(Qᵀ A Q)). */
   samples: Float64Array;
   /** Why the run ended: the probe cap, PyHessian's tol rule, the target RSE reached, or the signal. */
   stoppedBy: HutchinsonStop;
@@ -80,13 +94,25 @@ export async function hutchinson(op: LinearOperator, options: HutchinsonOptions 
   const minProbes = checkInteger('minProbes', options.minProbes ?? 30, 4);
   const seed = checkSeed(options.seed ?? 0);
   const blockSize = checkInteger('blockSize', options.blockSize ?? 4, 1);
+  const deflation = options.deflation;
+  let offset = 0;
+  if (deflation) {
+    if (!Number.isFinite(deflation.projectedTrace)) throw new OptionError(`option 'deflation.projectedTrace' must be a finite number, got ${deflation.projectedTrace}`);
+    for (const q of deflation.basis) {
+      if (q.length !== n) throw new OptionError(`option 'deflation.basis' holds a vector of length ${q.length}; the operator has size ${n}`);
+    }
+    offset = deflation.projectedTrace;
+  }
   const ctx = new RunContext(op, 'hutchinson', probes, options);
-  const root = new Rng(seed);
+  // With deflation the probes come from another stream of the seed: slq's first probe with the
+  // same seed is the same vector as Hutchinson's first, and a probe inside the basis's span would
+  // make the basis depend on the probes.
+  const root = new Rng(seed, deflation ? 1 : 0);
 
   const samples: number[] = [];
   const spread = new GuardedSpread();
   let sum = 0;
-  let mean = 0;
+  let mean = offset;
   let stoppedBy: HutchinsonStop = 'probes';
   outer: while (samples.length < probes) {
     if (ctx.stopRequested) {
@@ -95,14 +121,17 @@ export async function hutchinson(op: LinearOperator, options: HutchinsonOptions 
     }
     const count = Math.min(blockSize, probes - samples.length);
     const vs = Array.from({ length: count }, (_, j) => drawProbe(root.fork(samples.length + j), n, distribution));
+    // P v = v - Q (Qᵀ v): one classical Gram-Schmidt pass applies exactly that projection
+    if (deflation) for (const v of vs) orthogonalize(v, deflation.basis, 1);
     const avs = await ctx.apply(vs);
     for (let j = 0; j < count; j++) {
       const s = dot(vs[j]!, avs[j]!);
       samples.push(s);
       spread.push(s);
       sum += s;
-      const next = sum / samples.length;
-      if (tol !== null && Math.abs(next - mean) / (Math.abs(mean) + 1e-6) < tol) {
+      const next = offset + sum / samples.length;
+      // with deflation the running estimate starts at tr(Qᵀ A Q), not 0: compare from the second sample on
+      if (tol !== null && (samples.length > 1 || !deflation) && Math.abs(next - mean) / (Math.abs(mean) + 1e-6) < tol) {
         mean = next;
         stoppedBy = 'tol';
         break outer;
@@ -116,14 +145,15 @@ export async function hutchinson(op: LinearOperator, options: HutchinsonOptions 
   }
   const standardError = targetRse === null ? standardErrorOfMean(samples) : spread.standardError();
   return {
-    ...ctx.record('hutchinson', { probes, distribution, tol, targetRse, minProbes, seed, blockSize }),
+    ...ctx.record('hutchinson', { probes, distribution, tol, targetRse, minProbes, seed, blockSize, deflatedBy: deflation?.basis.length ?? 0 }),
     estimate: mean,
     standardError,
     relativeStandardError: standardError / Math.abs(mean),
     errorEstimate:
-      targetRse === null
+      (targetRse === null
         ? `standard error of the mean of ${samples.length} probes`
-        : `standard error of the mean of ${samples.length} probes, guarded for the target-RSE stop: the largest of the spreads of all samples and of each half, over sqrt(${samples.length})`,
+        : `standard error of the mean of ${samples.length} probes, guarded for the target-RSE stop: the largest of the spreads of all samples and of each half, over sqrt(${samples.length})`) +
+      (deflation ? `; the probes deflated by ${deflation.basis.length} orthonormal vectors whose part of the trace is known exactly` : ''),
     samples: Float64Array.from(samples),
     stoppedBy,
     stoppedByTol: stoppedBy === 'tol',

@@ -16,3 +16,4 @@ export * from './hutchinsonDiagonal.js';
 export * from './slq.js';
 export * from './spectralDensity.js';
 export * from './xtrace.js';
+export * from './krylovReuse.js';

@@ -22,6 +22,23 @@ export interface SlqOptions extends RunOptions {
   reorthogonalize?: Reorthogonalization;
   /** Runs advanced together, their products batched through matmat (memory grows with it). Default 1. */
   blockSize?: number;
+  /**
+   * Return each run's Lanczos basis and recurrence coefficients (`krylov`), for other estimators
+   * to reuse without new products (Ritz pairs, a deflated trace). Needs full reorthogonalisation,
+   * which stores the basis anyway; keeping it makes it outlive the call. Default false.
+   */
+  keepBasis?: boolean;
+}
+
+/**
+ * A Lanczos run's orthonormal basis Q (one vector per step) and the tridiagonal T = Qᵀ A Q it
+ * built: alphas[j] = q_jᵀ A q_j, betas[j] couples steps j and j + 1 (0 at a restart). So
+ * tr(Qᵀ A Q) = Σ alphas, and the eigenpairs (θ, s) of T give Ritz pairs (θ, Q s) of A.
+ */
+export interface KrylovBasis {
+  basis: Float32Array[];
+  alphas: Float64Array;
+  betas: Float64Array;
 }
 
 /** One probe's Gauss quadrature: the spectral measure seen from the probe, vᵀ f(A) v ≈ Σ w f(θ). */
@@ -45,6 +62,8 @@ export interface SlqRun {
    * Each restart opens a new block of the tridiagonal matrix, coupled to the earlier ones by β = 0.
    */
   restarts: number;
+  /** With `keepBasis`: the run's basis and T. */
+  krylov?: KrylovBasis;
 }
 
 export interface SlqResult extends RunRecord<Required<Omit<SlqOptions, keyof RunOptions>>> {
@@ -113,6 +132,8 @@ export async function slq(op: LinearOperator, options: SlqOptions = {}): Promise
     throw new OptionError(`option 'reorthogonalize' must be 'full' or 'none', got '${reorthogonalize}'`);
   }
   const blockSize = checkInteger('blockSize', options.blockSize ?? 1, 1);
+  const keepBasis = options.keepBasis ?? false;
+  if (keepBasis && reorthogonalize !== 'full') throw new OptionError(`option 'keepBasis' needs reorthogonalize 'full', which stores the basis`);
   const ctx = new RunContext(op, 'slq', steps * probes, options);
   const root = new Rng(seed);
   const full = reorthogonalize === 'full';
@@ -135,10 +156,13 @@ export async function slq(op: LinearOperator, options: SlqOptions = {}): Promise
     }
     for (const s of group) {
       if (s.alphas.length === 0) continue;
-      runs.push({ ...quadrature(s.alphas, s.betas), steps: s.alphas.length, breakdown: s.breakdown, restarts: s.restarts });
+      const run: SlqRun = { ...quadrature(s.alphas, s.betas), steps: s.alphas.length, breakdown: s.breakdown, restarts: s.restarts };
+      // the basis holds one vector per step taken (a run that ends early pushed no successor)
+      if (keepBasis) run.krylov = { basis: s.basis.slice(0, s.alphas.length), alphas: Float64Array.from(s.alphas), betas: Float64Array.from(s.betas.slice(0, s.alphas.length - 1)) };
+      runs.push(run);
     }
   }
-  return { ...ctx.record('slq', { steps, probes, seed, reorthogonalize, blockSize }), runs, dimension: n };
+  return { ...ctx.record('slq', { steps, probes, seed, reorthogonalize, blockSize, keepBasis }), runs, dimension: n };
 }
 
 function lanczosStep(s: LanczosRunState, w: Float32Array, last: boolean, n: number, full: boolean): void {

@@ -111,6 +111,8 @@ export interface EigenResult {
   residuals?: number[];
   converged?: boolean;
   iterations?: number;
+  /** What of another stage's work this one reused (analyze's sharing), in words. */
+  reuses?: string;
   products: number;
   ms: number;
 }
@@ -128,6 +130,8 @@ export interface TraceResult {
   /** XTrace: the jackknife standard error, a conservative bracket above the optimistic `standardError`. */
   jackknifeStandardError?: number;
   probes?: number;
+  /** What of another stage's work this one reused (analyze's sharing), in words. */
+  reuses?: string;
   products: number;
   ms: number;
 }

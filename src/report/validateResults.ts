@@ -88,6 +88,7 @@ function eigen(at: string, v: unknown): EigenResult {
     method: string(`${at}.method`, o.method),
     values,
     ...(residuals ? { residuals } : {}),
+    ...(o.reuses !== undefined ? { reuses: string(`${at}.reuses`, o.reuses) } : {}),
     products: num(`${at}.products`, o.products ?? 0),
     ms: num(`${at}.ms`, o.ms ?? 0),
   } as EigenResult;
@@ -100,6 +101,7 @@ function trace(at: string, v: unknown): TraceResult {
     method: string(`${at}.method`, o.method),
     estimate: num(`${at}.estimate`, o.estimate),
     standardError: num(`${at}.standardError`, o.standardError ?? null),
+    ...(o.reuses !== undefined ? { reuses: string(`${at}.reuses`, o.reuses) } : {}),
     products: num(`${at}.products`, o.products ?? 0),
     ms: num(`${at}.ms`, o.ms ?? 0),
   } as TraceResult;

@@ -8,7 +8,7 @@ import { landscapeRun } from '../../src/api/landscapeRun.js';
 import { hessianOperator, inProcessExecutor, type ExecutorFactory, type ShardExecutor } from '../../src/curvature/index.js';
 import { hessianBatch, ImageDataset, synthetic, type Dataset } from '../../src/data/index.js';
 import { NonFiniteError, OptionError } from '../../src/errors.js';
-import { xtrace } from '../../src/linalg/index.js';
+import { symmetricEigen, xtrace } from '../../src/linalg/index.js';
 import { mlp, resnet, type Model } from '../../src/nn/index.js';
 import { ClusterError } from '../../src/parallel/index.js';
 import { createResults, writeReport } from '../../src/report/index.js';
@@ -193,6 +193,82 @@ describe('analyze (the library operation)', () => {
       const { results } = await analyze({ model, dataset: synthetic({ n: 8, seed: 2, split }), normalize: null, batch: 4, eigen: { k: 1 } });
       expect(results.options.split).toBe(split);
     }
+  });
+});
+
+/** The dense Hessian of the model on the first `batch` samples, one product per unit vector, and its eigenvalues (ascending) and trace. */
+async function denseHessian(model: Model, dataset: Dataset, batch: number) {
+  const op = hessianOperator(model, hessianBatch(dataset, batch, null));
+  const n = model.size;
+  const cols = await op.matmat!(Array.from({ length: n }, (_, i) => Float32Array.from({ length: n }, (_, j) => (i === j ? 1 : 0))));
+  const a = new Float64Array(n * n);
+  cols.forEach((c, j) => c.forEach((x, i) => (a[i * n + j] = x)));
+  return { values: symmetricEigen(a, n).values, trace: cols.reduce((s, c, i) => s + c[i]!, 0) };
+}
+
+describe('stages sharing work on the same batch', () => {
+  const model = tinyModel();
+  const dataset = tinySet(12, 9);
+  const base = { model, dataset, normalize: null, batch: 12, seed: 3 } as const;
+
+  it("takes the top eigenvalues from the density's Lanczos run, confirmed by one product each", async () => {
+    const dense = await denseHessian(model, dataset, 12);
+    const top = [dense.values.at(-1)!, dense.values.at(-2)!];
+    const { results } = await analyze({ ...base, eigen: { k: 2 }, density: { steps: 30 } });
+    const e = results.results.eigen!;
+    expect(results.options.share).toBe(true);
+    expect(e.reuses).toMatch(/density's Lanczos run \(30 steps\)/);
+    expect(e.products).toBe(2);
+    expect(results.products.density).toBe(30);
+    // float32 products of a float64 oracle: eigenvalues to 1e-6 of the largest
+    for (let i = 0; i < 2; i++) expect(Math.abs(e.values[i]! - top[i]!)).toBeLessThan(1e-6 * Math.abs(top[0]!));
+    expect(e.converged).toBe(true);
+    // without sharing: a Lanczos run of its own, the same eigenvalues, more products
+    const alone = await analyze({ ...base, eigen: { k: 2 }, density: { steps: 30 }, share: false });
+    expect(alone.results.options.share).toBe(false);
+    expect(alone.results.results.eigen!.reuses).toBeUndefined();
+    expect(alone.results.results.eigen!.products).toBeGreaterThan(2);
+    for (let i = 0; i < 2; i++) expect(Math.abs(alone.results.results.eigen!.values[i]! - top[i]!)).toBeLessThan(1e-6 * Math.abs(top[0]!));
+  });
+
+  it('runs a Lanczos of its own, warm started from the Ritz vector, when a short density run has not converged', async () => {
+    const dense = await denseHessian(model, dataset, 12);
+    const { results } = await analyze({ ...base, eigen: { k: 1 }, density: { steps: 2 } });
+    const e = results.results.eigen!;
+    expect(e.method).toBe('thick-restart Lanczos');
+    expect(e.reuses).toMatch(/short of the tolerance/);
+    // one product confirming the Ritz pair, then the run's own products
+    expect(e.products).toBeGreaterThan(1);
+    expect(Math.abs(e.values[0]! - dense.values.at(-1)!)).toBeLessThan(1e-6 * Math.abs(dense.values.at(-1)!));
+  });
+
+  it("deflates the Hutchinson trace by the density's basis: unbiased around the exact trace, a smaller error bar", async () => {
+    const dense = await denseHessian(model, dataset, 12);
+    const run = (share: boolean, seed: number) => analyze({ ...base, seed, trace: { products: 30 }, density: { steps: 10 }, share }).then((o) => o.results.results.trace!);
+    const shared = await run(true, 3);
+    expect(shared.reuses).toMatch(/tr\(QᵀHQ\)/);
+    expect(shared.method).toMatch(/deflated/);
+    expect(shared.products).toBe(30);
+    expect(Math.abs(shared.estimate - dense.trace)).toBeLessThan(4 * shared.standardError);
+    // over seeds, the deflated standard errors are smaller than the plain ones on the same probes' count
+    let smaller = 0;
+    for (let seed = 0; seed < 6; seed++) if ((await run(true, seed)).standardError < (await run(false, seed)).standardError) smaller++;
+    expect(smaller).toBe(6);
+    // a basis spanning every parameter leaves nothing to estimate: exact to float32 rounding
+    const whole = await analyze({ ...base, trace: { products: 4 }, density: { steps: 35 } });
+    expect(Math.abs(whole.results.results.trace!.estimate - dense.trace)).toBeLessThan(1e-5 * Math.abs(dense.trace));
+  });
+
+  it('leaves a warm-started eigen stage and the other trace estimators alone', async () => {
+    const startVector = Float32Array.from({ length: model.size }, (_, i) => Math.cos(i));
+    const { results } = await analyze({ ...base, eigen: { k: 1, startVector }, trace: { method: 'hutch++', products: 12 }, density: { steps: 10 } });
+    expect(results.results.eigen!.reuses).toBeUndefined();
+    expect(results.results.trace!.reuses).toBeUndefined();
+    expect(results.results.trace!.method).toBe('Hutch++');
+  });
+
+  it('refuses a share option that is not a boolean', async () => {
+    await expect(analyze({ ...base, share: 'yes' as unknown as boolean })).rejects.toThrow(/'share' option must be true or false, got "yes"/);
   });
 });
 

@@ -176,6 +176,29 @@ describe('the hesse command', () => {
     expect((await readResults(join(dir, 'rse-capped'))).options.traceTargetRse).toBe(0.01);
   });
 
+  it("lets the density's Lanczos run serve the eigenvalue and the trace, says so, and --no-share gives each stage its own products", async () => {
+    const args = (out: string, ...more: string[]) => ['analyze', '--model', model, '--data', 'synthetic:16', '--batch', '8', '--eigen', '1', '--trace', '--trace-products', '8', '--density', '--density-steps', '12', '--seed', '2', '--out', join(dir, out), '--no-png', ...more];
+    const shared = await hesse(args('shared'));
+    expect(shared.code, shared.stderr).toBe(0);
+    expect(shared.stdout).toMatch(/reused: the density's Lanczos run \(12 steps\)/);
+    const alone = await hesse(args('alone', '--no-share'));
+    expect(alone.code, alone.stderr).toBe(0);
+    expect(alone.stdout).not.toMatch(/reused/);
+    const s = await readResults(join(dir, 'shared'));
+    const a = await readResults(join(dir, 'alone'));
+    expect(s.options.share).toBe(true);
+    expect(a.options.share).toBe(false);
+    expect(s.results.eigen!.reuses).toMatch(/Ritz/);
+    expect(s.results.trace!.reuses).toMatch(/QᵀHQ/);
+    expect(a.results.eigen!.reuses).toBeUndefined();
+    // the command line gives the library's numbers, shared or not
+    const library = (share: boolean) =>
+      analyze({ model: resnet({ depth: 8, width: 2, seed: 1 }), dataset: synthetic({ n: 16, seed: 2 }), normalize: CIFAR10_NORMALIZATION, batch: 8, eigen: { k: 1 }, trace: { products: 8 }, density: { steps: 12 }, seed: 2, share });
+    expect(s.results.trace!.estimate).toBe((await library(true)).results.results.trace!.estimate);
+    expect(a.results.trace!.estimate).toBe((await library(false)).results.results.trace!.estimate);
+    expect(s.results.eigen!.values[0]).toBe((await library(true)).results.results.eigen!.values[0]);
+  });
+
   it('the coordinator takes the Redis URL from HESSE_REDIS_URL for --cluster alone, and never prints its password', async () => {
     const args = ['analyze', '--model', model, '--data', 'synthetic:16', '--full-dataset', '--cluster', '--eigen', '1', '--out', join(dir, 'cluster')];
     const none = await hesse(args, { env: { HESSE_REDIS_URL: '' } });

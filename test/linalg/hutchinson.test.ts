@@ -46,7 +46,7 @@ describe('hutchinson', () => {
     expect(counted.matmatCalls).toBe(4);
     expect(b.samples).toEqual(a.samples);
     expect(b.products).toBe(23);
-    expect(b.options).toEqual({ probes: 23, distribution: 'rademacher', tol: null, targetRse: null, minProbes: 30, seed: 4, blockSize: 7 });
+    expect(b.options).toEqual({ probes: 23, distribution: 'rademacher', tol: null, targetRse: null, minProbes: 30, seed: 4, blockSize: 7, deflatedBy: 0 });
     expect(b.stoppedBy).toBe('probes');
     expect(b.relativeStandardError).toBeCloseTo(b.standardError / Math.abs(b.estimate), 12);
   });

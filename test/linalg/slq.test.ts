@@ -28,7 +28,7 @@ describe('slq', () => {
       });
     }
     expect(r.products).toBe(120);
-    expect(r.options).toEqual({ steps: 30, probes: 4, seed: 1, reorthogonalize: 'full', blockSize: 1 });
+    expect(r.options).toEqual({ steps: 30, probes: 4, seed: 1, reorthogonalize: 'full', blockSize: 1, keepBasis: false });
     expect(r.dimension).toBe(n);
   });
 

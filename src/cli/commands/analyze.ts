@@ -22,6 +22,7 @@ export interface AnalyzeFlags extends CurvatureCommandFlags {
   perLayer?: boolean;
   perLayerEigen?: boolean;
   probes?: number;
+  share?: boolean;
 }
 
 export function registerAnalyze(program: Command, run: (f: (ctx: CommandContext, flags: AnalyzeFlags) => Promise<void>) => (...a: unknown[]) => Promise<void>): void {
@@ -41,6 +42,7 @@ export function registerAnalyze(program: Command, run: (f: (ctx: CommandContext,
     .option('--per-layer', 'per-layer traces')
     .option('--per-layer-eigen', 'per-layer top eigenvalues too (one Lanczos run per layer)')
     .option('--probes <n>', `probes for the diagonal and per-layer traces (default ${STAGE_DEFAULTS.probes})`, intOption('--probes', 1))
+    .option('--no-share', "give every stage its own products (by default the density's Lanczos run serves the top eigenvalue and deflates the trace)")
     .action(run(analyzeCommand));
 }
 
@@ -53,6 +55,7 @@ export async function analyzeCommand(ctx: CommandContext, flags: AnalyzeFlags): 
     density: !!flags.density && { steps: flags.densitySteps, probes: flags.densityProbes },
     diagonal: !!flags.diag && { probes: flags.probes },
     perLayer: (!!flags.perLayer || !!flags.perLayerEigen) && { probes: flags.probes, eigen: !!flags.perLayerEigen },
+    share: flags.share !== false,
   });
   ctx.progress.end();
   await writeReport(dir, out.results, { png: flags.png });
