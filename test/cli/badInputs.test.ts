@@ -37,6 +37,19 @@ describe('the commands on inputs that cannot work', () => {
     expect(existsSync(join(out, 'results.json'))).toBe(false);
   });
 
+  it('train that diverges says where, at which rate, and names remedies by flags the command has', async () => {
+    const out = join(dir, 'diverged');
+    const r = await hesse(['train', '--model', 'mlp:3072-10', '--data', 'synthetic:32', '--epochs', '1', '--lr', '1e30', '--batch-size', '16', '--no-test', '--out', out]);
+    expect(r.code).toBe(1);
+    const line = errorLine(r.stderr);
+    expect(line).toMatch(/^hesse: training diverged at epoch 1, step \d of 2 \(learning rate 1e\+30\)/);
+    // it names its remedies as flags (the library's message names none), and they are flags this command has
+    const flags = line.match(/--[a-z][a-z-]*/g) ?? [];
+    expect(flags.length, line).toBeGreaterThan(0);
+    const help = (await hesse(['train', '--help'])).stdout;
+    for (const f of flags) expect(help, f).toMatch(new RegExp(`(^|[\\s,])${f}(?![\\w-])`, 'm'));
+  });
+
   it('analyze on data with more classes than the model has outputs says both counts before any work', async () => {
     const twenty = join(dir, 'twenty.safetensors');
     await writeSafetensors(twenty, {
