@@ -92,12 +92,23 @@ describe('CIFAR-10 reader', () => {
 
   it('says where it looked when there is no CIFAR folder at all', async () => {
     const empty = await fresh('c10-empty');
-    await expect(loadCifar10(empty)).rejects.toThrow(/CIFAR-10: no cifar-10-batches-bin files found in .*c10-empty.*hesse data download cifar10/);
-    // a folder that does not exist, and a file given as the folder, say so
-    await expect(loadCifar10(join(empty, 'nowhere'))).rejects.toThrow(/CIFAR-10: the folder .*c10-empty.nowhere does not exist/);
+    const none = await rejection(loadCifar10(empty));
+    expect(none).toBeInstanceOf(FileFormatError);
+    expect(none.message).toMatch(/CIFAR-10: no cifar-10-batches-bin files found in .*c10-empty.*hesse data download cifar10/);
+    // a folder that does not exist, and a file given as the folder, say so, as typed errors (not ENOENT or ENOTDIR)
+    const nowhere = join(empty, 'nowhere');
+    const missing = await rejection(loadCifar10(nowhere));
+    expect(missing).toBeInstanceOf(FileFormatError);
+    expect((missing as { code?: unknown }).code).toBeUndefined();
+    expect(missing.message).toContain(`CIFAR-10: the folder ${nowhere} does not exist`);
     const file = join(empty, 'data_batch_1.bin.txt');
     writeFileSync(file, 'x');
-    await expect(loadCifar100(file)).rejects.toThrow(/CIFAR-100: .*data_batch_1\.bin\.txt is a file, not a folder/);
+    for (const load of [loadCifar10, loadCifar100]) {
+      const notFolder = await rejection(load(file));
+      expect(notFolder, load.name).toBeInstanceOf(FileFormatError);
+      expect((notFolder as { code?: unknown }).code, load.name).toBeUndefined();
+      expect(notFolder.message).toContain(`${file} is a file, not a folder`);
+    }
   });
 
   it('rejects a truncated batch, naming the file', async () => {
