@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- kernels profile engine torch blocks train algorithms parallel cluster-retry inputs onnx coverage pyhessian ab]:
+ * npm run bench [-- kernels profile engine torch blocks train algorithms parallel cluster-retry cluster-unreachable inputs onnx coverage pyhessian ab]:
  * figures, never pass or fail. With no names, everything runs but `pyhessian` and `coverage` (long)
  * and `ab` (it needs a second checkout). `torch` runs hesse's engine figures and PyTorch (Debian's
  * python3-torch) on the same ResNet-20 and batch in pairs of fresh processes, and prints the median
@@ -13,6 +13,7 @@ import { benchAb } from './ab.js';
 import { benchAlgorithms } from './algorithms.js';
 import { benchBlocks } from './blocks.js';
 import { benchClusterRetry } from './clusterRetry.js';
+import { benchClusterUnreachable } from './clusterUnreachable.js';
 import { benchCoverage } from './coverage.js';
 import { benchEngine, type EngineFigures } from './engine.js';
 import { benchInputs } from './inputs.js';
@@ -32,7 +33,7 @@ function engineInProcess(): EngineFigures {
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as EngineFigures;
 }
 
-const all = ['kernels', 'engine', 'torch', 'train', 'algorithms', 'parallel', 'cluster-retry', 'inputs', 'onnx', 'profile', 'blocks', 'coverage', 'pyhessian', 'ab'];
+const all = ['kernels', 'engine', 'torch', 'train', 'algorithms', 'parallel', 'cluster-retry', 'cluster-unreachable', 'inputs', 'onnx', 'profile', 'blocks', 'coverage', 'pyhessian', 'ab'];
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : all.filter((b) => b !== 'ab' && b !== 'pyhessian' && b !== 'coverage');
 for (const w of wanted) if (!all.includes(w)) throw new Error(`unknown benchmark '${w}' (choose from ${all.join(', ')})`);
 
@@ -46,6 +47,7 @@ if (wanted.includes('algorithms')) await benchAlgorithms();
 if (wanted.includes('onnx')) await benchOnnx();
 if (wanted.includes('parallel')) await benchParallel();
 if (wanted.includes('cluster-retry')) await benchClusterRetry();
+if (wanted.includes('cluster-unreachable')) await benchClusterUnreachable();
 if (wanted.includes('inputs')) await benchInputs();
 if (wanted.includes('coverage')) await benchCoverage();
 if (wanted.includes('pyhessian')) await benchPyhessian();

@@ -128,12 +128,14 @@ async function recordsInFile(file: string, layout: CifarRecordLayout): Promise<n
 export interface CifarReadOptions {
   /** records read at a time (default 1024, about 3 MiB): files of any size are read in pieces */
   chunkRecords?: number;
+  /** only records [start, end) of the file (default all); errors still count records from the file's start */
+  range?: readonly [number, number];
 }
 
 /**
- * Reads the `records` records of `file` into `pixels` and `labels` from sample `at` on, a chunk at
- * a time, so that neither the file's size (readFile stops at 2 GiB) nor a second copy of it in
- * memory limits what can be read.
+ * Reads `records` records of `file`, from its record `first` on, into `pixels` and `labels` from
+ * sample `at` on, a chunk at a time, so that neither the file's size (readFile stops at 2 GiB) nor
+ * a second copy of it in memory limits what can be read.
  */
 async function readRecordsInto(
   file: string,
@@ -141,7 +143,8 @@ async function readRecordsInto(
   records: number,
   into: CifarRecords,
   at: number,
-  options: CifarReadOptions,
+  options: Pick<CifarReadOptions, 'chunkRecords'>,
+  first = 0,
 ): Promise<void> {
   const recordBytes = layout.labelBytes + CIFAR_IMAGE_BYTES;
   const chunk = options.chunkRecords ?? 1024;
@@ -156,13 +159,14 @@ async function readRecordsInto(
     const buf = new Uint8Array(Math.min(chunk, records) * recordBytes);
     for (let r = 0; r < records; r += chunk) {
       const want = Math.min(chunk, records - r) * recordBytes;
+      const from = (first + r) * recordBytes;
       let got = 0;
       while (got < want) {
-        const { bytesRead } = await fh.read(buf, got, want - got, r * recordBytes + got);
-        if (bytesRead === 0) throw new FileFormatError(`${file}: ended at byte ${r * recordBytes + got} of ${records * recordBytes}; it changed size while being read`);
+        const { bytesRead } = await fh.read(buf, got, want - got, from + got);
+        if (bytesRead === 0) throw new FileFormatError(`${file}: ended at byte ${from + got} of ${(first + records) * recordBytes}; it changed size while being read`);
         got += bytesRead;
       }
-      scatterRecords(buf.subarray(0, want), layout, file, into.pixels, into.labels, at + r, r);
+      scatterRecords(buf.subarray(0, want), layout, file, into.pixels, into.labels, at + r, first + r);
     }
   } catch (e) {
     if (e instanceof FileFormatError) throw e;
@@ -172,12 +176,20 @@ async function readRecordsInto(
   }
 }
 
-/** The records of one CIFAR binary file, read in chunks; a missing file or a folder is a FileFormatError naming it. */
+/**
+ * The records of one CIFAR binary file (or those of `options.range`), read in chunks; a missing
+ * file or a folder is a FileFormatError naming it.
+ */
 export async function readCifarRecords(file: string, layout: CifarRecordLayout, options: CifarReadOptions = {}): Promise<CifarRecords> {
-  const n = await recordsInFile(file, layout);
+  const inFile = await recordsInFile(file, layout);
+  const [start, end] = options.range ?? [0, inFile];
+  if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end <= start || end > inFile) {
+    throw new OptionError(`${file}: range [${start}, ${end}) is not a non-empty range of records inside 0..${inFile} (the file holds ${inFile} records)`);
+  }
+  const n = end - start;
   checkFitsInMemory(n, file);
   const out = { pixels: new Uint8Array(n * CIFAR_IMAGE_BYTES), labels: new Int32Array(n) };
-  await readRecordsInto(file, layout, n, out, 0, options);
+  await readRecordsInto(file, layout, n, out, 0, options, start);
   return out;
 }
 

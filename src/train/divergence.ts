@@ -1,5 +1,16 @@
 import { HesseError } from '../errors.js';
 
+/** What the remedies of a divergence are called where the message is read: option names in code, flags on a command line. */
+export interface DivergenceRemedyNames {
+  /** the peak learning rate */
+  lr: string;
+  /** the learning-rate warm-up */
+  warmup: string;
+}
+
+/** The names of `train()`'s options, which a library message uses. */
+export const TRAIN_OPTION_NAMES: DivergenceRemedyNames = { lr: 'option lr', warmup: 'option warmup' };
+
 /**
  * Training blew up: the loss (or the gradient) became NaN or infinite. `epoch` and `step` count
  * from 0 and name the step whose loss was not finite; the weights were left as they were before
@@ -13,10 +24,16 @@ export class DivergenceError extends HesseError {
     readonly lr: number,
     readonly detail: string,
   ) {
-    super(
-      `training diverged at epoch ${epoch + 1}, step ${step + 1} of ${stepsPerEpoch} (learning rate ${lr}): ${detail}. ` +
-        `The last good checkpoint, if one was being written, is kept. Lower the learning rate (--lr), warm it up (--warmup), ` +
-        `or use batch norm; networks without it often diverge at lr 0.1.`,
+    super('');
+    this.message = this.describe(TRAIN_OPTION_NAMES);
+  }
+
+  /** The message, with the remedies named as `names` says (the CLI gives its flags). */
+  describe(names: DivergenceRemedyNames): string {
+    return (
+      `training diverged at epoch ${this.epoch + 1}, step ${this.step + 1} of ${this.stepsPerEpoch} (learning rate ${this.lr}): ${this.detail}. ` +
+      `The last good checkpoint, if one was being written, is kept. Lower the learning rate (${names.lr}), warm it up (${names.warmup}), ` +
+      `or use batch norm; networks without it often diverge at lr 0.1.`
     );
   }
 }

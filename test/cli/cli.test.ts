@@ -124,6 +124,14 @@ describe('the hesse command', () => {
     const origin = (split: 'train' | 'test') => evaluateBatch(resnet({ depth: 8, width: 2, seed: 1 }), hessianBatch(synthetic({ n: 16, seed: 0, split }), 8, CIFAR10_NORMALIZATION)).loss;
     expect(Math.abs(land.results.landscape!.originLoss! - origin('train'))).toBeLessThan(1e-6 * origin('train'));
     expect(Math.abs(land.results.landscape!.originLoss! - origin('test'))).toBeGreaterThan(1e-4 * origin('test'));
+    // --split test reaches landscape too: recorded, and its numbers are the test split's first batch
+    const t = await hesse(['landscape', '--model', model, '--data', 'synthetic:16', '--batch', '8', '--directions', 'random', '--steps', '3', '--split', 'test', '--out', join(dir, 'split-landscape-test'), '--quiet', '--no-png']);
+    expect(t.code, t.stderr).toBe(0);
+    const landTest = await readResults(join(dir, 'split-landscape-test'));
+    expect(landTest.options.split).toBe('test');
+    expect(landTest.inputs.data.description).toMatch(/test split/);
+    expect(Math.abs(landTest.results.landscape!.originLoss! - origin('test'))).toBeLessThan(1e-6 * origin('test'));
+    expect(Math.abs(landTest.results.landscape!.originLoss! - origin('train'))).toBeGreaterThan(1e-4 * origin('train'));
   });
 
   it('reaches XTrace as --trace-method xtrace, and checks --trace-rse before any work', async () => {

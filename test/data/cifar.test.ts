@@ -1,4 +1,4 @@
-import { mkdtemp, rm, truncate, unlink, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, open, rm, stat, truncate, unlink, writeFile, mkdir } from 'node:fs/promises';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,12 +92,23 @@ describe('CIFAR-10 reader', () => {
 
   it('says where it looked when there is no CIFAR folder at all', async () => {
     const empty = await fresh('c10-empty');
-    await expect(loadCifar10(empty)).rejects.toThrow(/CIFAR-10: no cifar-10-batches-bin files found in .*c10-empty.*hesse data download cifar10/);
-    // a folder that does not exist, and a file given as the folder, say so
-    await expect(loadCifar10(join(empty, 'nowhere'))).rejects.toThrow(/CIFAR-10: the folder .*c10-empty.nowhere does not exist/);
+    const none = await rejection(loadCifar10(empty));
+    expect(none).toBeInstanceOf(FileFormatError);
+    expect(none.message).toMatch(/CIFAR-10: no cifar-10-batches-bin files found in .*c10-empty.*hesse data download cifar10/);
+    // a folder that does not exist, and a file given as the folder, say so, as typed errors (not ENOENT or ENOTDIR)
+    const nowhere = join(empty, 'nowhere');
+    const missing = await rejection(loadCifar10(nowhere));
+    expect(missing).toBeInstanceOf(FileFormatError);
+    expect((missing as { code?: unknown }).code).toBeUndefined();
+    expect(missing.message).toContain(`CIFAR-10: the folder ${nowhere} does not exist`);
     const file = join(empty, 'data_batch_1.bin.txt');
     writeFileSync(file, 'x');
-    await expect(loadCifar100(file)).rejects.toThrow(/CIFAR-100: .*data_batch_1\.bin\.txt is a file, not a folder/);
+    for (const load of [loadCifar10, loadCifar100]) {
+      const notFolder = await rejection(load(file));
+      expect(notFolder, load.name).toBeInstanceOf(FileFormatError);
+      expect((notFolder as { code?: unknown }).code, load.name).toBeUndefined();
+      expect(notFolder.message).toContain(`${file} is a file, not a folder`);
+    }
   });
 
   it('rejects a truncated batch, naming the file', async () => {
@@ -240,16 +251,78 @@ describe('one CIFAR file read from disk', () => {
     }
   });
 
-  // sparse files: their size is real but nothing is written, so no test writes gigabytes
-  it('reads a file over 2 GiB (Node reads no more than 2 GiB in one piece)', async () => {
+  it('reads a range of records: the same records as the whole file holds, and errors count from the file start', async () => {
+    const file = await sampleFile('range');
+    const whole = parseCifarRecords(bytes, CIFAR10_LAYOUT);
+    for (const [start, end] of [[0, 200], [5, 6], [3, 190], [157, 200]] as const) {
+      for (const chunkRecords of [1, 7, 1000]) {
+        const { pixels, labels: got } = await readCifarRecords(file, CIFAR10_LAYOUT, { range: [start, end], chunkRecords });
+        const at = `[${start}, ${end}) in chunks of ${chunkRecords}`;
+        expect(Array.from(got), at).toEqual(labels.slice(start, end));
+        expect(Buffer.from(pixels).equals(Buffer.from(whole.pixels.subarray(start * 3072, end * 3072))), at).toBe(true);
+      }
+    }
+    for (const range of [[-1, 3], [5, 5], [7, 2], [0, 201], [1.5, 3]] as [number, number][]) {
+      const err = await rejection(readCifarRecords(file, CIFAR10_LAYOUT, { range }));
+      expect(err, String(range)).toBeInstanceOf(OptionError);
+      expect(err.message).toContain(file);
+      expect(err.message).toContain(`[${range[0]}, ${range[1]})`);
+      expect(err.message).toContain('holds 200 records');
+    }
+  });
+
+  // sparse files: their size is real but nothing is written, so no test writes gigabytes. Reading
+  // all 2 GiB of zeros takes 5-15 s on a shared machine, so the test reads the records on either
+  // side of the 2 GiB boundary, through the same chunked reads at positions past 2^31.
+  it('reads a file over 2 GiB (Node reads no more than 2 GiB in one piece): records past 2 GiB come back as written', async () => {
     const file = join(await fresh('big'), 'data_batch_1.bin');
-    const records = Math.ceil(2 ** 31 / 3073) + 1;
-    // a bad label in record 1 stops the read in its first chunk, after the file was sized and opened
-    await writeFile(file, Uint8Array.of(0, ...new Uint8Array(3072), 200));
+    // all-zero records (label 0, black) up to and past byte 2^31, with records of their own from
+    // just before the 2 GiB boundary, across it, and past it to the file's end
+    const across = Math.floor(2 ** 31 / 3073);
+    const records = across + 4;
+    expect(across * 3073).toBeLessThan(2 ** 31);
+    expect((across + 1) * 3073).toBeGreaterThan(2 ** 31);
+    const record = (label: number, salt: number) => Uint8Array.from({ length: 3073 }, (_, i) => (i === 0 ? label : (i * salt + 11) % 256));
+    const written = new Map<number, Uint8Array>([
+      [across - 1, record(1, 3)],
+      [across, record(3, 7)],
+      [across + 1, record(5, 17)],
+      [records - 1, record(9, 13)],
+    ]);
+    const zero = new Uint8Array(3073);
+    const put = async (at: number, bytes: Uint8Array) => {
+      const fh = await open(file, 'r+');
+      try {
+        await fh.write(bytes, 0, bytes.length, at);
+      } finally {
+        await fh.close();
+      }
+    };
+    await writeFile(file, new Uint8Array(0));
     await truncate(file, records * 3073);
-    const err = await rejection(readCifarRecords(file, CIFAR10_LAYOUT));
-    expect(err).toBeInstanceOf(FileFormatError);
-    expect(err.message).toBe(`${file}: record 1 has label 200, outside 0..9 (a corrupt file, or not the dataset it is named after)`);
+    try {
+      for (const [r, b] of written) await put(r * 3073, b);
+      expect((await stat(file)).size).toBeGreaterThan(2 ** 31);
+      const start = across - 2;
+      // chunks of 2 records: one ends before the boundary, one crosses it, one starts past it
+      for (const chunkRecords of [2, 1024]) {
+        const { pixels, labels: got } = await readCifarRecords(file, CIFAR10_LAYOUT, { range: [start, records], chunkRecords });
+        expect(got.length).toBe(records - start);
+        for (let r = start; r < records; r++) {
+          const want = written.get(r) ?? zero;
+          const i = r - start;
+          expect(got[i], `label of record ${r} (chunks of ${chunkRecords})`).toBe(want[0]);
+          expect(Buffer.from(pixels.subarray(i * 3072, (i + 1) * 3072)).equals(Buffer.from(want.subarray(1))), `pixels of record ${r} (chunks of ${chunkRecords})`).toBe(true);
+        }
+      }
+      // a bad label past 2 GiB is named by its record number in the file
+      await put((across + 1) * 3073, Uint8Array.of(200));
+      const err = await rejection(readCifarRecords(file, CIFAR10_LAYOUT, { range: [start, records] }));
+      expect(err).toBeInstanceOf(FileFormatError);
+      expect(err.message).toBe(`${file}: record ${across + 1} has label 200, outside 0..9 (a corrupt file, or not the dataset it is named after)`);
+    } finally {
+      await rm(file, { force: true });
+    }
   });
 
   it('refuses a file whose pixels could not be held in one array, before reading it', async () => {

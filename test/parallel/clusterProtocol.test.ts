@@ -53,8 +53,11 @@ describe('Redis URLs', () => {
       process.env.HESSE_REDIS_URL = 'http://:envpw@wrong';
       expect(() => resolveRedisUrl()).toThrow(OptionError);
       delete process.env.HESSE_REDIS_URL;
-      expect(() => resolveRedisUrl(undefined, '--cluster')).toThrow(/no Redis URL: give it with --cluster redis:\/\/HOST:PORT or set HESSE_REDIS_URL/);
+      // the caller says where the URL is given (a command names its flag); left out, the message names no flag
+      expect(() => resolveRedisUrl(undefined, 'WHERE-IT-GOES')).toThrow(/no Redis URL: .*WHERE-IT-GOES.*HESSE_REDIS_URL/);
       expect(() => resolveRedisUrl()).toThrow(OptionError);
+      expect(() => resolveRedisUrl()).toThrow(/no Redis URL: .*redis:\/\/HOST:PORT.*HESSE_REDIS_URL/);
+      expect(() => resolveRedisUrl()).not.toThrow(/--/);
     } finally {
       if (saved === undefined) delete process.env.HESSE_REDIS_URL;
       else process.env.HESSE_REDIS_URL = saved;
@@ -69,7 +72,13 @@ describe('Redis URLs', () => {
     const env = { HESSE_REDIS_URL: '' };
     const none = await hesse(['worker'], { env });
     expect(none.code).not.toBe(0);
-    expect(none.stderr.trim()).toMatch(/^hesse: no Redis URL: give it with --redis redis:\/\/HOST:PORT or set HESSE_REDIS_URL/);
+    expect(none.stderr.trim().split('\n')).toHaveLength(1);
+    expect(none.stderr.trim()).toMatch(/^hesse: no Redis URL: .*HESSE_REDIS_URL/);
+    // where to give it: a flag that hesse worker has, whatever it is called
+    const flags = none.stderr.match(/--[a-z][a-z-]*/g) ?? [];
+    expect(flags.length, none.stderr).toBeGreaterThan(0);
+    const help = (await hesse(['worker', '--help'])).stdout;
+    for (const f of flags) expect(help, f).toMatch(new RegExp(`(^|[\\s,])${f}(?![\\w-])`, 'm'));
     const zero = await hesse(['worker', '--redis', 'redis://127.0.0.1:1', '--concurrency', '0'], { env });
     expect(zero.code).not.toBe(0);
     expect(zero.stderr).toMatch(/concurrency must be an integer of at least 1/);

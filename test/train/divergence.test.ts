@@ -52,8 +52,15 @@ describe('divergence', () => {
     expect(inEpoch.every((s) => Number.isFinite(s.loss))).toBe(true);
     expect(d.lr).toBeCloseTo(0.02 * 1e6, 6);
     expect(d.message).toContain(`epoch 3, step ${d.step + 1} of 3`);
-    expect(d.message).toMatch(/--lr/);
-    expect(d.message).toMatch(/--warmup/);
+    // it names the rate that diverged and what went wrong; a library error names no CLI flag
+    expect(d.message).toContain(`(learning rate ${d.lr})`);
+    expect(d.message).toContain(d.detail);
+    expect(d.detail).toMatch(/not finite|Infinity|NaN/);
+    expect(d.message).not.toMatch(/--/);
+    // the remedies are named as the reader calls them: a command gives its own names for them
+    const named = d.describe({ lr: 'RATE-NAME', warmup: 'WARMUP-NAME' });
+    expect(named).toContain('RATE-NAME');
+    expect(named).toContain('WARMUP-NAME');
 
     expect(saved).toEqual([1, 2]);
     const { model: onDisk, resume } = await loadTrainState(path);

@@ -6,7 +6,7 @@ import { trainRun } from '../../api/trainRun.js';
 import { OptionError } from '../../errors.js';
 import { buildModel, describeModel, type ModelDescription } from '../../nn/index.js';
 import { writeReport } from '../../report/index.js';
-import { pyhessianMilestones, type ScheduleSpec } from '../../train/index.js';
+import { DivergenceError, pyhessianMilestones, type DivergenceRemedyNames, type ScheduleSpec } from '../../train/index.js';
 import type { CommandContext } from '../context.js';
 import { fmt } from '../format.js';
 import { intOption, numberOption } from '../options.js';
@@ -34,6 +34,9 @@ export interface TrainFlags extends OutputFlags {
   seed: number;
   resume?: string;
 }
+
+/** A divergence's remedies, named as this command's flags. */
+const REMEDY_FLAGS: DivergenceRemedyNames = { lr: '--lr', warmup: '--warmup' };
 
 export function registerTrain(program: Command, run: (f: (ctx: CommandContext, flags: TrainFlags) => Promise<void>) => (...a: unknown[]) => Promise<void>): void {
   const cmd = program
@@ -127,7 +130,10 @@ export async function trainCommand(ctx: CommandContext, flags: TrainFlags): Prom
           (e.testLoss !== undefined ? `, test loss ${fmt(e.testLoss)} acc ${(100 * e.testAccuracy!).toFixed(1)}%` : '') +
           ` (${e.seconds.toFixed(1)} s, ${e.imagesPerSecond.toFixed(0)} images/s)`,
       ),
-    onRetry: (n) => ctx.progress.say(`${n.error.message}; retrying the epoch with the learning rate × ${n.lrScale}`),
+    onRetry: (n) => ctx.progress.say(`${n.error.describe(REMEDY_FLAGS)}; retrying the epoch with the learning rate × ${n.lrScale}`),
+  }).catch((e: unknown) => {
+    if (e instanceof DivergenceError) e.message = e.describe(REMEDY_FLAGS);
+    throw e;
   });
   ctx.progress.end();
   await writeReport(out, r.results, { png: flags.png });
