@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { DatasetSpec } from '../data/index.js';
 import { OptionError, ShapeError } from '../errors.js';
 import { DEFAULT_LIMITS, PROTOCOL_VERSION, RunKeys, type ShardJob, type ShardJobResult } from './clusterProtocol.js';
-import { ClusterAbortedError, ClusterError } from './errors.js';
+import { ClusterAbortedError, ClusterError, NoWorkersError } from './errors.js';
 import { combineShardLosses, combineShardSums, meteredProducts, resolveProblem, type ExecutorStats, type LossResult, type ResolvedProblem, type ShardExecutor, type ShardProblem } from '../curvature/index.js';
 import { JobDispatcher } from './jobDispatch.js';
 import { encodeModelBlob } from './modelBlob.js';
@@ -137,7 +137,7 @@ export async function clusterExecutor(problem: ShardProblem, opts: ClusterOption
       workerTimeoutMs: s.workerTimeoutMs,
       lastWorkerAt: () => owned.lastWorkerAt,
       noWorkers: () =>
-        `no worker has served run '${keys.run}' on ${target.display} for ${Math.round(s.workerTimeoutMs / 1000)} s; start workers with: hesse worker --redis <url> --run ${keys.run}`,
+        new NoWorkersError(`no worker has served run '${keys.run}' on ${target.display} for ${Math.round(s.workerTimeoutMs / 1000)} s; start workers that serve run '${keys.run}' on that Redis server`, keys.run, target.display),
       // jobs just added have no TTL yet: should this process die now, they still expire
       afterAdd: async () => void (await expireRunKeys(link, keys, s.runTtlMs, 'renew').catch(() => undefined)),
     });
