@@ -10,7 +10,8 @@
 import { randomUUID } from 'node:crypto';
 import type { DatasetSpec } from '../data/index.js';
 import { OptionError, ShapeError } from '../errors.js';
-import { DEFAULT_LIMITS, PROTOCOL_VERSION, RunKeys, type ShardJob, type ShardJobResult } from './clusterProtocol.js';
+import { DEFAULT_LIMITS, PROTOCOL_VERSION, type ShardJob, type ShardJobResult } from './clusterProtocol.js';
+import { RunKeys } from './runKeys.js';
 import { ClusterAbortedError, ClusterError, NoWorkersError } from './errors.js';
 import { combineShardLosses, combineShardSums, meteredProducts, resolveProblem, type ExecutorStats, type LossResult, type ResolvedProblem, type ShardExecutor, type ShardProblem } from '../curvature/index.js';
 import { JobDispatcher } from './jobDispatch.js';

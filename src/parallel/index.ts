@@ -7,6 +7,8 @@ export * from './threadPool.js';
 export * from './redisUrl.js';
 export * from './redisLink.js';
 export * from './clusterProtocol.js';
+export * from './runKeys.js';
+export * from './jobCheck.js';
 export * from './shardAffinity.js';
 export * from './datasetRoots.js';
 export * from './clusterWorker.js';

@@ -6,7 +6,8 @@
  * once.
  */
 import { Queue, QueueEvents } from 'bullmq';
-import { QUEUE_NAME, type RunKeys, type ShardJob, type ShardJobResult } from './clusterProtocol.js';
+import type { ShardJob, ShardJobResult } from './clusterProtocol.js';
+import { QUEUE_NAME, type RunKeys } from './runKeys.js';
 import { ClusterError } from './errors.js';
 import type { RedisLink } from './redisLink.js';
 
