@@ -5,6 +5,7 @@ export { inProcessExecutor, type LocalOptions as InProcessOptions } from '../cur
 export * from './threadExecutor.js';
 export * from './threadPool.js';
 export * from './redisUrl.js';
+export * from './linkHealth.js';
 export * from './redisLink.js';
 export * from './clusterProtocol.js';
 export * from './runKeys.js';
