@@ -34,3 +34,8 @@ export class ClusterAbortedError extends ClusterError {
     if (options && 'cause' in options) this.cause = options.cause;
   }
 }
+
+/** The error of a cluster run its signal stopped. */
+export function abortedRun(signal: AbortSignal): ClusterAbortedError {
+  return new ClusterAbortedError('the cluster run was stopped before its products finished', { cause: signal.reason });
+}

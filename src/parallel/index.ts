@@ -13,6 +13,7 @@ export * from './jobCheck.js';
 export * from './shardAffinity.js';
 export * from './datasetRoots.js';
 export * from './clusterWorker.js';
+export * from './clusterOptions.js';
 export * from './clusterExecutor.js';
 export * from './createExecutor.js';
 export * from './taskQueue.js';
