@@ -12,6 +12,7 @@ import { registerReport } from './commands/report.js';
 import { registerStudy } from './commands/study.js';
 import { registerStudyWorker } from './commands/studyWorker.js';
 import { CommandContext, type GlobalFlags } from './context.js';
+import { cliMessage } from './cliTerms.js';
 import { foldersMadeByThisCommand } from './sharedFlags.js';
 import { nearest } from './suggest.js';
 
@@ -111,7 +112,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : e.exitCode || 2;
     if (debug) process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
-    else if (isUserError(e)) process.stderr.write(`hesse: ${(e as Error).message}\n`);
+    else if (isUserError(e)) process.stderr.write(`hesse: ${cliMessage(e as Error)}\n`);
     else process.stderr.write(`hesse: internal error: ${(e as Error).message ?? String(e)} (run again with --debug for the stack, and please report it)\n`);
     return 1;
   }

@@ -7,9 +7,11 @@
 import { randomUUID } from 'node:crypto';
 import { availableParallelism, hostname } from 'node:os';
 import { OptionError } from '../errors.js';
-import { DEFAULT_LIMITS, RunKeys, type JobLimits, type RunMeta, type WorkerInfo } from './clusterProtocol.js';
+import { DEFAULT_LIMITS, type JobLimits, type RunMeta, type WorkerInfo } from './clusterProtocol.js';
+import { RunKeys } from './runKeys.js';
 import { realRoots } from './datasetRoots.js';
-import { RedisLink, type LinkEvent } from './redisLink.js';
+import type { LinkEvent } from './linkHealth.js';
+import { RedisLink } from './redisLink.js';
 import { parseRedisUrl, resolveRedisUrl } from './redisUrl.js';
 import { RunMembership } from './runMembership.js';
 import { shardJobProcessor } from './shardJobs.js';

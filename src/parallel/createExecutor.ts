@@ -1,4 +1,5 @@
-import { clusterExecutor, type ClusterOptions } from './clusterExecutor.js';
+import { clusterExecutor } from './clusterExecutor.js';
+import type { ClusterOptions } from './clusterOptions.js';
 import { inProcessExecutor, type ShardExecutor, type ShardProblem } from '../curvature/index.js';
 import { threadExecutor } from './threadExecutor.js';
 

@@ -40,11 +40,14 @@ export async function resolveInRoots(p: string, roots: readonly string[]): Promi
   return null;
 }
 
+/** What a worker without dataset roots says of a job that names a file; the CLI adds its flag to this phrase. */
+export const NO_DATASET_ROOTS = 'this worker was started without dataset roots';
+
 /** The spec with its file or directory resolved inside the roots; throws a message naming the path when it is not. */
 export async function specWithinRoots(spec: DatasetSpec, roots: readonly string[]): Promise<DatasetSpec> {
   if (spec.kind === 'synthetic') return spec;
   const named = 'path' in spec ? spec.path : spec.dir;
-  if (roots.length === 0) throw new OptionError(`the job names the dataset '${named}', but this worker was started without dataset roots (--dataset-root DIR)`);
+  if (roots.length === 0) throw new OptionError(`the job names the dataset '${named}', but ${NO_DATASET_ROOTS}; start it with a dataset root, a directory that holds the dataset`);
   const real = await resolveInRoots(named, roots);
   if (!real) throw new OptionError(`the job names the dataset '${named}', which is not inside this worker's dataset roots or does not exist`);
   return 'path' in spec ? { ...spec, path: real } : { ...spec, dir: real };

@@ -6,6 +6,20 @@ import { HesseError } from '../errors.js';
  */
 export class ClusterError extends HesseError {}
 
+/**
+ * No worker served the run within the timeout. It carries the run's name and the Redis server
+ * (without password), so that a caller can say in its own words how to start workers for it.
+ */
+export class NoWorkersError extends ClusterError {
+  constructor(
+    message: string,
+    readonly runName: string,
+    readonly url: string,
+  ) {
+    super(message);
+  }
+}
+
 /** A job a worker refused: it names what was wrong, and is not retried. */
 export class JobRejectedError extends HesseError {}
 
@@ -19,4 +33,9 @@ export class ClusterAbortedError extends ClusterError {
     this.name = 'AbortError';
     if (options && 'cause' in options) this.cause = options.cause;
   }
+}
+
+/** The error of a cluster run its signal stopped. */
+export function abortedRun(signal: AbortSignal): ClusterAbortedError {
+  return new ClusterAbortedError('the cluster run was stopped before its products finished', { cause: signal.reason });
 }

@@ -5,11 +5,15 @@ export { inProcessExecutor, type LocalOptions as InProcessOptions } from '../cur
 export * from './threadExecutor.js';
 export * from './threadPool.js';
 export * from './redisUrl.js';
+export * from './linkHealth.js';
 export * from './redisLink.js';
 export * from './clusterProtocol.js';
+export * from './runKeys.js';
+export * from './jobCheck.js';
 export * from './shardAffinity.js';
 export * from './datasetRoots.js';
 export * from './clusterWorker.js';
+export * from './clusterOptions.js';
 export * from './clusterExecutor.js';
 export * from './createExecutor.js';
 export * from './taskQueue.js';

@@ -6,7 +6,8 @@
  * once.
  */
 import { Queue, QueueEvents } from 'bullmq';
-import { QUEUE_NAME, type RunKeys, type ShardJob, type ShardJobResult } from './clusterProtocol.js';
+import type { ShardJob, ShardJobResult } from './clusterProtocol.js';
+import { QUEUE_NAME, type RunKeys } from './runKeys.js';
 import { ClusterError } from './errors.js';
 import type { RedisLink } from './redisLink.js';
 
@@ -18,7 +19,7 @@ export interface DispatchOptions {
   /** when a worker was last seen alive */
   lastWorkerAt: () => number;
   /** what to say when no worker comes */
-  noWorkers: () => string;
+  noWorkers: () => ClusterError;
   /** after jobs were added (the run's new keys get their TTL) */
   afterAdd?: () => Promise<void>;
 }
@@ -119,7 +120,7 @@ export class JobDispatcher {
       watchdog = setInterval(() => {
         // while Redis is away no worker can be seen; the link has its own time limit
         if (!this.link.reachable) since = Date.now();
-        else if (Date.now() - Math.max(since, this.opts.lastWorkerAt()) > this.opts.workerTimeoutMs) reject(new ClusterError(this.opts.noWorkers()));
+        else if (Date.now() - Math.max(since, this.opts.lastWorkerAt()) > this.opts.workerTimeoutMs) reject(this.opts.noWorkers());
       }, Math.min(500, this.opts.workerTimeoutMs));
     });
     try {

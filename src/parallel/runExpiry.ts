@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { RunKeys } from './clusterProtocol.js';
+import type { RunKeys } from './runKeys.js';
 import type { RedisLink } from './redisLink.js';
 
 /**

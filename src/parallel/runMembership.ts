@@ -5,7 +5,8 @@
  * without one (the coordinator may have died, and no one else would), and drops the heartbeat.
  */
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import { QUEUE_NAME, type RunKeys, type RunMeta, type ShardJobResult, type WorkerInfo } from './clusterProtocol.js';
+import type { RunMeta, ShardJobResult, WorkerInfo } from './clusterProtocol.js';
+import { QUEUE_NAME, type RunKeys } from './runKeys.js';
 import type { WorkerEvent } from './clusterWorker.js';
 import type { RedisLink } from './redisLink.js';
 import { expireRunKeys } from './runExpiry.js';

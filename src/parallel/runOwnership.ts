@@ -4,7 +4,8 @@
  * it alive with a heartbeat that also renews the TTL of the run's keys and counts the workers,
  * and at the end withdraws the run and deletes every key of it.
  */
-import { PROTOCOL_VERSION, type RunKeys, type RunMeta } from './clusterProtocol.js';
+import { PROTOCOL_VERSION, type RunMeta } from './clusterProtocol.js';
+import type { RunKeys } from './runKeys.js';
 import { ClusterError } from './errors.js';
 import type { RedisLink } from './redisLink.js';
 import { expireRunKeys } from './runExpiry.js';

@@ -7,7 +7,9 @@
  */
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { jobProblem, type JobLimits, type RunKeys, type RunMeta, type ShardJob, type ShardJobResult } from './clusterProtocol.js';
+import type { JobLimits, RunMeta, ShardJob, ShardJobResult } from './clusterProtocol.js';
+import { jobProblem } from './jobCheck.js';
+import type { RunKeys } from './runKeys.js';
 import type { WorkerEvent } from './clusterWorker.js';
 import { specWithinRoots } from './datasetRoots.js';
 import { ClusterError, JobRejectedError } from './errors.js';

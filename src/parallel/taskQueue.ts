@@ -22,9 +22,10 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Queue, QueueEvents, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { OptionError } from '../errors.js';
-import { checkRunName } from './clusterProtocol.js';
+import { checkRunName } from './runKeys.js';
 import { ClusterError, JobRejectedError } from './errors.js';
-import { RedisLink, type LinkEvent } from './redisLink.js';
+import type { LinkEvent } from './linkHealth.js';
+import { RedisLink } from './redisLink.js';
 import { parseRedisUrl } from './redisUrl.js';
 
 const QUEUE = 'tasks';

@@ -5,7 +5,7 @@
  * sums, read back once each and deleted.
  */
 import type { Redis } from 'ioredis';
-import type { RunKeys } from './clusterProtocol.js';
+import type { RunKeys } from './runKeys.js';
 import { ClusterError } from './errors.js';
 import { sha256Hex, type ModelBlob } from './modelBlob.js';
 

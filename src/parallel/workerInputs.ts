@@ -6,7 +6,7 @@
  * that are gone raise ClusterError (the run has ended).
  */
 import type { Redis } from 'ioredis';
-import type { RunKeys } from './clusterProtocol.js';
+import type { RunKeys } from './runKeys.js';
 import { ClusterError, JobRejectedError } from './errors.js';
 import { decodeModelBlob, sha256Hex } from './modelBlob.js';
 import type { ThreadPool } from './threadPool.js';

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { describeLinkEvent, redactCredentials, resolveRedisUrl, runWorker, type WorkerEvent } from '../../parallel/index.js';
+import { inCliTerms } from '../cliTerms.js';
 import type { CommandContext } from '../context.js';
 import { intOption } from '../options.js';
 
@@ -72,7 +73,7 @@ export function registerWorker(program: Command, run: (f: (ctx: CommandContext, 
           signal: stop.signal,
           onEvent: (e) => {
             if (ctx.flags.json) process.stdout.write(JSON.stringify(e) + '\n');
-            else ctx.progress.say(`hesse worker: ${redactCredentials(describeEvent(e))}`);
+            else ctx.progress.say(`hesse worker: ${redactCredentials(inCliTerms(describeEvent(e)))}`);
           },
           ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
           ...(flags.cacheMb !== undefined ? { cacheBytes: flags.cacheMb * 2 ** 20 } : {}),
