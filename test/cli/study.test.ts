@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claimStudyFolder, resolveStudySettings } from '../../src/api/studySettings.js';
-import { CONFIRM_ABOVE_HOURS, estimateDecision, estimateLine } from '../../src/cli/commands/study.js';
+import { studySettings } from '../../src/api/study.js';
+import { CONFIRM_ABOVE_HOURS, estimateDecision, estimateLine, studyOptions } from '../../src/cli/commands/study.js';
 import { hesse } from './run.js';
 
 let root: string;
@@ -53,6 +54,17 @@ describe('hesse study: bad inputs get one line naming the problem', () => {
 
   it('--summary of a folder without a study names the missing study.json', async () => {
     expect(await refused(['bn-residual', '--summary', '--out', join(root, 'empty')])).toMatch(/study\.json is missing; give the folder a hesse study wrote/);
+  });
+});
+
+describe('hesse study: the defaults', () => {
+  it("no flags but the study: the library's defaults (depths 20,32,38,56, a Hessian batch of 200, CIFAR-10, seed 0, a quarter of the epochs)", () => {
+    const o = studyOptions('bn-residual', { out: 'x', png: true, augment: true, coldCheck: true }, { given: () => false });
+    const s = studySettings(o);
+    expect(s).toEqual(studySettings({}));
+    expect([s.depths, s.hessianBatch, s.data, s.seeds, s.analyzeEvery, s.augment, s.coldStartCheck]).toEqual([[20, 32, 38, 56], 200, 'cifar10', [0], 45, true, true]);
+    // --epochs alone: checkpoints every quarter of them
+    expect(studySettings(studyOptions('bn-residual', { out: 'x', png: true, augment: true, coldCheck: true, epochs: 8 }, { given: () => false })).analyzeEvery).toBe(2);
   });
 });
 
