@@ -18,7 +18,7 @@ import type { StudyRecipe } from './studyPresets.js';
 import { runStudyRun, type StudyEvent } from './studyRun.js';
 import { runFolder, readRunResult } from './studyRunFiles.js';
 import { collectRuns, studySection } from './studySection.js';
-import { estimateStudy, type StudyEstimate } from './studyEstimate.js';
+import { estimateStudy, estimateWorkers, type StudyEstimate } from './studyEstimate.js';
 import { claimStudyFolder, loadStudySettings, resolveStudySettings, runsOf, type StudySettings } from './studySettings.js';
 import type { StudyRun } from './studyVariants.js';
 import { runOnProcesses } from './studyProcesses.js';
@@ -96,9 +96,9 @@ export async function study(o: StudyOptions): Promise<StudyOutput> {
   let estimate: StudyEstimate | undefined;
   if (o.onEstimate && todo.length > 0) {
     o.onNote?.(`measuring this machine for an estimate of the cost of ${todo.length} run${todo.length === 1 ? '' : 's'} ...`);
-    // on a cluster: the slots of the workers serving the run now (at least one, to say something)
-    const workers = o.cluster ? Math.max(1, await taskWorkerSlots(resolveRedisUrl(o.cluster.redisUrl), o.cluster.runName ?? 'hesse')) : parallel;
-    estimate = await estimateStudy(settings, data, todo, Math.min(workers, todo.length));
+    // on a cluster: the slots of the workers serving the run now
+    const clusterSlots = o.cluster ? await taskWorkerSlots(resolveRedisUrl(o.cluster.redisUrl), o.cluster.runName ?? 'hesse') : undefined;
+    estimate = await estimateStudy(settings, data, todo, estimateWorkers(todo.length, { parallel, ...(clusterSlots !== undefined ? { clusterSlots } : {}) }));
     if (!(await o.onEstimate(estimate))) return { settings, dir, folder, completed: false, started: false, estimate };
   }
   await makeFolder(dir);

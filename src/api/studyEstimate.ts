@@ -7,6 +7,7 @@
  * sizes, epochs and checkpoints. The wall time spreads the runs over the workers (longest first).
  */
 import type { Dataset } from '../data/index.js';
+import { OptionError } from '../errors.js';
 import { buildModel } from '../nn/index.js';
 import { evaluate, train } from '../train/index.js';
 import { analyze } from './analyze.js';
@@ -26,7 +27,7 @@ export interface StudyEstimate {
 }
 
 /** Seconds per image of a training step, of a test forward pass, and per Hessian-vector product per image. */
-interface Throughput {
+export interface Throughput {
   trainPerImage: number;
   evalPerImage: number;
   productPerImage: number;
@@ -77,7 +78,7 @@ function productsPerCheckpoint(s: StudySettings): number {
 }
 
 /** Longest run first onto the least loaded worker: the time the last worker finishes. */
-function spread(durations: number[], workers: number): number {
+export function spread(durations: number[], workers: number): number {
   const load = new Array<number>(Math.max(1, workers)).fill(0);
   for (const d of [...durations].sort((a, b) => b - a)) {
     const i = load.indexOf(Math.min(...load));
@@ -86,25 +87,57 @@ function spread(durations: number[], workers: number): number {
   return Math.max(...load);
 }
 
+/**
+ * How many workers the estimate spreads the runs over: the cluster's worker slots serving the run
+ * (at least one, to say something) or the local worker processes, and never more than the runs to do.
+ */
+export function estimateWorkers(runs: number, o: { parallel: number; clusterSlots?: number }): number {
+  const workers = o.clusterSlots !== undefined ? Math.max(1, o.clusterSlots) : o.parallel;
+  return Math.max(1, Math.min(workers, runs));
+}
+
 export async function estimateStudy(s: StudySettings, data: StudyData, runs: readonly StudyRun[], workers: number): Promise<StudyEstimate> {
   const lo = s.depths[0]!;
   const hi = s.depths.at(-1)!;
   const measured = new Map<number, Throughput>([[lo, await measure(lo, s, data)]]);
   if (hi !== lo) measured.set(hi, await measure(hi, s, data));
-  const hessian = s.hessianBatch === null ? data.train.length : Math.min(s.hessianBatch, data.train.length);
+  return studyCost(s, { train: data.train.length, test: data.test.length }, runs, workers, measured);
+}
+
+/**
+ * The estimate from throughput figures: at the shallowest and the deepest of the study's depths
+ * (`measured`; one entry when they are the same), interpolated in between. Pure: the same figures
+ * give the same estimate.
+ */
+export function studyCost(
+  s: StudySettings,
+  images: { train: number; test: number },
+  runs: readonly StudyRun[],
+  workers: number,
+  measured: ReadonlyMap<number, Throughput>,
+): StudyEstimate {
+  const lo = s.depths[0]!;
+  const hi = s.depths.at(-1)!;
+  const at = (d: number) => {
+    const t = measured.get(d);
+    if (!t) throw new OptionError(`no throughput figures for ResNet-${d}; give them for the shallowest and the deepest depth of the study (${lo} and ${hi})`);
+    return t;
+  };
+  const lt = at(lo);
+  const ht = hi === lo ? lt : at(hi);
+  const hessian = s.hessianBatch === null ? images.train : Math.min(s.hessianBatch, images.train);
   const checkpoints = analysisEpochs(s).length;
   const seconds = runs.map((r) => {
-    const t = interpolate(measured.get(lo)!, measured.get(hi) ?? measured.get(lo)!, lo, hi, r.depth);
-    const training = s.epochs * (data.train.length * t.trainPerImage + data.test.length * t.evalPerImage);
+    const t = interpolate(lt, ht, lo, hi, r.depth);
+    const training = s.epochs * (images.train * t.trainPerImage + images.test * t.evalPerImage);
     // a checkpoint's products, and its primal passes (about a training step each) and loss
     const curvature = checkpoints * hessian * (productsPerCheckpoint(s) * t.productPerImage + 3 * t.trainPerImage);
     return training + curvature;
   });
   const compute = seconds.reduce((a, b) => a + b, 0);
-  const lt = measured.get(lo)!;
   const basis =
     `measured here: ResNet-${lo} at ${(1 / lt.trainPerImage).toFixed(0)} training images/s and ${(1 / lt.productPerImage).toFixed(0)} image-products/s` +
-    (hi !== lo ? `, ResNet-${hi} at ${(1 / measured.get(hi)!.trainPerImage).toFixed(0)} and ${(1 / measured.get(hi)!.productPerImage).toFixed(0)}` : '') +
+    (hi !== lo ? `, ResNet-${hi} at ${(1 / ht.trainPerImage).toFixed(0)} and ${(1 / ht.productPerImage).toFixed(0)}` : '') +
     `; ${runs.length} runs x ${s.epochs} epochs, ${checkpoints} checkpoints of about ${productsPerCheckpoint(s)} products on ${hessian.toLocaleString('en-US')} images`;
   return { computeHours: compute / 3600, wallHours: spread(seconds, workers) / 3600, workers, runs: runs.length, basis };
 }

@@ -49,6 +49,8 @@ describe('the smoke study, end to end', () => {
     expect(s.finished).toBe(16);
     expect(reference.interrupted).toBeUndefined();
     expect(s.analysisEpochs).toEqual([2, 4]);
+    const tol = s.settings.eigenTol as number;
+    expect(tol).toBe(1e-3);
     for (const run of s.runs) {
       expect(run.status, run.id).toBe('done');
       expect(run.epochs.map((e) => e.epoch)).toEqual([1, 2, 3, 4]);
@@ -57,7 +59,9 @@ describe('the smoke study, end to end', () => {
       // Lanczos starts cold at the first checkpoint, warm at the next, and the cold check agrees with it
       expect(first.warmStart).toBe(false);
       expect(last.warmStart).toBe(true);
-      expect(Math.abs(last.cold!.topEigenvalues[0]! - last.topEigenvalues[0]!)).toBeLessThan(2e-3 * Math.abs(last.topEigenvalues[0]!));
+      // both within tol x |theta| of the top eigenvalue (tol 1e-3), so within 2 tol of each other; and the warm start no dearer
+      expect(Math.abs(last.cold!.topEigenvalues[0]! - last.topEigenvalues[0]!)).toBeLessThan(2 * tol * Math.abs(last.topEigenvalues[0]!));
+      expect(last.eigenProducts, run.id).toBeLessThanOrEqual(last.cold!.products);
       // the checkpoint's training figures are the epoch's
       expect(last.trainLoss).toBe(run.epochs[3]!.trainLoss);
       expect(last.testAccuracy).toBe(run.epochs[3]!.testAcc);
@@ -69,6 +73,10 @@ describe('the smoke study, end to end', () => {
     expect(s.table.every((row) => row.finished === 1 && row.topEigenvalue !== null)).toBe(true);
     expect(s.verdicts.map((v) => v.claim)).toEqual(['residual', 'batchnorm', 'stages', 'sharpness-accuracy']);
     expect(s.warmStart!.checkpoints).toBe(16);
+    // what the warm start saved over the 16 warm-started checkpoints (the README's figure)
+    expect(s.warmStart!.warmProducts).toBeLessThan(s.warmStart!.coldProducts);
+    expect(s.warmStart!.largestEigenvalueGap).toBeLessThan(2 * tol);
+    expect(r.stdout).toContain(`warm start: ${s.warmStart!.warmProducts} Lanczos products instead of ${s.warmStart!.coldProducts} from a random start over 16 checkpoints`);
     expect(r.stdout).toMatch(/16 of 16 runs finished/);
     expect(r.stdout).toMatch(/^\s+\[(agrees|disagrees|cannot tell)\] Removing residual connections sharpens/m);
 

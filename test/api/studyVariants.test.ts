@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseIntegerList, resolveDepths, resolveSeeds, resolveVariants, runArchitecture, studyRuns, VARIANT_NAMES } from '../../src/api/studyVariants.js';
+import { studySettings } from '../../src/api/study.js';
 import { analysisEpochs, resolveStudySettings, settingsDifference } from '../../src/api/studySettings.js';
 import { OptionError } from '../../src/errors.js';
 import { buildModel } from '../../src/nn/index.js';
@@ -86,5 +87,26 @@ describe('the study variants build the networks of the paper', () => {
     expect(() => resolveStudySettings({ preset: 'tiny' })).toThrow(/unknown preset 'tiny'; choose smoke, laptop, paper/);
     expect(() => resolveStudySettings({ epochs: 4, analyzeEvery: 5 })).toThrow(/every 5 epochs is more than the 4 epochs/);
     expect(() => resolveStudySettings({ data: 'imagenet' })).toThrow(/unknown data 'imagenet'/);
+  });
+
+  it("without a preset: the paper's depths, PyHessian's Hessian batch of 200 training images, CIFAR-10, seed 0, a quarter of the epochs", () => {
+    const s = studySettings({});
+    expect(s.depths).toEqual([20, 32, 38, 56]);
+    expect(s.hessianBatch).toBe(200);
+    expect(s.data).toBe('cifar10');
+    expect(s.trainSamples).toBeNull();
+    expect(s.seeds).toEqual([0]);
+    expect(s.variants).toEqual(VARIANT_NAMES);
+    expect(s.preset).toBeNull();
+    expect(s.epochs).toBe(180);
+    expect(analysisEpochs(s)).toEqual([45, 90, 135, 180]);
+    // epochs given: still a quarter of them (rounded), and always the end
+    expect(analysisEpochs(studySettings({ epochs: 20 }))).toEqual([5, 10, 15, 20]);
+    expect(analysisEpochs(studySettings({ epochs: 10 }))).toEqual([3, 6, 9, 10]);
+    expect(analysisEpochs(studySettings({ epochs: 2 }))).toEqual([1, 2]);
+    // the paper preset changes only the seeds of these
+    const paper = studySettings({ preset: 'paper' });
+    expect({ ...paper, preset: null, seeds: [0] }).toEqual(s);
+    expect(paper.seeds).toEqual([0, 1, 2]);
   });
 });

@@ -224,6 +224,22 @@ function printStudy(ctx: CommandContext, out: StudyOutput): void {
   ctx.printJson({ out: out.dir, report: `${out.dir}/index.html`, completed: out.completed, finished: s.finished, total: s.total, table: s.table, verdicts: s.verdicts, warmStart: s.warmStart, estimate: out.estimate });
 }
 
+/** A study whose wall time is longer than this (in hours: 10 minutes) asks before it starts, on a terminal. */
+export const CONFIRM_ABOVE_HOURS = 1 / 6;
+
+/**
+ * What to do after the estimate: stop there (--estimate), ask (a long study, on a terminal, without
+ * --yes or --quiet), or start. Never asks when stdin or stderr is not a terminal.
+ */
+export function estimateDecision(
+  e: Pick<StudyEstimate, 'wallHours'>,
+  o: { estimateOnly: boolean; yes: boolean; quiet: boolean; stdinTTY: boolean; stderrTTY: boolean },
+): 'stop' | 'ask' | 'start' {
+  if (o.estimateOnly) return 'stop';
+  const interactive = o.stdinTTY && o.stderrTTY && !o.yes && !o.quiet;
+  return interactive && e.wallHours > CONFIRM_ABOVE_HOURS ? 'ask' : 'start';
+}
+
 async function confirm(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
@@ -244,7 +260,6 @@ export async function studyCommand(ctx: CommandContext, name: string, flags: Stu
   // every setting checked before the folder is made
   studySettings(options);
   const dir = flags.estimate ? resolve(flags.out) : await outputFolder(flags, existsSync(join(resolve(flags.out), STUDY_FILE)));
-  const interactive = !!process.stdin.isTTY && !!process.stderr.isTTY && !flags.yes && !ctx.flags.quiet;
   const out = await study({
     ...options,
     out: dir,
@@ -256,10 +271,8 @@ export async function studyCommand(ctx: CommandContext, name: string, flags: Stu
     ...(options.cluster ? { cluster: { ...options.cluster, onLinkEvent: (e) => ctx.progress.say(describeLinkEvent(e)) } } : {}),
     onEstimate: async (e) => {
       ctx.progress.say(estimateLine(e));
-      if (flags.estimate) return false;
-      // a long study asks first on a terminal, never when not on one
-      if (interactive && e.wallHours > 1 / 6) return confirm('start the study? [y/N] ');
-      return true;
+      const decision = estimateDecision(e, { estimateOnly: !!flags.estimate, yes: !!flags.yes, quiet: !!ctx.flags.quiet, stdinTTY: !!process.stdin.isTTY, stderrTTY: !!process.stderr.isTTY });
+      return decision === 'ask' ? confirm('start the study? [y/N] ') : decision === 'start';
     },
   });
   ctx.progress.end();
