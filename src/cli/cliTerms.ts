@@ -12,6 +12,6 @@ export function inCliTerms(text: string): string {
 /** The message of a user's error as the CLI prints it. */
 export function cliMessage(e: Error): string {
   const text = inCliTerms(e.message);
-  if (e instanceof NoWorkersError) return `${text} (hesse worker --redis URL --run ${e.runName})`;
+  if (e instanceof NoWorkersError) return `${text} (hesse ${e.workers === 'study' ? 'study-worker' : 'worker'} --redis URL --run ${e.runName})`;
   return text;
 }

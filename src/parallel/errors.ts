@@ -15,6 +15,8 @@ export class NoWorkersError extends ClusterError {
     message: string,
     readonly runName: string,
     readonly url: string,
+    /** which workers the run waits for: shard workers (products) or study workers (whole variants) */
+    readonly workers: 'shard' | 'study' = 'shard',
   ) {
     super(message);
   }

@@ -23,7 +23,7 @@ import { hostname } from 'node:os';
 import { Queue, QueueEvents, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { OptionError } from '../errors.js';
 import { checkRunName } from './runKeys.js';
-import { ClusterError, JobRejectedError } from './errors.js';
+import { ClusterError, JobRejectedError, NoWorkersError } from './errors.js';
 import type { LinkEvent } from './linkHealth.js';
 import { RedisLink } from './redisLink.js';
 import { parseRedisUrl } from './redisUrl.js';
@@ -192,7 +192,7 @@ export async function runTasks(o: RunTasksOptions): Promise<boolean> {
       if (pending.size === 0) break;
       if ((await link.keysMatching(keys.workerPattern)).length > 0) lastWorker = Date.now();
       else if (Date.now() - lastWorker > workerTimeoutMs) {
-        throw new ClusterError(`no study worker has served run '${o.runName}' at ${target.display} for ${Math.round(workerTimeoutMs / 1000)} s; start some with \`hesse study-worker --redis URL --run ${o.runName}\`, then run again to continue`);
+        throw new NoWorkersError(`no study worker has served run '${o.runName}' at ${target.display} for ${Math.round(workerTimeoutMs / 1000)} s; start study workers that serve run '${o.runName}' on that Redis server, then run again to continue`, o.runName, target.display, 'study');
       }
       await Promise.race([new Promise((r) => setTimeout(r, pollMs)), failure]);
     }

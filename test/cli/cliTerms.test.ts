@@ -33,6 +33,11 @@ describe('library messages in the CLI', () => {
     expect(line.startsWith(none.message)).toBe(true);
     expect(line).toMatch(/worker .*r7/);
     for (const f of flagsNamed(line)) expect(workerFlags()).toContain(f);
+    // a study waiting for study workers: the CLI names the study-worker command and only its flags
+    const study = cliMessage(new NoWorkersError("no study worker has served run 's3' at redis://127.0.0.1:6379 for 30 s; start study workers that serve run 's3' on that Redis server, then run again to continue", 's3', 'redis://127.0.0.1:6379', 'study'));
+    expect(study).toMatch(/study-worker .*s3/);
+    const studyWorker = buildProgram().commands.find((c) => c.name() === 'study-worker')!;
+    for (const f of flagsNamed(study)) expect(studyWorker.options.map((o) => o.long!)).toContain(f);
     // a message without such a phrase is printed as the library wrote it
     expect(cliMessage(new Error('the batch size must be positive'))).toBe('the batch size must be positive');
   });
