@@ -1,10 +1,16 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { constant } from '../../src/autodiff/index.js';
 import { loadModel } from '../../src/io/index.js';
 import type { Model } from '../../src/nn/index.js';
 import { GraphLayer, type OnnxDescription } from '../../src/nn/onnx/index.js';
-import { Tensor } from '../../src/tensor/index.js';
+import { Rng, Tensor } from '../../src/tensor/index.js';
+import { i, shapeArithmeticGraph, tensorAttr, writeGraph } from '../helpers/onnxGraphs.js';
 import { expected, fixtureBatch, onnxCase } from '../helpers/onnxFixtures.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'hesse-onnx-folding-'));
 
 // Shape arithmetic on a dynamic batch axis hangs off Shape(x): load-time folding cannot reach it,
 // so the first pass with an input shape folds it and later passes with that shape run without it.
@@ -125,5 +131,69 @@ describe('ONNX shape arithmetic folds per input shape', () => {
     const b = logits(model, two, 'float');
     expect(b).toEqual(logits((await loadModel(onnxPath)).model, two, 'float'));
     expect(relErr(b, rowsOf(want, [4, 5], [3, 1]))).toBeLessThan(1e-5);
+  });
+});
+
+describe('ONNX shape arithmetic on a small graph (its numbers checked against ONNX Runtime in onnx-operators.test.ts)', () => {
+  const input = (n: number) => new Tensor([n, 3, 4], new Rng(n).fillUniform(new Float32Array(n * 12), -1, 1) as Float32Array);
+
+  it('read from the input\'s shape: kept at load, folded on the first pass, and each batch size gets its own plan', async () => {
+    const { model } = await loadModel(writeGraph(join(dir, 'from-input.onnx'), shapeArithmeticGraph(true)));
+    const d = model.description as OnnxDescription;
+    expect(opsOf(d.nodes)).toEqual(['Shape', 'Gather', 'Range', 'Cast', 'Equal', 'Not', 'ConstantOfShape', 'Mul', 'Where', 'Add']);
+    const layer = layerOf(model);
+    for (const n of [3, 5]) {
+      const x = input(n);
+      const first = logits(model, x, 'float');
+      expect(layer.lastPassNodes).toBe(d.nodes.length);
+      expect(opsOf(layer.planFor(x.shape)!.nodes)).toEqual(['Mul', 'Where', 'Add']);
+      expect(logits(model, x, 'float')).toEqual(first);
+      expect(layer.lastPassNodes).toBe(3);
+      // the graph by hand: x·w where the position along the last axis is not 2, else 0.5; plus the position
+      const w = model.param('w').data;
+      const want = Array.from(x.data, (v, k) => (k % 4 === 2 ? 0.5 : v * w[k % 12]!) + (k % 4));
+      expect(relErr(first, want)).toBeLessThan(1e-7);
+    }
+  });
+
+  it('read from an initialiser\'s shape: folded when the file loads, with the same numbers', async () => {
+    const { model } = await loadModel(writeGraph(join(dir, 'from-constant.onnx'), shapeArithmeticGraph(false)));
+    expect(opsOf((model.description as OnnxDescription).nodes)).toEqual(['Mul', 'Where', 'Add']);
+    const other = (await loadModel(writeGraph(join(dir, 'from-input-2.onnx'), shapeArithmeticGraph(true)))).model;
+    const x = input(3);
+    expect(logits(model, x, 'float')).toEqual(logits(other, x, 'float'));
+  });
+
+  it('a shape that depends on the input\'s values, not only its shape, is not folded', async () => {
+    const int64s = (v: number[]) => tensorAttr('value', { dims: [v.length], type: 7, data: v });
+    const path = writeGraph(join(dir, 'data-shape.onnx'), {
+      opset: 17, input: { name: 'x', dims: ['n', 2] }, output: 'y',
+      initializers: { w: { dims: [4], data: [1, 2, 3, 4] } },
+      nodes: [
+        { op: 'Constant', inputs: [], outputs: ['st'], attrs: [int64s([0])] },
+        { op: 'Constant', inputs: [], outputs: ['en'], attrs: [int64s([1])] },
+        { op: 'Constant', inputs: [], outputs: ['flat'], attrs: [int64s([2])] },
+        { op: 'Constant', inputs: [], outputs: ['two'], attrs: [tensorAttr('value', { dims: [2], data: [2, 2] })] },
+        { op: 'Slice', inputs: ['x', 'st', 'en', 'st'], outputs: ['x0'] },
+        { op: 'Reshape', inputs: ['x0', 'flat'], outputs: ['x0f'] },
+        // the first row of the data plus 2, as a shape for w (the load's probe, zeros, gives [2, 2])
+        { op: 'Add', inputs: ['x0f', 'two'], outputs: ['d'] },
+        { op: 'Cast', inputs: ['d'], outputs: ['dims'], attrs: [i('to', 7)] },
+        { op: 'Reshape', inputs: ['w', 'dims'], outputs: ['rw'] },
+        { op: 'Shape', inputs: ['rw'], outputs: ['rs'] },
+        { op: 'Cast', inputs: ['rs'], outputs: ['rsf'], attrs: [i('to', 1)] },
+        { op: 'Mul', inputs: ['x', 'rsf'], outputs: ['y'] },
+      ],
+    });
+    const { model } = await loadModel(path);
+    const layer = layerOf(model);
+    for (const rows of [[0, 0, 1, 3], [2, -1, 1, 3], [-1, 2, 1, 3]]) {
+      const x = new Tensor([2, 2], Float32Array.from(rows));
+      // y = x · (the first row + 2), the shape w was given
+      const want = rows.map((v, k) => v * (rows[k % 2]! + 2));
+      expect(logits(model, x, 'float')).toEqual(Float32Array.from(want));
+      expect(logits(model, x, 'float')).toEqual(Float32Array.from(want));
+      expect(opsOf(layer.planFor([2, 2])!.nodes)).toContain('Shape');
+    }
   });
 });
