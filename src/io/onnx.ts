@@ -9,8 +9,9 @@
  * - tensors holding non-finite values (an additive −inf attention mask),
  * - tensors read only as a shape, index, axis, padding or condition input,
  * - names the caller freezes.
- * Those are buffers. Subgraphs of constants (shape arithmetic, Constant nodes) are folded here;
- * what depends on the input's shape is evaluated per batch, off the tape.
+ * Those are buffers. Subgraphs of constants (Constant nodes, masks) are folded here; shape
+ * arithmetic that reads the input's shape is folded on the first pass with each input shape
+ * (`GraphLayer` in nn/onnx), off the tape.
  */
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';

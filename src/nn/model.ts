@@ -103,6 +103,11 @@ export class Model {
     return this.theta.length;
   }
 
+  /** The network's root layer (an imported graph's `GraphLayer`, whose run plans a test can read). */
+  get layer(): Layer {
+    return this.root;
+  }
+
   get shapes(): Shape[] {
     return this.blocks.map((b) => b.shape);
   }

@@ -67,3 +67,39 @@ export function writeGraph(path: string, g: GraphSpec): string {
   writeFileSync(path, encodeGraph(g));
   return path;
 }
+
+const int64 = (v: number): TensorSpec => ({ dims: [], type: 7, data: [v] });
+
+/**
+ * Shape arithmetic of the kind exporters write, on an input ['n', 3, 4] and a parameter w [3, 4]:
+ * the last dimension read by Shape and Gather, Range over it, Cast to float, Equal and Not on the
+ * range, ConstantOfShape of the shape, and Where choosing between x·w and that constant. With
+ * `fromInput` the shape is the input's (folded on the first pass with each input shape); without,
+ * it is an int64 initialiser's (folded when the file loads). The numbers are the same.
+ */
+export function shapeArithmeticGraph(fromInput: boolean): GraphSpec {
+  return {
+    opset: 17,
+    input: { name: 'x', dims: ['n', 3, 4] },
+    output: 'y',
+    initializers: {
+      w: { dims: [3, 4], data: [0.3, -0.7, 1.1, 0.5, -1.3, 0.9, 0.2, -0.4, 0.8, -0.6, 1.2, -0.1] },
+      ...(fromInput ? {} : { like: { dims: [1, 3, 4], type: 7, data: new Array<number>(12).fill(0) } }),
+    },
+    nodes: [
+      { op: 'Shape', inputs: [fromInput ? 'x' : 'like'], outputs: ['s'], attrs: [i('start', 1)] },
+      { op: 'Constant', inputs: [], outputs: ['one'], attrs: [tensorAttr('value', int64(1))] },
+      { op: 'Constant', inputs: [], outputs: ['zero'], attrs: [tensorAttr('value', int64(0))] },
+      { op: 'Constant', inputs: [], outputs: ['two'], attrs: [tensorAttr('value', int64(2))] },
+      { op: 'Gather', inputs: ['s', 'one'], outputs: ['len'], attrs: [i('axis', 0)] },
+      { op: 'Range', inputs: ['zero', 'len', 'one'], outputs: ['r'] },
+      { op: 'Cast', inputs: ['r'], outputs: ['rf'], attrs: [i('to', 1)] },
+      { op: 'Equal', inputs: ['r', 'two'], outputs: ['e'] },
+      { op: 'Not', inputs: ['e'], outputs: ['keep'] },
+      { op: 'ConstantOfShape', inputs: ['s'], outputs: ['c'], attrs: [tensorAttr('value', { dims: [1], data: [0.5] })] },
+      { op: 'Mul', inputs: ['x', 'w'], outputs: ['xw'] },
+      { op: 'Where', inputs: ['keep', 'xw', 'c'], outputs: ['wh'] },
+      { op: 'Add', inputs: ['wh', 'rf'], outputs: ['y'] },
+    ],
+  };
+}

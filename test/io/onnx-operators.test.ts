@@ -9,7 +9,7 @@ import * as ops from '../../src/ops/index.js';
 import { Rng, Tensor } from '../../src/tensor/index.js';
 import { checkDerivatives } from '../helpers/derivatives.js';
 import { relativeError } from '../helpers/fixtures.js';
-import { f, i, ints, s, tensorAttr, writeGraph, type GraphSpec, type TensorSpec } from '../helpers/onnxGraphs.js';
+import { f, i, ints, s, shapeArithmeticGraph, tensorAttr, writeGraph, type GraphSpec, type TensorSpec } from '../helpers/onnxGraphs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hesse-onnx-ops-'));
 
@@ -256,6 +256,77 @@ cases[cases.length - 1]!.graph.initializers!.uax = ints64([2]);
 cases[cases.length - 1]!.graph.nodes[4]!.inputs.push('uax');
 cases[cases.length - 1]!.graph.nodes.push({ op: 'Add', inputs: ['y', 'u'], outputs: ['z'] });
 cases[cases.length - 1]!.graph.output = 'z';
+
+// Cases added later go at the end, so that the cases above keep their initialisers (`seed`).
+
+/**
+ * Values on a grid of step 1/8, one per element of `dims`, all different (a shuffled grid), as a
+ * Constant node's tensor: an offset that keeps a max or a kink away from the values the
+ * derivative check visits.
+ */
+function spreadGrid(dims: number[], symmetric: boolean): TensorSpec {
+  const n = dims.reduce((p, d) => p * d, 1);
+  const perm = new Rng(4242).permutation(n);
+  // symmetric: ±(k + 1/2)/8, never within 1/16 of 0; otherwise k/8 − n/16, distinct by 1/8
+  const data = Array.from(perm, (k, j) => (symmetric ? (j % 2 ? 1 : -1) * (k + 0.5) / 8 : k / 8 - n / 16));
+  return { dims, data };
+}
+// The derivative check moves each parameter by at most 2h·|v| ≈ 0.012 (h = 2⁻¹⁰, |v| < 6), the
+// small parameters start within 2⁻⁵ of 0, and the data enters scaled by 2⁻⁷: each input to the
+// pool or the Relu moves less than 0.051 from its grid value, so no window's maximum changes hands
+// (grid values 1/8 apart) and no Relu input crosses 0 (grid values at least 1/16 from it).
+const smallThenNormal = (small: number) => (rng: Rng, t: Float32Array) => {
+  for (let k = 0; k < t.length; k++) t[k] = k < small ? (2 * rng.uniform() - 1) * 2 ** -5 : rng.normal();
+};
+
+cases.push(
+  {
+    name: 'Relu and GlobalAveragePool, the derivative through both (away from the kink)',
+    graph: {
+      opset: 17, input: { name: 'x', dims: ['n', 2, 4, 4] }, output: 'y',
+      initializers: { w: param([2, 4, 4]), v: param([2, 1, 1]) },
+      nodes: [
+        { op: 'Constant', inputs: [], outputs: ['k'], attrs: [tensorAttr('value', scalar(2 ** -7))] },
+        { op: 'Constant', inputs: [], outputs: ['grid'], attrs: [tensorAttr('value', spreadGrid([1, 2, 4, 4], true))] },
+        { op: 'Mul', inputs: ['x', 'k'], outputs: ['xs'] },
+        { op: 'Add', inputs: ['grid', 'xs'], outputs: ['gx'] },
+        { op: 'Add', inputs: ['gx', 'w'], outputs: ['a'] },
+        { op: 'Relu', inputs: ['a'], outputs: ['r'] },
+        { op: 'GlobalAveragePool', inputs: ['r'], outputs: ['gp'] },
+        { op: 'Add', inputs: ['r', 'gp'], outputs: ['rg'] },
+        { op: 'Mul', inputs: ['rg', 'v'], outputs: ['y'] },
+      ],
+    },
+    init: smallThenNormal(2 * 4 * 4),
+    h: 2 ** -10,
+    parameters: ['w', 'v'],
+  },
+  {
+    name: 'MaxPool with a parameter before it (overlapping windows, padding; the derivative through the pool, away from ties)',
+    graph: {
+      opset: 17, input: { name: 'x', dims: ['n', 2, 6, 6] }, output: 'y',
+      initializers: { w: param([2, 6, 6]), v: param([2, 1, 1]) },
+      nodes: [
+        { op: 'Constant', inputs: [], outputs: ['k'], attrs: [tensorAttr('value', scalar(2 ** -7))] },
+        { op: 'Constant', inputs: [], outputs: ['grid'], attrs: [tensorAttr('value', spreadGrid([1, 2, 6, 6], false))] },
+        { op: 'Mul', inputs: ['x', 'k'], outputs: ['xs'] },
+        { op: 'Add', inputs: ['grid', 'xs'], outputs: ['gx'] },
+        { op: 'Add', inputs: ['gx', 'w'], outputs: ['a'] },
+        { op: 'MaxPool', inputs: ['a'], outputs: ['mp'], attrs: [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1])] },
+        { op: 'Mul', inputs: ['mp', 'v'], outputs: ['y'] },
+      ],
+    },
+    init: smallThenNormal(2 * 6 * 6),
+    h: 2 ** -10,
+    parameters: ['w', 'v'],
+  },
+  {
+    // test/io/onnx-folding.test.ts checks that these fold (per input shape, or at load)
+    name: 'Shape (start), Gather, Range, Cast, Equal, Not and ConstantOfShape on the input\'s shape; Where between x·w and that constant',
+    graph: shapeArithmeticGraph(true),
+    parameters: ['w'],
+  },
+);
 
 describe.each(cases.map((c) => [c.name, c] as const))('ONNX operators: %s', (_name, c) => {
   const path = writeGraph(join(dir, `case${cases.indexOf(c)}.onnx`), c.graph);

@@ -34,7 +34,8 @@ export function unsupportedOperator(node: GraphNode): UnsupportedGraphError {
 /**
  * Constant folding: every node whose inputs are all constants is evaluated now and disappears
  * from the graph (shape arithmetic, Constant nodes, masks built from constants). Nodes that read
- * the input (even only its shape) or a parameter stay, in order.
+ * the input (even only its shape) or a parameter stay, in order; those that follow from the
+ * input's shape alone are folded per input shape by `GraphLayer`.
  */
 export function foldConstants(nodes: readonly GraphNode[], known: Map<string, Const>, opset: number): GraphNode[] {
   const ctx: GraphContext = { opset, mode: 'eval', bnStats: new Map(), bnLayer: (n) => n.name };

@@ -672,3 +672,15 @@ export const operators: Record<string, OperatorImpl> = {
 
 export const supportedOperators: readonly string[] = Object.keys(operators).sort();
 
+/**
+ * The input slots whose values (not only their shapes) decide the shape of an operator's outputs:
+ * a shape, axes, split sizes, slice bounds, pads, Range's bounds. Every other output shape follows
+ * from the input shapes alone. The executor folds shape arithmetic per input shape by this table
+ * (`GraphLayer`), so an operator added above with such an input must be listed here.
+ */
+export const shapeInputs: Readonly<Record<string, readonly number[]>> = {
+  Reshape: [1], Expand: [1], Tile: [1], Slice: [1, 2, 3, 4], Pad: [1, 3], ConstantOfShape: [0], Range: [0, 1, 2],
+  Split: [1], Squeeze: [1], Unsqueeze: [1], ReduceSum: [1], ReduceMean: [1],
+};
+
+
