@@ -1,6 +1,7 @@
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { loadModel, loadStateDict } from '../src/io/index.js';
+import { convOutputSize, kernels, setKernels, type ConvGeometry, type Kernels } from '../src/kernels/index.js';
 import { evaluateBatch, lossAndGradient, resnet, secondOrder, type Batch, type Model, type ObjectiveOptions } from '../src/nn/index.js';
 import { Rng, Tensor } from '../src/tensor/index.js';
 import { envInt } from './stats.js';
@@ -16,6 +17,103 @@ interface Timed {
   forward: number;
   gradient: number;
   hvp: number;
+}
+
+/** FLOPs and milliseconds in the kernels during one pass: matrix products (SGEMM and convolutions) and the memory-bound rest. */
+interface KernelTally {
+  flops: number;
+  matrixMs: number;
+  elementwiseMs: number;
+}
+
+const tally: KernelTally = { flops: 0, matrixMs: 0, elementwiseMs: 0 };
+
+function convFlops(N: number, O: number, g: ConvGeometry): number {
+  const { Ho, Wo } = convOutputSize(g);
+  return 2 * N * O * g.C * g.kh * g.kw * Ho * Wo;
+}
+
+/** The active kernels with every call tallied into `tally`. */
+function tallied(base: Kernels): Kernels {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const wrap = <F extends (...a: any[]) => void>(fn: F, flops: ((...a: Parameters<F>) => number) | null): F =>
+    ((...a: Parameters<F>): void => {
+      const t = performance.now();
+      fn(...a);
+      const ms = performance.now() - t;
+      if (flops) {
+        tally.flops += flops(...a);
+        tally.matrixMs += ms;
+      } else tally.elementwiseMs += ms;
+    }) as F;
+  type Conv = Kernels['conv2dForward'];
+  const conv = (...[, , , N, O, g]: Parameters<Conv>) => convFlops(N, O, g);
+  return {
+    name: base.name,
+    description: base.description,
+    sgemm: wrap<Kernels['sgemm']>(base.sgemm.bind(base), (_tA, _tB, M, N, K) => 2 * M * N * K),
+    im2col: wrap<Kernels['im2col']>(base.im2col.bind(base), null),
+    col2im: wrap<Kernels['col2im']>(base.col2im.bind(base), null),
+    conv2dForward: wrap<Conv>(base.conv2dForward.bind(base), conv),
+    conv2dBackwardInput: wrap<Conv>(base.conv2dBackwardInput.bind(base), conv),
+    conv2dBackwardWeight: wrap<Conv>(base.conv2dBackwardWeight.bind(base), conv),
+    binary: wrap<Kernels['binary']>(base.binary.bind(base), null),
+    muladd: wrap<Kernels['muladd']>(base.muladd.bind(base), null),
+    reduce: wrap<Kernels['reduce']>(base.reduce.bind(base), null),
+  };
+}
+
+/**
+ * Where one pass's time goes, from a separate tallied run (the timings above run untallied): its
+ * GFLOP/s over the wall time, and the shares in matrix kernels, elementwise kernels and outside
+ * the kernels (the engine, the operators' JavaScript, allocation).
+ */
+function whereTimeGoes(label: string, f: () => unknown, repeats: number): { label: string; gflops: number; gflopPerS: number; matrixGflopPerS: number; matrixShare: number; elementwiseShare: number; outsideShare: number } {
+  const base = kernels();
+  setKernels(tallied(base));
+  const rows: { wall: number; t: KernelTally }[] = [];
+  try {
+    f();
+    for (let r = 0; r < repeats; r++) {
+      Object.assign(tally, { flops: 0, matrixMs: 0, elementwiseMs: 0 });
+      const t = performance.now();
+      f();
+      rows.push({ wall: performance.now() - t, t: { ...tally } });
+    }
+  } finally {
+    setKernels(base);
+  }
+  rows.sort((a, b) => a.wall - b.wall);
+  const { wall, t } = rows[Math.floor(rows.length / 2)]!;
+  return {
+    label,
+    gflops: t.flops / 1e9,
+    gflopPerS: t.flops / wall / 1e6,
+    matrixGflopPerS: t.matrixMs > 0 ? t.flops / t.matrixMs / 1e6 : 0,
+    matrixShare: t.matrixMs / wall,
+    elementwiseShare: t.elementwiseMs / wall,
+    outsideShare: 1 - (t.matrixMs + t.elementwiseMs) / wall,
+  };
+}
+
+function printWhere(rows: ReturnType<typeof whereTimeGoes>[]): void {
+  for (const w of rows) {
+    console.log(
+      `    ${w.label.padEnd(9)} ${w.gflops.toFixed(3).padStart(7)} GFLOP, ${w.gflopPerS.toFixed(1).padStart(6)} GFLOP/s over the pass (${w.matrixGflopPerS.toFixed(1)} inside the matrix kernels); ` +
+        `time: matrix kernels ${(100 * w.matrixShare).toFixed(0)}%, elementwise kernels ${(100 * w.elementwiseShare).toFixed(0)}%, outside the kernels ${(100 * w.outsideShare).toFixed(0)}%`,
+    );
+  }
+}
+
+/** The three passes of one model, each profiled by `whereTimeGoes`. */
+function profilePasses(model: Model, batch: Batch, repeats: number, opts?: ObjectiveOptions) {
+  const ctx = secondOrder(model, batch, opts);
+  const v = new Rng(2).fillNormal(new Float32Array(model.size)) as Float32Array;
+  return [
+    whereTimeGoes('forward', () => evaluateBatch(model, batch, opts), repeats),
+    whereTimeGoes('gradient', () => lossAndGradient(model, batch, opts), repeats),
+    whereTimeGoes('H·v', () => ctx.hvp(v), repeats),
+  ];
 }
 
 /** forward, gradient and H·v (cached primal) of each model, the models taking turns every repeat (the machine is shared). */
@@ -77,6 +175,9 @@ export async function benchOnnx(): Promise<void> {
   print('built-in resnet({ depth: 20 })', a);
   print('imported resnet20_bn.onnx', b);
   console.log(`  imported / built-in: forward ${(b.forward / a.forward).toFixed(3)}, gradient ${(b.gradient / a.gradient).toFixed(3)}, H·v ${(b.hvp / a.hvp).toFixed(3)}`);
+  console.log('  where the imported ResNet-20\'s time goes (kernels tallied, a separate run):');
+  const resnetWhere = profilePasses(imported.model, images, repeats);
+  printWhere(resnetWhere);
 
   const lm = await loadModel(fixture('decoder'));
   const sequences = envInt('HESSE_BENCH_SEQUENCES', 64);
@@ -85,5 +186,8 @@ export async function benchOnnx(): Promise<void> {
   const t = alternate([{ name: 'decoder', model: lm.model, batch: tokenBatch }], repeats).get('decoder')!;
   console.log(`decoder-only transformer (2 layers, d 16, ${lm.model.size} parameters), ${sequences} sequences of 8 tokens:`);
   print('decoder.onnx', t);
-  console.log(`  JSON ${JSON.stringify({ batch: batchSize, builtin: a, imported: b, decoder: { sequences, ...t } })}`);
+  console.log('  where its time goes (kernels tallied, a separate run):');
+  const decoderWhere = profilePasses(lm.model, tokenBatch, repeats);
+  printWhere(decoderWhere);
+  console.log(`  JSON ${JSON.stringify({ cpu: cpus()[0]?.model, batch: batchSize, builtin: a, imported: b, resnetWhere, decoder: { sequences, ...t }, decoderWhere })}`);
 }

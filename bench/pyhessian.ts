@@ -10,9 +10,10 @@
  * --split test --batch 200` takes the first 200 images of test_batch.bin, the same file. Both
  * normalise with PyHessian's CIFAR-10 constants and run batch norm in eval mode.
  *
- * Then HESSE_BENCH_PAIRS pairs (default 2), one after the other: PyHessian's example
+ * Then HESSE_BENCH_PAIRS rounds (default 2), one after the other: PyHessian's example
  * (../shared/anchors/pyhessian_example.py: eigenvalues() top 1, trace(), density() at its
- * defaults) and `hesse analyze --eigen 1 --trace --density --batch 200` at hesse's defaults, each
+ * defaults), `hesse analyze --eigen 1 --trace --trace-rse 0.03 --density --batch 200` (the verbs
+ * sharing the density's Lanczos run) and the same with --no-share (each verb its own products), each
  * a fresh process with 2 threads, each process's peak resident memory from getrusage. Printed: each
  * verb's seconds, products and answer, the totals, peak memory, and the median ratios.
  *
@@ -64,6 +65,53 @@ function median(xs: number[]): number {
   return m % 2 ? s[(m - 1) / 2]! : (s[m / 2 - 1]! + s[m / 2]!) / 2;
 }
 
+/**
+ * `hesse analyze --eigen 1 --trace --trace-rse 0.03 --density` on the batch (PyHessian's three
+ * verbs, the trace to goal 3's 3% relative standard error), with `extra` flags; each verb's time,
+ * products and answer from its results.json.
+ */
+function analyzeSide(out: string, extra: string[], model: string, data: string, batch: number, env: NodeJS.ProcessEnv): Side {
+  const run = hesse(['analyze', '--model', model, '--data', `cifar10:${data}`, '--split', 'test', '--batch', String(batch), '--eigen', '1', '--trace', '--trace-rse', '0.03', '--density', '--no-png', '--out', out, ...extra], env);
+  const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as {
+    timings: Record<string, number>;
+    products: Record<string, number>;
+    results: {
+      eigen: { values: number[]; residuals: number[] };
+      trace: { estimate: number; standardError: number; probes: number; method: string };
+      density: { nodes: number[][] };
+    };
+  };
+  const { eigen, trace, density } = res.results;
+  const nodes = density.nodes.flat();
+  return {
+    totalS: run.wallS,
+    peakMiB: run.peakMiB,
+    verbs: {
+      eigen: {
+        s: res.timings.eigen! / 1000,
+        products: res.products.eigen!,
+        answer: `top eigenvalue ${eigen.values[0]!.toPrecision(6)}, relative residual ${(eigen.residuals[0]! / Math.abs(eigen.values[0]!)).toExponential(1)}`,
+      },
+      trace: {
+        s: res.timings.trace! / 1000,
+        products: res.products.trace!,
+        answer: `trace ${trace.estimate.toPrecision(5)} ± ${trace.standardError.toPrecision(2)} (relative SE ${((100 * trace.standardError) / Math.abs(trace.estimate)).toFixed(1)}%, ${trace.probes} probes, ${trace.method})`,
+      },
+      density: { s: res.timings.density! / 1000, products: res.products.density!, answer: `Ritz values in [${finite(nodes).min.toPrecision(4)}, ${finite(nodes).max.toPrecision(5)}]` },
+    },
+  };
+}
+
+function finite(xs: number[]): { min: number; max: number } {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const x of xs) {
+    if (x < min) min = x;
+    if (x > max) max = x;
+  }
+  return { min, max };
+}
+
 export async function benchPyhessian(): Promise<void> {
   const batch = envInt('HESSE_BENCH_PYHESSIAN_BATCH', 200);
   const pairs = envInt('HESSE_BENCH_PAIRS', 2);
@@ -91,7 +139,7 @@ export async function benchPyhessian(): Promise<void> {
     const model = join(work, 'train', 'model.safetensors');
     console.log(`  model: ResNet-20 from hesse train (${epochs} epochs on the sample, ${trained.wallS.toFixed(0)} s): ${model}`);
 
-    const rows: { ph: Side; ours: Side }[] = [];
+    const rows: { ph: Side; ours: Side; alone: Side }[] = [];
     for (let p = 0; p < pairs; p++) {
       const r = pythonWithPeak(script, ['--model', model, '--data', sample, '--depth', '20', '--batch', String(batch), '--threads', String(threads), '--seed', '1'], env) as {
         total_s: number;
@@ -110,44 +158,17 @@ export async function benchPyhessian(): Promise<void> {
           density: { s: r.density.seconds, products: r.density.hvps, answer: `Ritz values in [${r.density.ritz_min.toPrecision(4)}, ${r.density.ritz_max.toPrecision(5)}]` },
         },
       };
-      const out = join(work, `analyze-${p}`);
-      const run = hesse(['analyze', '--model', model, '--data', `cifar10:${data}`, '--split', 'test', '--batch', String(batch), '--eigen', '1', '--trace', '--density', '--no-png', '--out', out], env);
-      const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as {
-        timings: Record<string, number>;
-        products: Record<string, number>;
-        results: {
-          eigen: { values: number[]; residuals: number[] };
-          trace: { estimate: number; standardError: number; probes: number };
-          density: { nodes: number[][] };
-        };
-      };
-      const { eigen, trace, density } = res.results;
-      const nodes = density.nodes.flat();
-      const ours: Side = {
-        totalS: run.wallS,
-        peakMiB: run.peakMiB,
-        verbs: {
-          eigen: {
-            s: res.timings.eigen! / 1000,
-            products: res.products.eigen!,
-            answer: `top eigenvalue ${eigen.values[0]!.toPrecision(6)}, relative residual ${(eigen.residuals[0]! / Math.abs(eigen.values[0]!)).toExponential(1)}`,
-          },
-          trace: {
-            s: res.timings.trace! / 1000,
-            products: res.products.trace!,
-            answer: `trace ${trace.estimate.toPrecision(5)} ± ${trace.standardError.toPrecision(2)} (relative SE ${((100 * trace.standardError) / Math.abs(trace.estimate)).toFixed(1)}%, ${trace.probes} probes)`,
-          },
-          density: { s: res.timings.density! / 1000, products: res.products.density!, answer: `Ritz values in [${Math.min(...nodes).toPrecision(4)}, ${Math.max(...nodes).toPrecision(5)}]` },
-        },
-      };
-      rows.push({ ph, ours });
+      const ours = analyzeSide(join(work, `analyze-${p}`), [], model, data, batch, env);
+      const alone = analyzeSide(join(work, `analyze-alone-${p}`), ['--no-share'], model, data, batch, env);
+      rows.push({ ph, ours, alone });
       console.log(`  pair ${p + 1}:`);
       for (const v of ['eigen', 'trace', 'density'] as const) {
         console.log(`    ${v.padEnd(8)} PyHessian ${ph.verbs[v].s.toFixed(1).padStart(7)} s ${String(ph.verbs[v].products).padStart(4)} products  ${ph.verbs[v].answer}`);
         console.log(`    ${''.padEnd(8)} hesse     ${ours.verbs[v].s.toFixed(1).padStart(7)} s ${String(ours.verbs[v].products).padStart(4)} products  ${ours.verbs[v].answer}`);
+        console.log(`    ${''.padEnd(8)} (no-share) ${alone.verbs[v].s.toFixed(1).padStart(6)} s ${String(alone.verbs[v].products).padStart(4)} products  ${alone.verbs[v].answer}`);
       }
       console.log(`    total    PyHessian ${ph.totalS.toFixed(1)} s (the script's own clock, model load excluded), peak ${ph.peakMiB.toFixed(0)} MiB;` +
-        ` hesse ${ours.totalS.toFixed(1)} s (the whole command), peak ${ours.peakMiB.toFixed(0)} MiB`);
+        ` hesse ${ours.totalS.toFixed(1)} s (the whole command), peak ${ours.peakMiB.toFixed(0)} MiB; hesse --no-share ${alone.totalS.toFixed(1)} s, peak ${alone.peakMiB.toFixed(0)} MiB`);
     }
     console.log('\n  medians over the pairs (hesse / PyHessian):');
     for (const v of ['eigen', 'trace', 'density'] as const) {
@@ -156,6 +177,7 @@ export async function benchPyhessian(): Promise<void> {
       console.log(`    ${v.padEnd(8)} time ${ratio.toFixed(2)}   time per product ${perProduct.toFixed(2)}`);
     }
     console.log(`    total    time ${median(rows.map((r) => r.ours.totalS / r.ph.totalS)).toFixed(2)}   peak memory ${median(rows.map((r) => r.ours.peakMiB / r.ph.peakMiB)).toFixed(2)}`);
+    console.log(`    total, --no-share (each verb its own products)   time ${median(rows.map((r) => r.alone.totalS / r.ph.totalS)).toFixed(2)}   peak memory ${median(rows.map((r) => r.alone.peakMiB / r.ph.peakMiB)).toFixed(2)}`);
     console.log('  (goal 3 of issue 13 for the api phase: top eigenvalue to 1e-4 relative residual, trace relative SE <= 3%, density from 100 Lanczos steps, in <= 0.2x the time and <= the memory)');
     console.log(`  JSON ${JSON.stringify({ cpu: cpus()[0]?.model, batch, threads, pairs: rows })}`);
   } finally {
