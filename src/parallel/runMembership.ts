@@ -7,16 +7,9 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { RunMeta, ShardJobResult, WorkerInfo } from './clusterProtocol.js';
 import { QUEUE_NAME, type RunKeys } from './runKeys.js';
-import type { WorkerEvent } from './clusterWorker.js';
 import type { RedisLink } from './redisLink.js';
 import { expireRunKeys } from './runExpiry.js';
-
-export interface MembershipOptions {
-  concurrency: number;
-  lockDurationMs: number;
-  stalledIntervalMs: number;
-  maxStalledCount: number;
-}
+import type { MembershipOptions, WorkerEvent } from './workerOptions.js';
 
 /** Errors of a connection that drops: the link reports those, once, and decides when to give up. */
 const CONNECTION_ERROR = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND|Connection is closed|Stream isn't writeable|connection close/i;

@@ -1,98 +1,42 @@
 /**
  * What a worker does with one shard job: it checks the job against the run it was admitted to and
- * against its limits, finds the dataset inside its roots, leaves the job for a while to the worker
- * that holds the shard's primal passes, computes the product or loss on the shard's thread, and
- * puts the partial sums back into Redis. A job that is wrong is refused for good (never retried
- * elsewhere); anything else (Redis away, a crash) fails the attempt, and BullMQ retries it.
+ * against its limits (jobGate.ts), finds the dataset inside its roots, leaves the job for a while
+ * to the worker that holds the shard's primal passes (affinityWait.ts), computes the product or
+ * loss on the shard's thread, and puts the partial sums back into Redis. A job that is wrong is
+ * refused for good (never retried elsewhere); anything else (Redis away, a crash) fails the
+ * attempt, and BullMQ retries it.
  */
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { JobLimits, RunMeta, ShardJob, ShardJobResult } from './clusterProtocol.js';
-import { jobProblem } from './jobCheck.js';
-import type { RunKeys } from './runKeys.js';
-import type { WorkerEvent } from './clusterWorker.js';
+import type { ShardJobResult } from './clusterProtocol.js';
+import { AffinityWait } from './affinityWait.js';
 import { specWithinRoots } from './datasetRoots.js';
-import { ClusterError, JobRejectedError } from './errors.js';
+import { JobGate, type GateContext } from './jobGate.js';
 import type { ShardTask } from './shardWorkspace.js';
 import { ThreadTaskError, type ThreadPool } from './threadPool.js';
 import type { WorkerInputs } from './workerInputs.js';
 
-export interface JobContext {
-  id: string;
-  keys: RunKeys;
-  limits: JobLimits;
+export interface JobContext extends GateContext {
   roots: string[];
   redis: Redis;
   pool: ThreadPool;
   inputs: WorkerInputs;
-  emit(e: WorkerEvent): void;
-  /** the run this worker serves */
-  admitted(): string | null;
-  /** a job of a run started since the run key was last read admits the worker to it, if the run key agrees */
-  admit(runId: string): void;
-  readMeta(): Promise<RunMeta | null>;
   /** the TTL of the run's keys, which results are written with */
   ttlMs(): number;
 }
 
-/** How long a job left to another worker waits before this one looks at it again. */
-const AFFINITY_BOUNCE_MS = 50;
-
 export function shardJobProcessor(ctx: JobContext): (job: Job, token?: string) => Promise<ShardJobResult> {
-  /** when this worker first saw a job meant for another one, by job id */
-  const firstSeen = new Map<string, number>();
-
-  const refuse = (job: Job, reason: string): never => {
-    ctx.emit({ type: 'rejected', jobId: String(job.id), reason });
-    throw new UnrecoverableError(`rejected by worker ${ctx.id}: ${reason}`);
-  };
-
-  /** Inputs that are wrong refuse the job; keys that are gone end it without a retry. */
-  const input = async <T>(job: Job, f: () => Promise<T>): Promise<T> => {
-    try {
-      return await f();
-    } catch (e) {
-      if (e instanceof JobRejectedError) return refuse(job, e.message);
-      if (e instanceof ClusterError) throw new UnrecoverableError(e.message);
-      throw e;
-    }
-  };
-
-  /** Leaves a job to the worker that holds its shard's primal passes, for a while, if that worker is alive. */
-  const leaveToPreferred = async (job: Job, data: ShardJob, token: string | undefined): Promise<boolean> => {
-    if (!data.preferred || data.preferred === ctx.id || !data.preferMs) return false;
-    // a job taken back from a worker that died or failed: its preferred worker is likely that one
-    if (job.attemptsMade + job.stalledCounter > 0) return false;
-    const jobId = String(job.id);
-    const seenAt = firstSeen.get(jobId) ?? Date.now();
-    firstSeen.set(jobId, seenAt);
-    if (firstSeen.size > 10_000) firstSeen.delete(firstSeen.keys().next().value!);
-    if (Date.now() - seenAt >= data.preferMs) return false;
-    if ((await ctx.redis.exists(ctx.keys.worker(data.preferred))) !== 1) return false;
-    await job.moveToDelayed(Date.now() + AFFINITY_BOUNCE_MS, token);
-    return true;
-  };
-
-  /** The job's data once it has passed every check. */
-  const admitted = async (job: Job): Promise<ShardJob> => {
-    let problem = jobProblem(job.data, ctx.admitted(), ctx.keys, ctx.limits);
-    const data = job.data as ShardJob;
-    if (problem && data && typeof data === 'object' && data.runId !== ctx.admitted()) {
-      const meta = await ctx.readMeta();
-      if (meta && meta.runId === data.runId) {
-        ctx.admit(meta.runId);
-        problem = jobProblem(job.data, ctx.admitted(), ctx.keys, ctx.limits);
-      }
-    }
-    return problem ? refuse(job, problem) : data;
-  };
+  const gate = new JobGate(ctx);
+  const affinity = new AffinityWait(ctx.id, ctx.redis, ctx.keys);
+  const refuse = (job: Job, reason: string): never => gate.refuse(job, reason);
+  const input = <T>(job: Job, f: () => Promise<T>): Promise<T> => gate.input(job, f);
 
   return async (job, token) => {
     const t0 = performance.now();
-    const data = await admitted(job);
+    const data = await gate.admitted(job);
     const spec = await specWithinRoots(data.dataset.spec, ctx.roots).catch((e: Error) => refuse(job, e.message));
-    if (await leaveToPreferred(job, data, token)) throw new DelayedError();
-    firstSeen.delete(String(job.id));
+    if (await affinity.leaveToPreferred(job, data, token)) throw new DelayedError();
+    affinity.taken(job);
     const shard: [number, number] = [data.shard.start, data.shard.end];
     ctx.emit({ type: 'started', jobId: String(job.id), op: data.op, shard });
     let bytesIn = 0;
