@@ -142,7 +142,7 @@ const eigenMethods: Record<EigenMethod, (ctx: StageContext, o: EigenSettings) =>
     let warm = startVector;
     if (krylov) {
       const r = await confirmedRitzPairs(ctx.operator, krylov, { k, ...(tol !== undefined ? { tol } : {}), ...ctx.algorithm('eigen') });
-      const reuses = `the density's Lanczos run (${krylov.alphas.length} steps): its top ${k === 1 ? 'Ritz pair' : `${k} Ritz pairs`}, each confirmed by one product`;
+      const reuses = `the density's Lanczos run (${krylov.alphas.length} steps): ${k === 1 ? 'its top Ritz pair, confirmed by one product' : `its top ${k} Ritz pairs, each confirmed by one product`}`;
       if (r.aborted || (r.converged.length === k && r.converged.every(Boolean))) {
         return { result: { method: 'Ritz pairs of the density\'s Lanczos run', values: r.eigenvalues, residuals: r.residualNorms, converged: r.converged.every(Boolean), reuses }, vectors: r.eigenvectors, aborted: r.aborted };
       }
