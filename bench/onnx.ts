@@ -1,9 +1,10 @@
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { loadModel, loadStateDict } from '../src/io/index.js';
-import { convOutputSize, kernels, setKernels, type ConvGeometry, type Kernels } from '../src/kernels/index.js';
+import { kernels, setKernels, type Kernels } from '../src/kernels/index.js';
 import { evaluateBatch, lossAndGradient, resnet, secondOrder, type Batch, type Model, type ObjectiveOptions } from '../src/nn/index.js';
 import { Rng, Tensor } from '../src/tensor/index.js';
+import { convFlops } from './profile.js';
 import { envInt } from './stats.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../test/fixtures/onnx/${name}.onnx`, import.meta.url));
@@ -27,11 +28,6 @@ interface KernelTally {
 }
 
 const tally: KernelTally = { flops: 0, matrixMs: 0, elementwiseMs: 0 };
-
-function convFlops(N: number, O: number, g: ConvGeometry): number {
-  const { Ho, Wo } = convOutputSize(g);
-  return 2 * N * O * g.C * g.kh * g.kw * Ho * Wo;
-}
 
 /** The active kernels with every call tallied into `tally`. */
 function tallied(base: Kernels): Kernels {

@@ -58,7 +58,8 @@ let current: PassProfile | undefined;
 /** The primitive rule running now (its category and row), to which kernel time is charged. */
 let owner: { category: string; row: string; kernelMs: number } | undefined;
 
-function convFlops(N: number, O: number, g: ConvGeometry): number {
+/** Multiply-adds x 2 of one convolution pass (forward, backward-input or backward-weight alike). */
+export function convFlops(N: number, O: number, g: ConvGeometry): number {
   const { Ho, Wo } = convOutputSize(g);
   return 2 * N * O * g.C * g.kh * g.kw * Ho * Wo;
 }

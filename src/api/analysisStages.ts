@@ -8,6 +8,7 @@ import {
   hutchPlusPlus,
   lanczosEigs,
   powerIteration,
+  projectedTrace,
   slq,
   xtrace,
   type HutchinsonDiagonalResult,
@@ -18,7 +19,6 @@ import {
 import type { Model } from '../nn/index.js';
 import type { DensityResult, DiagonalResult, EigenResult, JsonValue, PerLayerResult, ResultsSections, TraceResult } from '../report/results.js';
 import { choice, count, positive, requested, type Request } from './check.js';
-import { projectedTrace } from '../linalg/index.js';
 
 export const EIGEN_METHODS = ['lanczos', 'power'] as const;
 export type EigenMethod = (typeof EIGEN_METHODS)[number];
@@ -169,7 +169,8 @@ const traceMethods: Record<TraceMethod, (ctx: StageContext, o: TraceSettings) =>
     if (o.targetRse !== undefined) options.targetRse = o.targetRse;
     // the density's Krylov basis deflates the probes: its part of the trace, tr(QᵀHQ), is known without products
     const krylov = ctx.shared.krylov;
-    if (krylov) options.deflation = { basis: krylov.basis, projectedTrace: projectedTrace(krylov) };
+    const known = krylov ? projectedTrace(krylov) : 0;
+    if (krylov) options.deflation = { basis: krylov.basis, projectedTrace: known };
     const h = await hutchinson(ctx.operator, options);
     const result: Omit<TraceResult, 'products' | 'ms'> = {
       method: krylov ? 'Hutchinson (Rademacher), deflated by the density\'s Krylov basis' : 'Hutchinson (Rademacher)',
@@ -180,7 +181,7 @@ const traceMethods: Record<TraceMethod, (ctx: StageContext, o: TraceSettings) =>
       stoppedBy: h.stoppedBy,
       errorEstimate: h.errorEstimate,
     };
-    if (krylov) result.reuses = `the density's Lanczos run (${krylov.alphas.length} steps): tr(QᵀHQ) = ${projectedTrace(krylov).toPrecision(6)} from its basis Q, exact; the probes estimate the rest, tr(H) - tr(QᵀHQ)`;
+    if (krylov) result.reuses = `the density's Lanczos run (${krylov.alphas.length} steps): tr(QᵀHQ) = ${known.toPrecision(6)} from its basis Q, exact; the probes estimate the rest, tr(H) - tr(QᵀHQ)`;
     return { result, aborted: h.aborted };
   },
   'hutch++': async (ctx, o) => {

@@ -6,8 +6,11 @@ import type { KrylovBasis } from './slq.js';
 import { tridiagonalEigen } from './symmetricEigen.js';
 import { axpy, combine, dot, norm } from './vector.js';
 
-/** The k largest Ritz pairs of a Lanczos run: θ from T, the vectors Q s (unit length to rounding). */
-export function ritzPairs(krylov: KrylovBasis, k: number): { values: number[]; vectors: Float32Array[] } {
+/**
+ * The k largest Ritz pairs of a Lanczos run: θ from T, the vectors Q s (unit length to rounding),
+ * and `scale`, the largest |Ritz value| (lanczosEigs's estimate of ||A||).
+ */
+export function ritzPairs(krylov: KrylovBasis, k: number): { values: number[]; vectors: Float32Array[]; scale: number } {
   const m = krylov.alphas.length;
   if (m === 0) throw new RangeError('ritzPairs of an empty Lanczos run');
   if (krylov.basis.length !== m) throw new RangeError(`ritzPairs: ${krylov.basis.length} basis vectors for ${m} Lanczos steps`);
@@ -19,7 +22,7 @@ export function ritzPairs(krylov: KrylovBasis, k: number): { values: number[]; v
     values.push(eig.values[i]!);
     vectors.push(combine(krylov.basis, eig.vectors[i]!, krylov.basis[0]!.length));
   }
-  return { values, vectors };
+  return { values, vectors, scale: Math.max(Math.abs(eig.values[0]!), Math.abs(eig.values[m - 1]!)) };
 }
 
 /** tr(Qᵀ A Q) of a Lanczos run: the sum of its alphas, each q_jᵀ A q_j, known without a product. */
@@ -52,7 +55,6 @@ export async function confirmedRitzPairs(op: LinearOperator, krylov: KrylovBasis
     throw new OptionError(`the Lanczos basis has vectors of length ${krylov.basis[0]!.length}; the operator has size ${op.size}`);
   }
   const ritz = ritzPairs(krylov, k);
-  const scale = ritzScale(krylov);
   const ctx = new RunContext(op, 'ritz', ritz.vectors.length, options);
   const products = ctx.stopRequested ? [] : await ctx.apply(ritz.vectors);
   const eigenvalues: number[] = [];
@@ -68,12 +70,6 @@ export async function confirmedRitzPairs(op: LinearOperator, krylov: KrylovBasis
     eigenvalues,
     eigenvectors: ritz.vectors.slice(0, products.length),
     residualNorms,
-    converged: residualNorms.map((r, j) => r <= tol * Math.max(Math.abs(eigenvalues[j]!), 1e-2 * scale)),
+    converged: residualNorms.map((r, j) => r <= tol * Math.max(Math.abs(eigenvalues[j]!), 1e-2 * ritz.scale)),
   };
-}
-
-/** The largest |Ritz value| of the run, lanczosEigs's estimate of ||A||. */
-function ritzScale(krylov: KrylovBasis): number {
-  const values = tridiagonalEigen(krylov.alphas, krylov.betas).values;
-  return Math.max(Math.abs(values[0]!), Math.abs(values[values.length - 1]!));
 }
