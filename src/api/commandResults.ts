@@ -1,5 +1,5 @@
 import { TensorSet, type AnyDataset } from '../data/index.js';
-import { kernelsInfo } from '../kernels/index.js';
+import { kernelsForResults } from '../kernels/index.js';
 import { describeModel, type Model } from '../nn/index.js';
 import { createResults, type HesseResults } from '../report/index.js';
 import { sampleSummary } from './dataArg.js';
@@ -49,7 +49,7 @@ export interface CommandOutcome {
 export function commandResults(command: string, run: RunRecordOptions & { model: Model; dataset: AnyDataset }, outcome: CommandOutcome): HesseResults {
   const results = createResults({
     command,
-    kernels: kernelsInfo().description,
+    ...kernelsForResults(),
     ...(run.commandLine ? { argv: run.commandLine } : {}),
     inputs: { model: modelDescription(run.model, run.inputs?.model), data: dataDescription(run.dataset, run.inputs?.data), samples: outcome.samples },
     options: outcome.options,

@@ -6,7 +6,7 @@
  * table and the verdicts. Run again after a stop, it continues where it stopped.
  */
 import { resolve } from 'node:path';
-import { kernelsInfo } from '../kernels/index.js';
+import { kernelsForResults } from '../kernels/index.js';
 import { createResults, makeFolder, writeReport, type HesseResults, type StudyResult } from '../report/index.js';
 import { OptionError } from '../errors.js';
 import { resolveRedisUrl, taskWorkerSlots } from '../parallel/index.js';
@@ -124,7 +124,7 @@ async function studyResults(dir: string, settings: StudySettings, data: StudyDat
   const depths = settings.depths.join(', ');
   const results = createResults({
     command: 'study',
-    kernels: kernelsInfo().description,
+    ...kernelsForResults(),
     ...(o.commandLine ? { argv: o.commandLine } : {}),
     inputs: {
       model: { description: `CIFAR ResNets of depth ${depths}, width ${settings.width}: ${settings.variants.length} variants x ${settings.seeds.length} seed${settings.seeds.length === 1 ? '' : 's'}`, ...o.inputs?.model },

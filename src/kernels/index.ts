@@ -53,6 +53,17 @@ export function kernelsInfo(): KernelsInfo {
   return out;
 }
 
+/**
+ * What a results file records of the kernels: their description and, with the native kernels, the
+ * configuration chosen and how (the file it is stored in stays out: it is a path on this machine).
+ */
+export function kernelsForResults(): { kernels: string; kernelChoice?: Omit<KernelChoice, 'file'> } {
+  const info = kernelsInfo();
+  if (!info.native) return { kernels: info.description };
+  const { file: _file, ...choice } = info.native.choice;
+  return { kernels: info.description, kernelChoice: choice };
+}
+
 /** For tests and benchmarks: force a kernel set (undefined returns to automatic selection). */
 export function setKernels(k: Kernels | undefined): void {
   active = k;

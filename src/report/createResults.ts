@@ -1,4 +1,4 @@
-import type { HesseResults, ResultsInputs, ResultsOptions, ResultsSections } from './results.js';
+import type { HesseResults, ResultsInputs, ResultsKernelChoice, ResultsOptions, ResultsSections } from './results.js';
 import { RESULTS_FORMAT, RESULTS_SCHEMA_VERSION } from './results.js';
 import { redactCredentials } from '../parallel/redisUrl.js';
 import { hesseVersion } from './version.js';
@@ -7,6 +7,8 @@ export interface NewResults {
   command: string;
   /** How the caller describes the kernels in use ('native (openblas)', 'reference'). */
   kernels: string;
+  /** how the native kernels were chosen (measured, stored, default, environment) */
+  kernelChoice?: ResultsKernelChoice;
   inputs: ResultsInputs;
   options: ResultsOptions;
   /** the command line; every URL's password is replaced by *** before it is stored */
@@ -31,6 +33,7 @@ export function createResults(init: NewResults): HesseResults {
     products: init.products ?? {},
     results: init.results ?? {},
   };
+  if (init.kernelChoice) out.hesse.kernelChoice = init.kernelChoice;
   if (init.argv) out.argv = init.argv.map(redactCredentials);
   return out;
 }

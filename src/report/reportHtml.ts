@@ -3,7 +3,7 @@ import { EMBED_SCRIPT } from './embedScript.js';
 import { finiteExtent } from './extent.js';
 import { escapeHtml, formatMs, formatNumber, gridTable, keyValueTable, scriptJson } from './htmlFormat.js';
 import type { PlotId, ReportPlot } from './reportPlots.js';
-import type { HesseResults, LandscapeResult } from './results.js';
+import type { HesseResults, LandscapeResult, ResultsKernelChoice } from './results.js';
 import { STUDY_STYLE, studySections } from './studyHtml.js';
 
 /** A plot as the page refers to it: its spec and the static files written beside the page. */
@@ -45,6 +45,22 @@ function figure(plot: PagePlot): string {
 
 function section(id: string, title: string, body: string): string {
   return `<section id="${id}"><h2>${escapeHtml(title)}</h2>\n${body}\n</section>`;
+}
+
+const CHOICE_SOURCE: Record<string, string> = {
+  measured: 'measured on this run',
+  stored: 'stored from an earlier measurement',
+  default: 'the static rule, not measured',
+  environment: 'set by HESSE_ISA / HESSE_GEMM',
+};
+
+/** '<isa>, <gemm> GEMM, <convolution layout>: <how chosen> on <cpu> (candidate timings)'. */
+function kernelChoiceText(c: ResultsKernelChoice | undefined): string | undefined {
+  if (!c) return undefined;
+  const how = CHOICE_SOURCE[c.source] ?? c.source;
+  const at = c.measuredAt ? ` at ${c.measuredAt}` : '';
+  const timings = c.measuredMs ? ` (${Object.entries(c.measuredMs).map(([k, ms]) => `${k} ${formatNumber(Number(ms.toPrecision(3)))} ms`).join(', ')})` : '';
+  return `${c.isa}, ${c.gemm} GEMM, ${c.convRows ? 'row-strip' : 'plane'} convolutions: ${how}${at} on ${c.cpu}${timings}`;
 }
 
 function landscapeSummary(l: LandscapeResult): string {
@@ -111,6 +127,7 @@ export function reportHtml(results: HesseResults, plots: readonly PagePlot[], bu
           ['created', results.createdAt],
           ['hesse version', results.hesse.version],
           ['kernels', results.hesse.kernels],
+          ['kernel choice', kernelChoiceText(results.hesse.kernelChoice)],
           ['Node.js', results.hesse.node],
           ['platform', results.hesse.platform],
           ['interrupted', results.interrupted ? 'yes: the sections hold what finished before the stop' : undefined],

@@ -15,6 +15,21 @@ export const RESULTS_SCHEMA_VERSION = 1;
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
+/**
+ * The native kernels' configuration and where it came from: 'measured' (timed now, then stored),
+ * 'stored' (an earlier measurement on this machine and build), 'default' (the static rule) or
+ * 'environment' (HESSE_ISA / HESSE_GEMM), with the milliseconds per candidate when measured.
+ */
+export interface ResultsKernelChoice {
+  isa: string;
+  gemm: string;
+  convRows: boolean;
+  source: string;
+  cpu: string;
+  measuredAt?: string;
+  measuredMs?: Record<string, number>;
+}
+
 export interface HesseResults {
   /** Stamped by `writeResults`; optional here so callers need not spell it. */
   format?: typeof RESULTS_FORMAT;
@@ -24,6 +39,8 @@ export interface HesseResults {
     version: string;
     /** Which kernels ran the numbers, as the caller describes them (e.g. 'native (openblas, avx2)'). */
     kernels: string;
+    /** How the native kernels were chosen on this machine (absent with the reference kernels). */
+    kernelChoice?: ResultsKernelChoice;
     node?: string;
     platform?: string;
   };

@@ -235,6 +235,13 @@ function nestedDeeperThan(v: unknown, limit: number): boolean {
   return false;
 }
 
+function validKernelChoice(v: unknown): boolean {
+  if (!isObject(v)) return false;
+  const strings = ['isa', 'gemm', 'source', 'cpu'].every((k) => typeof v[k] === 'string');
+  const ms = v.measuredMs === undefined || (isObject(v.measuredMs) && Object.values(v.measuredMs).every((x) => typeof x === 'number'));
+  return strings && typeof v.convRows === 'boolean' && ms && (v.measuredAt === undefined || typeof v.measuredAt === 'string');
+}
+
 function describeType(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'an array with other values than strings' : `a ${typeof v}`;
 }
@@ -284,6 +291,9 @@ export function validateResults(value: unknown, skipped: string[] = []): HesseRe
       skipped.push(`options.${k}: nested more than ${MAX_OPTION_DEPTH} levels deep; left out of the report`);
     }
   }
+  const { kernelChoice, ...hesseRest } = hesse;
+  const choiceOk = kernelChoice === undefined || validKernelChoice(kernelChoice);
+  if (!choiceOk) skipped.push(`hesse.kernelChoice: must name isa, gemm, source and cpu as strings and convRows as a boolean; the kernel choice is left out of the report`);
   const { argv, ...rest } = root;
   const argvOk = argv === undefined || (Array.isArray(argv) && argv.every((a) => typeof a === 'string'));
   if (!argvOk) skipped.push(`argv: must be a list of strings, got ${describeType(argv)}; the command line is left out of the report`);
@@ -291,7 +301,8 @@ export function validateResults(value: unknown, skipped: string[] = []): HesseRe
     ...rest,
     ...(argvOk && argv !== undefined ? { argv } : {}),
     hesse: {
-      ...hesse,
+      ...hesseRest,
+      ...(choiceOk && kernelChoice !== undefined ? { kernelChoice } : {}),
       version: string('hesse.version', hesse.version),
       kernels: string('hesse.kernels', hesse.kernels ?? 'unknown'),
     },

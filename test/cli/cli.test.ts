@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { saveModel } from '../../src/io/checkpoint.js';
@@ -9,6 +9,7 @@ import { CIFAR10_NORMALIZATION, hessianBatch, synthetic } from '../../src/data/i
 import { hessianOperator } from '../../src/curvature/index.js';
 import { evaluateBatch, mlp, resnet } from '../../src/nn/index.js';
 import { readResults } from '../../src/report/index.js';
+import { kernelsInfo } from '../../src/kernels/index.js';
 import { Rng, Tensor } from '../../src/tensor/index.js';
 import { hesse } from './run.js';
 
@@ -64,6 +65,17 @@ describe('the hesse command', () => {
     expect(res.products.eigen).toBeGreaterThan(0);
     expect(res.timings.trace).toBeGreaterThan(0);
     expect(res.hesse.kernels).toMatch(/native|reference/);
+    // the kernels' configuration and how it was chosen, as this machine's kernelsInfo() has it (no local path)
+    const here = kernelsInfo();
+    if (here.native) {
+      expect(res.hesse.kernelChoice).toMatchObject({ isa: here.native.isa, gemm: here.native.gemm, convRows: here.native.convRows, cpu: cpus()[0]!.model });
+      expect(['measured', 'stored']).toContain(res.hesse.kernelChoice!.source);
+      expect(Object.keys(res.hesse.kernelChoice!.measuredMs!)).toEqual(Object.keys(here.native.choice.measuredMs!));
+      expect(res.hesse.kernelChoice).not.toHaveProperty('file');
+      expect(readFileSync(join(out, 'index.html'), 'utf8')).toContain(`kernel choice</th><td>${here.native.isa}, ${here.native.gemm} GEMM, `);
+    } else {
+      expect(res.hesse.kernelChoice).toBeUndefined();
+    }
     // the model's size and its loss and accuracy on the Hessian batch at the analysed weights: a forward pass of the library's on the same 16 samples
     const reference = evaluateBatch(resnet({ depth: 8, width: 2, seed: 1 }), hessianBatch(synthetic({ n: 48, seed: 3 }), 16, CIFAR10_NORMALIZATION));
     expect(summary.parameters).toBe(res.inputs.model.parameters);

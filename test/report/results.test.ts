@@ -11,6 +11,7 @@ import {
   parseResults,
   readResults,
   resultsToJson,
+  validateResults,
   writeResults,
 } from '../../src/report/index.js';
 import { landscape2d, syntheticResults } from './syntheticResults.js';
@@ -110,6 +111,19 @@ describe('reading a file that is not a hesse results file', () => {
     const empty = join(dir, 'empty');
     await mkdir(empty, { recursive: true });
     await expect(readResults(empty)).rejects.toThrow(/results\.json is missing; give a results directory/);
+  });
+
+  it('keeps a well-formed kernel choice and leaves a malformed one out, saying so', () => {
+    const choice = { isa: 'avx512', gemm: 'own', convRows: true, source: 'stored', cpu: 'Some CPU', measuredMs: { 'avx512/own': 3.5 } };
+    const kept = parseResults(JSON.stringify({ hesse: { version: '0.1.0', kernels: 'native', kernelChoice: choice }, command: 'analyze', results: {} }), 'x.json');
+    expect(kept.hesse.kernelChoice).toEqual(choice);
+    for (const bad of ['avx512', { ...choice, convRows: 'yes' }, { ...choice, measuredMs: { 'avx512/own': 'fast' } }, { isa: 'avx512' }]) {
+      const skipped: string[] = [];
+      const r = validateResults({ hesse: { version: '0.1.0', kernels: 'native', kernelChoice: bad }, command: 'analyze', results: {} }, skipped);
+      expect(r.hesse).not.toHaveProperty('kernelChoice');
+      expect(r.hesse.kernels).toBe('native');
+      expect(skipped).toEqual([expect.stringMatching(/^hesse\.kernelChoice: .*left out of the report$/)]);
+    }
   });
 
   it('accepts a minimal file and fills the bookkeeping with empties', () => {
