@@ -56,6 +56,7 @@ function tallied(base: Kernels): Kernels {
     binary: wrap<Kernels['binary']>(base.binary.bind(base), null),
     muladd: wrap<Kernels['muladd']>(base.muladd.bind(base), null),
     reduce: wrap<Kernels['reduce']>(base.reduce.bind(base), null),
+    affineBackward: wrap<Kernels['affineBackward']>(base.affineBackward.bind(base), null),
   };
 }
 

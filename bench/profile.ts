@@ -125,6 +125,12 @@ function timedKernels(base: Kernels): Kernels {
       (_a, b, _o, g) => 4 * iterElements(g) * (b ? 2 : 1),
       base.reduce.bind(base),
     ),
+    affineBackward: timed<Kernels['affineBackward']>(
+      (_g, _x, _s, mask) => `affine backward${mask ? ' + ReLU' : ''}`,
+      // bytes: g, x and (with ReLU) the mask read, dx written
+      (_g, _x, _s, mask, _dx, _ds, _dt, N, C, HW) => 4 * N * C * HW * (mask ? 4 : 3),
+      base.affineBackward.bind(base),
+    ),
   };
 }
 
@@ -138,7 +144,7 @@ function classify(node: Node): { category: string; row: string } {
   const role = node.role === 'backward' ? 'backward' : 'forward';
   if (name.startsWith('conv2d')) return { category: 'convolution', row: `${name} (${role})` };
   if (name === 'relu' || name === 'reluGrad') return { category: 'ReLU', row: `${name} (${role})` };
-  if (big && (name === 'channelAffine' || (perChannel && ['mul', 'add', 'sub', 'mulSumTo', 'sumTo', 'broadcastTo'].includes(name)))) {
+  if (big && (name === 'channelAffine' || name === 'channelAffineRelu' || (perChannel && ['mul', 'add', 'sub', 'mulSumTo', 'sumTo', 'broadcastTo'].includes(name)))) {
     return { category: 'batch norm (per-channel scale, shift, sums)', row: `${name} (${role})` };
   }
   if (big && (name === 'add' || name === 'accumulate')) return { category: 'residual add / cotangent accumulate', row: `${name} (${role})` };
@@ -212,7 +218,7 @@ function median(xs: number[]): number {
 
 function rate(c: Cell, row: string): string {
   if (!c.work || c.ms <= 0) return '';
-  return row.includes('binary') || row.includes('reduce') || row.includes('muladd') ? `${(c.work / c.ms / 1e6).toFixed(1)} GB/s` : `${(c.work / c.ms / 1e6).toFixed(1)} GFLOP/s`;
+  return row.includes('binary') || row.includes('reduce') || row.includes('muladd') || row.includes('affine backward') ? `${(c.work / c.ms / 1e6).toFixed(1)} GB/s` : `${(c.work / c.ms / 1e6).toFixed(1)} GFLOP/s`;
 }
 
 export interface PassSummary {

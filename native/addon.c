@@ -466,6 +466,28 @@ static napi_value js_reduce(napi_env env, napi_callback_info info) {
   return 0;
 }
 
+/* affineBackward(g, x, s, mask | null, dx, ds, dt, N, C, HW): the cotangents of y = x·s + t (then ReLU where mask is y) */
+static napi_value js_affine_backward(napi_env env, napi_callback_info info) {
+  const char *fn = "affineBackward";
+  napi_value argv[10];
+  long N, C, HW, lg = 0, lx = 0, ls = 0, lm = 0, ldx = 0, lds = 0, ldt = 0;
+  float *g, *x, *sc, *mask = 0, *dx, *ds, *dt;
+  napi_valuetype t;
+  if (!get_args(env, info, 10, argv, fn)) return 0;
+  if (!get_f32(env, argv[0], fn, "g", &g, &lg) || !get_f32(env, argv[1], fn, "x", &x, &lx) || !get_f32(env, argv[2], fn, "s", &sc, &ls)) return 0;
+  CHECK(napi_typeof(env, argv[3], &t));
+  if (t != napi_null && !get_f32(env, argv[3], fn, "mask", &mask, &lm)) return 0;
+  if (!get_f32(env, argv[4], fn, "dx", &dx, &ldx) || !get_f32(env, argv[5], fn, "ds", &ds, &lds) || !get_f32(env, argv[6], fn, "dt", &dt, &ldt)) return 0;
+  if (!get_int(env, argv[7], fn, "N", 0, &N) || !get_int(env, argv[8], fn, "C", 0, &C) || !get_int(env, argv[9], fn, "HW", 0, &HW)) return 0;
+  if ((double)N * (double)C * (double)HW > (double)lg) return fail_range(env, fn, "g must hold N*C*HW values");
+  const long total = N * C * HW;
+  if (lg < total || lx < total || ldx < total || (mask && lm < total)) return fail_range(env, fn, "g, x, mask and dx must each hold N*C*HW values");
+  if (ls < C || lds < C || ldt < C) return fail_range(env, fn, "s, ds and dt must each hold C values");
+  if (!hesse_affine_backward(g, x, sc, mask, dx, ds, dt, N, C, HW, hesse_threads_get()))
+    napi_throw_error(env, 0, "hesse native affineBackward: out of memory for the channel sums");
+  return 0;
+}
+
 /* fmaPeak(isa, seconds) -> GFLOP/s of independent FMAs on one thread: the ceiling a GEMM can approach. */
 static napi_value js_fma_peak(napi_env env, napi_callback_info info) {
   const char *fn = "fmaPeak";
@@ -508,6 +530,7 @@ NAPI_MODULE_INIT() {
       {"binary", 0, js_binary, 0, 0, 0, napi_default, 0},
       {"reduce", 0, js_reduce, 0, 0, 0, napi_default, 0},
       {"muladd", 0, js_muladd, 0, 0, 0, napi_default, 0},
+      {"affineBackward", 0, js_affine_backward, 0, 0, 0, napi_default, 0},
       {"info", 0, js_info, 0, 0, 0, napi_default, 0},
       {"configure", 0, js_configure, 0, 0, 0, napi_default, 0},
       {"fmaPeak", 0, js_fma_peak, 0, 0, 0, napi_default, 0},

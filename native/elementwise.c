@@ -7,6 +7,10 @@
 #include "config.h"
 #include "threads.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 /*
  * The loops are written once (always inlined) and compiled three times, for AVX-512, AVX2 and the
  * portable baseline; the configured instruction set picks one. Each loads its operands before
@@ -429,4 +433,145 @@ void hesse_reduce(const float *a, const float *b, float *out, long out_len, int 
   }
   for (long i = 0; i < out_len; i++) out[i] = acc ? (float)acc[i] : 0.0f;
   free(acc);
+}
+
+/* ---- a per-channel affine map's backward pass ---- */
+
+/*
+ * One row (one image, one channel) of the cotangents of y = x·s + t, optionally followed by ReLU:
+ * gm = g (or g where y > 0), dx = gm·s, and Σ gm·x and Σ gm added to *sgx and *sg. The row is
+ * read from memory once; gm is staged in dx (a row stays in L1) and the sums are sum_body's, so
+ * they are the bits reduce() gives for the same row, and dx the bits of binary's MUL. Each step
+ * is a plain loop the compiler vectorises (one loop doing all of it did not).
+ */
+ALWAYS_INLINE void affine_bwd_body(const float *restrict g, const float *restrict m, const float *restrict x, float s,
+                                   float *dx, long n, double *sgx, double *sg) {
+  if (m) {
+    for (long i = 0; i < n; i++) dx[i] = gate(g[i], m[i]);
+    *sgx += sum_body(dx, 1, x, 1, n);
+    *sg += sum_body(dx, 1, 0, 0, n);
+    for (long i = 0; i < n; i++) dx[i] = dx[i] * s;
+  } else {
+    *sgx += sum_body(g, 1, x, 1, n);
+    *sg += sum_body(g, 1, 0, 0, n);
+    for (long i = 0; i < n; i++) dx[i] = g[i] * s;
+  }
+}
+
+typedef void (*affine_bwd_fn)(const float *, const float *, const float *, float, float *, long, double *, double *);
+
+static void affine_bwd_generic(const float *g, const float *m, const float *x, float s, float *dx, long n, double *sgx, double *sg) {
+  affine_bwd_body(g, m, x, s, dx, n, sgx, sg);
+}
+
+/* The tail of a row and the fixed combination of the eight lanes, as sum_body does them. */
+static inline void affine_bwd_finish(const float *g, const float *m, const float *x, float s, float *dx, long i, long n,
+                                     double *a, double *b, double *sgx, double *sg) {
+  for (; i < n; i++) {
+    const float v = m ? gate(g[i], m[i]) : g[i];
+    dx[i] = v * s;
+    a[i & 7] += (double)v * (double)x[i];
+    b[i & 7] += (double)v;
+  }
+  *sgx += ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+  *sg += ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7]));
+}
+
+#if defined(__x86_64__)
+/*
+ * One pass for the whole row: eight floats at a time, the sums in eight double lanes (lane l
+ * holds the elements i ≡ l mod 8, as sum_body's s[l]), multiply then add, no fused multiply-add.
+ */
+__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw"))) static void affine_bwd_avx512(const float *g, const float *m, const float *x, float s,
+                                                                                         float *dx, long n, double *sgx, double *sg) {
+  __m512d a = _mm512_setzero_pd(), b = _mm512_setzero_pd();
+  const __m256 vs = _mm256_set1_ps(s), zero = _mm256_setzero_ps();
+  long i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_loadu_ps(g + i);
+    if (m) v = _mm256_maskz_mov_ps(_mm256_cmp_ps_mask(_mm256_loadu_ps(m + i), zero, _CMP_GT_OQ), v);
+    _mm256_storeu_ps(dx + i, _mm256_mul_ps(v, vs));
+    const __m512d vd = _mm512_cvtps_pd(v);
+    a = _mm512_add_pd(a, _mm512_mul_pd(vd, _mm512_cvtps_pd(_mm256_loadu_ps(x + i))));
+    b = _mm512_add_pd(b, vd);
+  }
+  double la[8], lb[8];
+  _mm512_storeu_pd(la, a);
+  _mm512_storeu_pd(lb, b);
+  affine_bwd_finish(g, m, x, s, dx, i, n, la, lb, sgx, sg);
+}
+
+__attribute__((target("avx2"))) static void affine_bwd_avx2(const float *g, const float *m, const float *x, float s, float *dx, long n,
+                                                             double *sgx, double *sg) {
+  __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), b0 = _mm256_setzero_pd(), b1 = _mm256_setzero_pd();
+  const __m256 vs = _mm256_set1_ps(s), zero = _mm256_setzero_ps();
+  long i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_loadu_ps(g + i);
+    if (m) v = _mm256_and_ps(v, _mm256_cmp_ps(_mm256_loadu_ps(m + i), zero, _CMP_GT_OQ));
+    _mm256_storeu_ps(dx + i, _mm256_mul_ps(v, vs));
+    const __m256 xv = _mm256_loadu_ps(x + i);
+    const __m256d v0 = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), v1 = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+    a0 = _mm256_add_pd(a0, _mm256_mul_pd(v0, _mm256_cvtps_pd(_mm256_castps256_ps128(xv))));
+    a1 = _mm256_add_pd(a1, _mm256_mul_pd(v1, _mm256_cvtps_pd(_mm256_extractf128_ps(xv, 1))));
+    b0 = _mm256_add_pd(b0, v0);
+    b1 = _mm256_add_pd(b1, v1);
+  }
+  double la[8], lb[8];
+  _mm256_storeu_pd(la, a0);
+  _mm256_storeu_pd(la + 4, a1);
+  _mm256_storeu_pd(lb, b0);
+  _mm256_storeu_pd(lb + 4, b1);
+  affine_bwd_finish(g, m, x, s, dx, i, n, la, lb, sgx, sg);
+}
+#endif
+
+static affine_bwd_fn affine_bwd_for(hesse_isa isa) {
+#if defined(__x86_64__)
+  if (isa == HESSE_ISA_AVX512) return affine_bwd_avx512;
+  if (isa == HESSE_ISA_AVX2) return affine_bwd_avx2;
+#endif
+  (void)isa;
+  return affine_bwd_generic;
+}
+
+typedef struct {
+  const float *g, *x, *s, *mask;
+  float *dx;
+  double *sgx, *sg;
+  long N, C, HW;
+  affine_bwd_fn row;
+} affine_bwd_job;
+
+/* Channels [lo, hi) of every image, images in order: each channel's sums run in one order whatever the split. */
+static void affine_bwd_range(const affine_bwd_job *j, long lo, long hi) {
+  for (long n = 0; n < j->N; n++)
+    for (long c = lo; c < hi; c++) {
+      const long off = (n * j->C + c) * j->HW;
+      j->row(j->g + off, j->mask ? j->mask + off : 0, j->x + off, j->s[c], j->dx + off, j->HW, j->sgx + c, j->sg + c);
+    }
+}
+
+static void affine_bwd_task(void *ctx, int chunk, int nchunks) {
+  const affine_bwd_job *j = (const affine_bwd_job *)ctx;
+  const long lo = j->C * chunk / nchunks, hi = j->C * (chunk + 1) / nchunks;
+  if (lo < hi) affine_bwd_range(j, lo, hi);
+}
+
+int hesse_affine_backward(const float *g, const float *x, const float *s, const float *mask, float *dx, float *ds, float *dt,
+                          long N, long C, long HW, int threads) {
+  double *acc = (double *)calloc((size_t)(2 * C > 0 ? 2 * C : 1), sizeof(double));
+  if (!acc) return 0;
+  affine_bwd_job j = {g, x, s, mask, dx, acc, acc + C, N, C, HW, affine_bwd_for(hesse_isa_get())};
+  const long total = N * C * HW;
+  int chunks = chunks_for(total, threads);
+  if (chunks > C) chunks = (int)C;
+  if (chunks <= 1) affine_bwd_range(&j, 0, C);
+  else hesse_parallel(chunks, threads, affine_bwd_task, &j);
+  for (long c = 0; c < C; c++) {
+    ds[c] = (float)acc[c];
+    dt[c] = (float)acc[C + c];
+  }
+  free(acc);
+  return 1;
 }

@@ -43,4 +43,13 @@ void hesse_muladd(const float *a, const float *b, const float *c, const float *d
 void hesse_reduce(const float *a, const float *b, float *out, long out_len, int rank, const long *shape, const long *sa,
                   const long *sb, const long *so, int threads);
 
+/*
+ * The cotangents of y = x·s + t over NCHW (s and t per channel), optionally followed by ReLU
+ * (mask: y, the gate g·[y > 0]; NULL: none): dx = gm·s (N·C·HW), ds[c] = Σ gm·x and dt[c] = Σ gm
+ * (C each), in one pass. Bitwise what binary MUL and reduce give for the same gm; the sums do not
+ * depend on the thread count. Returns 0 when its scratch cannot be allocated.
+ */
+int hesse_affine_backward(const float *g, const float *x, const float *s, const float *mask, float *dx, float *ds, float *dt,
+                          long N, long C, long HW, int threads);
+
 #endif

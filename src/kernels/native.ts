@@ -42,6 +42,7 @@ interface Addon {
   binary: Kernels['binary'];
   muladd: Kernels['muladd'];
   reduce: Kernels['reduce'];
+  affineBackward: Kernels['affineBackward'];
   info(): NativeInfo;
   configure(s: NativeSettings): NativeInfo;
   fmaPeak(isa: NativeIsa, seconds: number): number;
@@ -175,6 +176,7 @@ function makeKernels(a: Addon): Kernels {
     binary: a.binary,
     muladd: a.muladd,
     reduce: a.reduce,
+    affineBackward: a.affineBackward,
   };
 }
 

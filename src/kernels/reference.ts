@@ -175,6 +175,23 @@ function reduce(a: Float32Array, b: Float32Array | null, out: Float32Array, geom
   out.set(acc);
 }
 
+function affineBackward(g: Float32Array, x: Float32Array, s: Float32Array, mask: Float32Array | null, dx: Float32Array, ds: Float32Array, dt: Float32Array, N: number, C: number, HW: number): void {
+  const sgx = new Float64Array(C), sg = new Float64Array(C);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      const sc = s[c]!;
+      for (let i = (n * C + c) * HW, end = i + HW; i < end; i++) {
+        const v = mask && !(mask[i]! > 0) ? 0 : g[i]!;
+        dx[i] = v * sc;
+        sgx[c] += v * x[i]!;
+        sg[c] += v;
+      }
+    }
+  }
+  ds.set(sgx);
+  dt.set(sg);
+}
+
 export const referenceKernels: Kernels = {
   name: 'reference',
   description: 'reference (plain TypeScript)',
@@ -187,4 +204,5 @@ export const referenceKernels: Kernels = {
   binary,
   muladd,
   reduce,
+  affineBackward,
 };

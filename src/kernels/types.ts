@@ -108,4 +108,12 @@ export interface Kernels {
    * out is overwritten.
    */
   reduce(a: Float32Array, b: Float32Array | null, out: Float32Array, geometry: Float64Array): void;
+
+  /**
+   * The cotangents of y = x·s + t over NCHW (N x C x HW, s and t per channel), optionally through
+   * a ReLU after it: gm = g, or g where mask > 0 (mask is y; +0 elsewhere, as the gate kind);
+   * dx = gm·s (overwritten), ds[c] = Σ gm·x and dt[c] = Σ gm (float64 sums, overwritten), in one
+   * pass over g: batch norm's backward pass without its three separate sweeps.
+   */
+  affineBackward(g: Float32Array, x: Float32Array, s: Float32Array, mask: Float32Array | null, dx: Float32Array, ds: Float32Array, dt: Float32Array, N: number, C: number, HW: number): void;
 }

@@ -69,7 +69,8 @@ export class BatchNorm2d implements Layer {
     b.bnLayers.set(name, { momentum });
   }
 
-  forward(ctx: ForwardContext, x: Node): Node {
+  /** Batch norm, and with `relu` the ReLU after it, fused into one primitive (the same numbers as relu(bn(x))). */
+  forward(ctx: ForwardContext, x: Node, relu = false): Node {
     const r = batchNorm2d(
       x,
       ctx.params[this.weight]!,
@@ -78,6 +79,7 @@ export class BatchNorm2d implements Layer {
       ctx.buffers.get(this.runningVar)!,
       ctx.mode,
       this.eps,
+      relu,
     );
     if (r.batchMean && r.batchVar) {
       const count = x.value.size / x.shape[1]!;
@@ -124,8 +126,7 @@ export class BasicBlock implements Layer {
 
   forward(ctx: ForwardContext, x: Node): Node {
     let out = this.conv1.forward(ctx, x);
-    if (this.bn1) out = this.bn1.forward(ctx, out);
-    out = relu(out);
+    out = this.bn1 ? this.bn1.forward(ctx, out, true) : relu(out);
     out = this.conv2.forward(ctx, out);
     if (this.bn2) out = this.bn2.forward(ctx, out);
     if (this.residual) {

@@ -1,10 +1,11 @@
-import { constant, makeNode, tangentBuffer, valueBuffer, type Node, type Primitive } from '../autodiff/index.js';
+import { activeTape, constant, makeNode, releaseTangent, tangentBuffer, valueBuffer, type Node, type Primitive } from '../autodiff/index.js';
+import { Elementwise, kernels } from '../kernels/index.js';
 import { ShapeError } from '../errors.js';
 import { formatShape, sizeOf, Tensor } from '../tensor/index.js';
 import { addScalar, mean, mul, mulSumTo, reshape, scale, sub, sumTo } from './arithmetic.js';
 import { broadcastInto, muladdInto, type Operand } from './elementwise.js';
 import { blockShape } from './tangent.js';
-import { rsqrt } from './unary.js';
+import { reluGrad, rsqrt } from './unary.js';
 
 export interface BatchNormResult {
   output: Node;
@@ -15,36 +16,80 @@ export interface BatchNormResult {
 
 const operand = (data: Float32Array, shape: readonly number[]): Operand => ({ data, shape });
 
-const channelAffineOp: Primitive = {
-  name: 'channelAffine',
-  jvpReads: (node) => node.inputs.slice(0, 2),
-  // d(x·s + t) = dx·s + x·ds + dt, in one pass over the block whichever terms are present
-  jvp(node, [tx, ts, tt], k) {
-    const [x, s, t] = node.inputs as [Node, Node, Node];
-    const outShape = blockShape(k, node.shape);
-    const out = tangentBuffer(sizeOf(outShape));
-    const block = (tangent: Tensor, of: Node) => operand(tangent.data, blockShape(k, of.shape));
-    const primalX = operand(x.value.data, x.shape); // the same for every tangent of the block
-    const shift = tt ? block(tt, t) : null;
-    if (tx) muladdInto(block(tx, x), operand(s.value.data, s.shape), ts ? [primalX, block(ts, s)] : null, shift, out, outShape);
-    else if (ts) muladdInto(primalX, block(ts, s), null, shift, out, outShape);
-    else broadcastInto(tt!.data, blockShape(k, t.shape), out, outShape);
-    return new Tensor(outShape, out);
-  },
-  vjp(node, g, needed) {
-    const [x, s, t] = node.inputs as [Node, Node, Node];
-    return [needed[0] ? mul(g, s) : null, needed[1] ? mulSumTo(g, x, s.shape) : null, needed[2] ? sumTo(g, t.shape) : null];
-  },
-};
+const zero = new Float32Array(1);
+
+/** out = t where y > 0, else +0, for the k tangents of a block (ReLU's mask read from its output y). */
+function gateRows(t: Float32Array, y: Float32Array, k: number, out: Float32Array): void {
+  const n = y.length;
+  if (n > 0 && k > 0) kernels().binary(Elementwise.Gate, t, y, out, Float64Array.of(2, k, n, n, 1, 0, 1), false);
+}
+
+/** Whether the operands have the layout of batch norm's affine map: x NCHW, s and t [1, C, 1, 1], g like x. */
+function channelLayout(x: Node, s: Node, t: Node, g: Node): boolean {
+  const C = x.shape[1];
+  const perChannel = (n: Node) => n.shape.length === 4 && n.shape[1] === C && n.value.size === C;
+  return x.shape.length === 4 && perChannel(s) && perChannel(t) && g.value.size === x.value.size;
+}
 
 /**
- * x·s + t with s and t per channel ([1, C, 1, 1]) over an NCHW x: batch norm's affine map as one
- * primitive, so its forward value, its tangent and its cotangent each take one pass over x.
+ * When the backward pass is not recorded (a gradient, a training step), nothing differentiates
+ * the cotangents, so they can be plain arrays: one sweep over g gives dx = gm·s, Σ gm·x and Σ gm
+ * (gm = g, or g·[y > 0] through the ReLU), the bits the recorded rule's three primitives give.
  */
-export function channelAffine(x: Node, s: Node, t: Node): Node {
+function affineBackwardSweep(node: Node, g: Node, relu: boolean, needed: readonly boolean[]): (Node | null)[] {
+  const [x, s, t] = node.inputs as [Node, Node, Node];
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const dx = valueBuffer(x.value.size), ds = valueBuffer(C), dt = valueBuffer(C);
+  kernels().affineBackward(g.value.data, x.value.data, s.value.data, relu ? node.value.data : null, dx, ds, dt, N, C, H * W);
+  return [needed[0] ? constant(new Tensor(x.shape, dx)) : null, needed[1] ? constant(new Tensor(s.shape, ds)) : null, needed[2] ? constant(new Tensor(t.shape, dt)) : null];
+}
+
+function affineOp(relu: boolean): Primitive {
+  return {
+    name: relu ? 'channelAffineRelu' : 'channelAffine',
+    // ReLU's mask comes from the output, the affine map's tangent from x and s
+    jvpReads: (node) => (relu ? [node, ...node.inputs.slice(0, 2)] : node.inputs.slice(0, 2)),
+    // d(x·s + t) = dx·s + x·ds + dt, in one pass over the block whichever terms are present; then ReLU's gate
+    jvp(node, [tx, ts, tt], k) {
+      const [x, s, t] = node.inputs as [Node, Node, Node];
+      const outShape = blockShape(k, node.shape);
+      const out = tangentBuffer(sizeOf(outShape));
+      const block = (tangent: Tensor, of: Node) => operand(tangent.data, blockShape(k, of.shape));
+      const primalX = operand(x.value.data, x.shape); // the same for every tangent of the block
+      const shift = tt ? block(tt, t) : null;
+      if (tx) muladdInto(block(tx, x), operand(s.value.data, s.shape), ts ? [primalX, block(ts, s)] : null, shift, out, outShape);
+      else if (ts) muladdInto(primalX, block(ts, s), null, shift, out, outShape);
+      else broadcastInto(tt!.data, blockShape(k, t.shape), out, outShape);
+      if (!relu) return new Tensor(outShape, out);
+      const gated = tangentBuffer(out.length);
+      gateRows(out, node.value.data, k, gated);
+      releaseTangent(out);
+      return new Tensor(outShape, gated);
+    },
+    vjp(node, cotangent, needed) {
+      const [x, s, t] = node.inputs as [Node, Node, Node];
+      if (!activeTape() && channelLayout(x, s, t, cotangent)) return affineBackwardSweep(node, cotangent, relu, needed);
+      const g = relu ? reluGrad(cotangent, node) : cotangent;
+      return [needed[0] ? mul(g, s) : null, needed[1] ? mulSumTo(g, x, s.shape) : null, needed[2] ? sumTo(g, t.shape) : null];
+    },
+  };
+}
+
+const channelAffineOp = affineOp(false);
+const channelAffineReluOp = affineOp(true);
+
+/**
+ * x·s + t with s and t per channel ([1, C, 1, 1]) over an NCHW x, and with `relu` max(that, 0):
+ * batch norm's affine map (and the ReLU after it) as one primitive, so its forward value, its
+ * tangent and its cotangent each take one pass over x.
+ */
+export function channelAffine(x: Node, s: Node, t: Node, relu = false): Node {
+  const affine = new Tensor(x.shape, valueBuffer(x.value.size));
+  muladdInto(operand(x.value.data, x.shape), operand(s.value.data, s.shape), null, operand(t.value.data, t.shape), affine.data, x.shape);
+  if (!relu) return makeNode(channelAffineOp, [x, s, t], affine);
   const out = new Tensor(x.shape, valueBuffer(x.value.size));
-  muladdInto(operand(x.value.data, x.shape), operand(s.value.data, s.shape), null, operand(t.value.data, t.shape), out.data, x.shape);
-  return makeNode(channelAffineOp, [x, s, t], out);
+  if (out.size > 0) kernels().binary(Elementwise.Max, affine.data, zero, out.data, Float64Array.of(1, out.size, 1, 0), false);
+  return makeNode(channelAffineReluOp, [x, s, t], out);
 }
 
 /**
@@ -52,6 +97,7 @@ export function channelAffine(x: Node, s: Node, t: Node): Node {
  * its second derivatives come from the primitives' rules.
  * - train: batch statistics, differentiated through (the mean and variance depend on the weights);
  * - eval: running statistics, constants: y = x·γ/sqrt(var+eps) + (β − mean·γ/sqrt(var+eps)).
+ * With `relu`, the output is max(y, 0), the ReLU that follows batch norm in a CNN, in the same primitive.
  */
 export function batchNorm2d(
   x: Node,
@@ -61,6 +107,7 @@ export function batchNorm2d(
   runningVar: Tensor,
   mode: 'train' | 'eval',
   eps = 1e-5,
+  relu = false,
 ): BatchNormResult {
   if (x.shape.length !== 4) throw new ShapeError(`batch norm expects an NCHW input, got ${formatShape(x.shape)}`);
   const C = x.shape[1]!;
@@ -76,7 +123,7 @@ export function batchNorm2d(
     for (let c = 0; c < C; c++) invStd.data[c] = 1 / Math.sqrt(inv.value.data[c]! + eps);
     const scaleC = mul(gamma, constant(invStd));
     const shift = sub(beta, mul(constant(runningMean.reshape(perChannel)), scaleC));
-    return { output: channelAffine(x, scaleC, shift) };
+    return { output: channelAffine(x, scaleC, shift, relu) };
   }
   const mu = mean(x, [0, 2, 3], true);
   const centered = sub(x, mu);
@@ -86,6 +133,6 @@ export function batchNorm2d(
   const invStd = rsqrt(addScalar(variance, eps));
   // y = x·α + (β − μ·α), α = γ/σ: PyTorch's own arithmetic for batch norm, in one pass over x
   const alpha = mul(invStd, gamma);
-  const output = channelAffine(x, alpha, sub(beta, mul(mu, alpha)));
+  const output = channelAffine(x, alpha, sub(beta, mul(mu, alpha)), relu);
   return { output, batchMean: mu.value.data.slice(), batchVar: variance.value.data.slice() };
 }

@@ -3,7 +3,7 @@ import { Elementwise, referenceKernels } from '../../src/kernels/index.js';
 import { configureNative, loadNativeKernels, nativeInfo } from '../../src/kernels/native.js';
 import { geometry } from '../../src/ops/broadcast.js';
 import { Rng, sizeOf, type Shape } from '../../src/tensor/index.js';
-import { randomArray, viewAt } from './helpers.js';
+import { expectClose, randomArray, viewAt } from './helpers.js';
 
 const native = loadNativeKernels().kernels!;
 
@@ -202,5 +202,83 @@ describe('native elementwise kernels against the reference', () => {
     expect(() => native.binary(Elementwise.Add, new Float32Array(20), new Float32Array(5), new Float32Array(19), g, false)).toThrow(/out is shorter/);
     expect(() => native.binary(Elementwise.Mul, new Float32Array(20), null, new Float32Array(20), g, false)).toThrow(/b must be/);
     expect(() => native.reduce(new Float32Array(20), null, new Float32Array(1), Float64Array.of(9, 1))).toThrow(/rank/);
+  });
+
+  describe('affineBackward: batch norm\'s backward pass (and the ReLU after it) in one sweep', () => {
+    /** [N, C, HW]: odd row lengths (tails of the eight lanes), one channel, and one large enough for two threads. */
+    const shapes: [number, number, number][] = [[3, 5, 7], [2, 1, 33], [1, 4, 1], [8, 16, 1031]];
+    const inputs = (rng: Rng, [N, C, HW]: [number, number, number], nanWhereClosed = true) => {
+      const n = N * C * HW;
+      const g = randomArray(rng, n), x = randomArray(rng, n), y = randomArray(rng, n);
+      // the mask's edge cases: zeros of both signs and NaN (all closed), and NaN in g where the gate closes
+      y[0] = 0;
+      if (n > 2) y[1] = -0;
+      if (n > 3) y[2] = NaN;
+      if (n > 4) {
+        y[3] = -0.5;
+        if (nanWhereClosed) g[3] = NaN;
+      }
+      return { g, x, y, s: rng.fillUniform(new Float32Array(C), 0.5, 2) as Float32Array };
+    };
+    const run = (k: typeof native, i: ReturnType<typeof inputs>, mask: boolean, [N, C, HW]: [number, number, number]) => {
+      const dx = new Float32Array(N * C * HW).fill(9), ds = new Float32Array(C).fill(9), dt = new Float32Array(C).fill(9);
+      k.affineBackward(i.g, i.x, i.s, mask ? i.y : null, dx, ds, dt, N, C, HW);
+      return { dx, ds, dt };
+    };
+
+    it.each(isaConfigs())('against the reference kernel, with and without the ReLU ($label)', (cfg) => {
+      const rng = new Rng(40 + cfg.threads);
+      for (const shape of shapes) {
+        for (const mask of [false, true]) {
+          const i = inputs(rng, shape, mask);
+          const got = withConfig(cfg, () => run(native, i, mask, shape));
+          const want = run(referenceKernels, i, mask, shape);
+          expect(firstDifference(got.dx, want.dx), `dx ${shape} mask ${mask}`).toBe(-1);
+          // float64 sums of float32 products rounded once: the lane order can move only the last bit
+          const [N, , HW] = shape;
+          const gm = mask ? i.g.map((v, j) => (i.y[j]! > 0 ? v : 0)) : i.g;
+          const scaleOf = (f: (j: number) => number) => Float32Array.from(want.ds, (_, c) => {
+            let t = 0;
+            for (let n = 0; n < N; n++) for (let h = 0; h < HW; h++) t += Math.abs(f((n * want.ds.length + c) * HW + h));
+            return t;
+          });
+          expectClose(got.ds, want.ds, scaleOf((j) => gm[j]! * i.x[j]!), 2, `ds ${shape} mask ${mask}`);
+          expectClose(got.dt, want.dt, scaleOf((j) => gm[j]!), 2, `dt ${shape} mask ${mask}`);
+          if (mask && shape[0] * shape[1] * shape[2] > 4) expect(Object.is(got.dx[3], 0)).toBe(true);
+        }
+      }
+    });
+
+    it.each(isaConfigs())('gives the bits of the gate, the multiply and the two reductions it replaces ($label)', (cfg) => {
+      const rng = new Rng(50 + cfg.threads);
+      for (const shape of shapes) {
+        const [N, C, HW] = shape;
+        const n = N * C * HW;
+        const i = inputs(rng, shape);
+        const full = [N, C, HW], perC = [1, C, 1];
+        for (const mask of [false, true]) {
+          const got = withConfig(cfg, () => run(native, i, mask, shape));
+          const gm = new Float32Array(n), dx = new Float32Array(n), ds = new Float32Array(C), dt = new Float32Array(C);
+          withConfig(cfg, () => {
+            if (mask) native.binary(Elementwise.Gate, i.g, i.y, gm, geometry(full, [full, full]), false);
+            else gm.set(i.g);
+            native.binary(Elementwise.Mul, gm, i.s, dx, geometry(full, [full, perC]), false);
+            native.reduce(gm, i.x, ds, geometry(full, [full, full, perC]));
+            native.reduce(gm, null, dt, geometry(full, [full, full, perC]));
+          });
+          expect(firstDifference(got.dx, dx), `dx ${shape}`).toBe(-1);
+          expect(firstDifference(got.ds, ds), `ds ${shape}`).toBe(-1);
+          expect(firstDifference(got.dt, dt), `dt ${shape}`).toBe(-1);
+        }
+      }
+    });
+
+    it('refuses arrays shorter than N·C·HW or C', () => {
+      const a = new Float32Array(24), c = new Float32Array(2);
+      expect(() => native.affineBackward(new Float32Array(23), a, c, null, a, c, c, 3, 2, 4)).toThrow(/g must hold N\*C\*HW/);
+      expect(() => native.affineBackward(a, a, c, new Float32Array(20), a, c, c, 3, 2, 4)).toThrow(/mask and dx must each hold/);
+      expect(() => native.affineBackward(a, a, new Float32Array(1), null, a, c, c, 3, 2, 4)).toThrow(/s, ds and dt must each hold C/);
+      expect(() => native.affineBackward(a, a, c, null, a, c, c, 3, 2.5, 4)).toThrow(/C must be an integer/);
+    });
   });
 });

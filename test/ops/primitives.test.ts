@@ -97,6 +97,27 @@ describe('primitive derivatives against central differences', () => {
     checkDerivatives([[2, 3, 4, 5], [1, 3, 1, 1]], ([x, t]) => readout(ops.channelAffine(x!, s0, t!)));
   });
 
+  it('the affine map with the ReLU after it fused in, with every subset of its inputs varying', () => {
+    // |x·s| >= 0.25 and |t| <= 0.05: every value stays 0.2 from the kink, farther than a step moves it (4·2⁻⁸·|v|, |v| <= 4, in x, s and t)
+    const nx = 2 * 3 * 4 * 5;
+    const init = (rng: Rng, t: Float32Array) => {
+      for (let i = 0; i < t.length; i++) {
+        if (i < nx) t[i] = (rng.uniform() < 0.5 ? -1 : 1) * (0.5 + 0.5 * rng.uniform());
+        else if (i < nx + 3) t[i] = 0.5 + rng.uniform();
+        else t[i] = 0.1 * rng.uniform() - 0.05;
+      }
+    };
+    const opts = { init, h: 2 ** -8 };
+    checkDerivatives([[2, 3, 4, 5], [1, 3, 1, 1], [1, 3, 1, 1]], ([x, s, t]) => readout(ops.channelAffine(x!, s!, t!, true)), opts);
+    const x0 = constant(new Tensor([2, 3, 4, 5], Float32Array.from({ length: nx }, (_, i) => (i % 3 ? 1 : -1) * (0.5 + (i % 6) / 10))));
+    const s0 = constant(new Tensor([1, 3, 1, 1], Float32Array.of(0.7, 1.2, 0.9))), t0 = constant(new Tensor([1, 3, 1, 1], Float32Array.of(0.02, -0.03, 0)));
+    checkDerivatives([[2, 3, 4, 5]], ([x]) => readout(ops.channelAffine(x!, s0, t0, true)), opts);
+    checkDerivatives([[1, 3, 1, 1], [1, 3, 1, 1]], ([s, t]) => readout(ops.channelAffine(x0, s!, t!, true)), {
+      h: 2 ** -8,
+      init: (rng, t) => t.forEach((_, i) => (t[i] = i < 3 ? 0.5 + rng.uniform() : 0.1 * rng.uniform() - 0.05)),
+    });
+  });
+
   it('batch norm in train mode (batch statistics differentiated through) and eval mode', () => {
     const rm = new Tensor([3], Float32Array.of(0.1, -0.2, 0.3));
     const rv = new Tensor([3], Float32Array.of(1.2, 0.8, 1.5));

@@ -50,8 +50,7 @@ export function resnet(opts: ResNetOptions): Model {
   const root: Layer = {
     forward(ctx: ForwardContext, x: Node): Node {
       let h = stem.forward(ctx, x);
-      if (stemBn) h = stemBn.forward(ctx, h);
-      h = relu(h);
+      h = stemBn ? stemBn.forward(ctx, h, true) : relu(h);
       for (const block of blocks) h = block.forward(ctx, h);
       return fc.forward(ctx, globalAvgPool(h));
     },

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { constant, SecondOrderContext, valueAndGrad, type Node } from '../../src/autodiff/index.js';
+import { lossAndGradient, resnet, secondOrder } from '../../src/nn/index.js';
+import * as ops from '../../src/ops/index.js';
+import { Rng, Tensor } from '../../src/tensor/index.js';
+
+/**
+ * Batch norm's affine map with the ReLU after it is one primitive, and the gradient (a backward
+ * pass nobody differentiates) runs it as one sweep of the kernels instead of its recorded rule.
+ * Both are rewrites of arithmetic, not approximations: the numbers must be the same bits.
+ */
+
+/** Bit patterns, so that -0 and +0 (and NaN payloads) count as different. */
+const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
+
+function readout(y: Node): Node {
+  const rng = new Rng(5);
+  const a = constant(new Tensor(y.shape, rng.fillNormal(new Float32Array(y.value.size)) as Float32Array));
+  return ops.sum(ops.add(ops.mul(a, y), ops.mul(y, y)));
+}
+
+const shapes = [[4, 3, 5, 6], [1, 3, 1, 1], [1, 3, 1, 1]];
+function theta(seed: number): Float32Array {
+  const t = new Rng(seed).fillNormal(new Float32Array(4 * 3 * 5 * 6 + 6)) as Float32Array;
+  t[0] = 0; // an affine output of exactly 0 where the shift is 0: the kink, which both sides must treat alike
+  t[4 * 3 * 5 * 6 + 3] = 0;
+  return t;
+}
+
+describe("batch norm's affine map with the ReLU fused in", () => {
+  const fused = ([x, s, t]: Node[]) => readout(ops.channelAffine(x!, s!, t!, true));
+  const composed = ([x, s, t]: Node[]) => readout(ops.relu(ops.channelAffine(x!, s!, t!)));
+
+  it('gives relu(x·s + t) and its gradient and H·v bit for bit', () => {
+    for (const seed of [1, 2, 3]) {
+      const th = theta(seed);
+      const a = new SecondOrderContext(th, shapes, fused), b = new SecondOrderContext(th, shapes, composed);
+      expect(a.loss).toBe(b.loss);
+      expect(bits(a.gradient)).toEqual(bits(b.gradient));
+      const v = new Rng(seed + 10).fillNormal(new Float32Array(th.length)) as Float32Array;
+      expect(bits(a.hvp(v))).toEqual(bits(b.hvp(v)));
+    }
+  });
+
+  it('the one-sweep gradient equals the recorded backward pass bit for bit, with and without the ReLU', () => {
+    const plain = ([x, s, t]: Node[]) => readout(ops.channelAffine(x!, s!, t!));
+    for (const f of [fused, composed, plain]) {
+      const th = theta(4);
+      expect(bits(valueAndGrad(th, shapes, f).gradient)).toEqual(bits(new SecondOrderContext(th, shapes, f).gradient));
+    }
+  });
+
+  it('a ResNet with BN: the gradient of a training step and of eval mode equals the recorded backward pass bit for bit', () => {
+    const model = resnet({ depth: 8, width: 4, seed: 3 });
+    const rng = new Rng(8);
+    const batch = { x: new Tensor([6, 3, 8, 8], rng.fillNormal(new Float32Array(6 * 3 * 64)) as Float32Array), y: Int32Array.from({ length: 6 }, (_, i) => i % 10) };
+    for (const bnMode of ['eval', 'train'] as const) {
+      const swept = lossAndGradient(model, batch, { bnMode });
+      const recorded = secondOrder(model, batch, { bnMode });
+      expect(swept.loss).toBe(recorded.loss);
+      expect(bits(swept.gradient)).toEqual(bits(recorded.gradient));
+    }
+  });
+});
