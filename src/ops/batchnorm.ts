@@ -80,8 +80,9 @@ const channelAffineReluOp = affineOp(true);
 
 /**
  * x·s + t with s and t per channel ([1, C, 1, 1]) over an NCHW x, and with `relu` max(that, 0):
- * batch norm's affine map (and the ReLU after it) as one primitive, so its forward value, its
- * tangent and its cotangent each take one pass over x.
+ * batch norm's affine map (and the ReLU after it) as one primitive. Its tangent takes one pass
+ * over the block (and one more for the ReLU's gate), its unrecorded cotangent one sweep for the
+ * affine map and the ReLU together; the numbers are those of relu(channelAffine(x, s, t)).
  */
 export function channelAffine(x: Node, s: Node, t: Node, relu = false): Node {
   const affine = new Tensor(x.shape, valueBuffer(x.value.size));
