@@ -479,9 +479,8 @@ static napi_value js_affine_backward(napi_env env, napi_callback_info info) {
   if (t != napi_null && !get_f32(env, argv[3], fn, "mask", &mask, &lm)) return 0;
   if (!get_f32(env, argv[4], fn, "dx", &dx, &ldx) || !get_f32(env, argv[5], fn, "ds", &ds, &lds) || !get_f32(env, argv[6], fn, "dt", &dt, &ldt)) return 0;
   if (!get_int(env, argv[7], fn, "N", 0, &N) || !get_int(env, argv[8], fn, "C", 0, &C) || !get_int(env, argv[9], fn, "HW", 0, &HW)) return 0;
-  if ((double)N * (double)C * (double)HW > (double)lg) return fail_range(env, fn, "g must hold N*C*HW values");
-  const long total = N * C * HW;
-  if (lg < total || lx < total || ldx < total || (mask && lm < total)) return fail_range(env, fn, "g, x, mask and dx must each hold N*C*HW values");
+  const double total = (double)N * (double)C * (double)HW; /* in double: the product of three dimensions can overflow a long */
+  if (total > lg || total > lx || total > ldx || (mask && total > lm)) return fail_range(env, fn, "g, x, mask and dx must each hold N*C*HW values");
   if (ls < C || lds < C || ldt < C) return fail_range(env, fn, "s, ds and dt must each hold C values");
   if (!hesse_affine_backward(g, x, sc, mask, dx, ds, dt, N, C, HW, hesse_threads_get()))
     napi_throw_error(env, 0, "hesse native affineBackward: out of memory for the channel sums");

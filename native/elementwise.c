@@ -188,41 +188,25 @@ DEFINE_PATH(avx2, __attribute__((target("avx2"))))
 DEFINE_PATH(avx512, __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,prefer-vector-width=512"))))
 #endif
 
-static row_fn row_for(hesse_isa isa) {
+/* NAME_for(isa): the NAME_avx512, NAME_avx2 or NAME_generic version, as the instruction set allows. */
 #if defined(__x86_64__)
-  if (isa == HESSE_ISA_AVX512) return row_avx512;
-  if (isa == HESSE_ISA_AVX2) return row_avx2;
+#define DEFINE_PICK(NAME)                                  \
+  static NAME##_fn NAME##_for(hesse_isa isa) {             \
+    if (isa == HESSE_ISA_AVX512) return NAME##_avx512;     \
+    if (isa == HESSE_ISA_AVX2) return NAME##_avx2;         \
+    return NAME##_generic;                                 \
+  }
+#else
+#define DEFINE_PICK(NAME)                                  \
+  static NAME##_fn NAME##_for(hesse_isa isa) {             \
+    (void)isa;                                             \
+    return NAME##_generic;                                 \
+  }
 #endif
-  (void)isa;
-  return row_generic;
-}
-
-static sum_fn sum_for(hesse_isa isa) {
-#if defined(__x86_64__)
-  if (isa == HESSE_ISA_AVX512) return sum_avx512;
-  if (isa == HESSE_ISA_AVX2) return sum_avx2;
-#endif
-  (void)isa;
-  return sum_generic;
-}
-
-static muladd_fn muladd_for(hesse_isa isa) {
-#if defined(__x86_64__)
-  if (isa == HESSE_ISA_AVX512) return muladd_avx512;
-  if (isa == HESSE_ISA_AVX2) return muladd_avx2;
-#endif
-  (void)isa;
-  return muladd_generic;
-}
-
-static spread_fn spread_for(hesse_isa isa) {
-#if defined(__x86_64__)
-  if (isa == HESSE_ISA_AVX512) return spread_avx512;
-  if (isa == HESSE_ISA_AVX2) return spread_avx2;
-#endif
-  (void)isa;
-  return spread_generic;
-}
+DEFINE_PICK(row)
+DEFINE_PICK(sum)
+DEFINE_PICK(muladd)
+DEFINE_PICK(spread)
 
 /* ---- binary ---- */
 
@@ -437,34 +421,15 @@ void hesse_reduce(const float *a, const float *b, float *out, long out_len, int 
 
 /* ---- a per-channel affine map's backward pass ---- */
 
-/*
- * One row (one image, one channel) of the cotangents of y = x·s + t, optionally followed by ReLU:
- * gm = g (or g where y > 0), dx = gm·s, and Σ gm·x and Σ gm added to *sgx and *sg. The row is
- * read from memory once; gm is staged in dx (a row stays in L1) and the sums are sum_body's, so
- * they are the bits reduce() gives for the same row, and dx the bits of binary's MUL. Each step
- * is a plain loop the compiler vectorises (one loop doing all of it did not).
- */
-ALWAYS_INLINE void affine_bwd_body(const float *restrict g, const float *restrict m, const float *restrict x, float s,
-                                   float *dx, long n, double *sgx, double *sg) {
-  if (m) {
-    for (long i = 0; i < n; i++) dx[i] = gate(g[i], m[i]);
-    *sgx += sum_body(dx, 1, x, 1, n);
-    *sg += sum_body(dx, 1, 0, 0, n);
-    for (long i = 0; i < n; i++) dx[i] = dx[i] * s;
-  } else {
-    *sgx += sum_body(g, 1, x, 1, n);
-    *sg += sum_body(g, 1, 0, 0, n);
-    for (long i = 0; i < n; i++) dx[i] = g[i] * s;
-  }
-}
-
 typedef void (*affine_bwd_fn)(const float *, const float *, const float *, float, float *, long, double *, double *);
 
-static void affine_bwd_generic(const float *g, const float *m, const float *x, float s, float *dx, long n, double *sgx, double *sg) {
-  affine_bwd_body(g, m, x, s, dx, n, sgx, sg);
-}
-
-/* The tail of a row and the fixed combination of the eight lanes, as sum_body does them. */
+/*
+ * Elements [i, n) of one row (one image, one channel) of the cotangents of y = x·s + t, optionally
+ * followed by ReLU: gm = g (or g where y > 0), dx = gm·s, Σ gm·x and Σ gm into the eight lanes a
+ * and b (lane l holds the elements ≡ l mod 8, as sum_body's s[l]), then the lanes combined in
+ * sum_body's order and added to *sgx and *sg: the bits reduce() gives for the same row, and dx the
+ * bits of binary's MUL. The portable path runs whole rows through it; the vector paths their tails.
+ */
 static inline void affine_bwd_finish(const float *g, const float *m, const float *x, float s, float *dx, long i, long n,
                                      double *a, double *b, double *sgx, double *sg) {
   for (; i < n; i++) {
@@ -475,6 +440,11 @@ static inline void affine_bwd_finish(const float *g, const float *m, const float
   }
   *sgx += ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
   *sg += ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7]));
+}
+
+static void affine_bwd_generic(const float *g, const float *m, const float *x, float s, float *dx, long n, double *sgx, double *sg) {
+  double a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  affine_bwd_finish(g, m, x, s, dx, 0, n, a, b, sgx, sg);
 }
 
 #if defined(__x86_64__)
@@ -526,14 +496,7 @@ __attribute__((target("avx2"))) static void affine_bwd_avx2(const float *g, cons
 }
 #endif
 
-static affine_bwd_fn affine_bwd_for(hesse_isa isa) {
-#if defined(__x86_64__)
-  if (isa == HESSE_ISA_AVX512) return affine_bwd_avx512;
-  if (isa == HESSE_ISA_AVX2) return affine_bwd_avx2;
-#endif
-  (void)isa;
-  return affine_bwd_generic;
-}
+DEFINE_PICK(affine_bwd)
 
 typedef struct {
   const float *g, *x, *s, *mask;

@@ -3,7 +3,7 @@ import { Elementwise, kernels } from '../kernels/index.js';
 import { ShapeError } from '../errors.js';
 import { formatShape, sizeOf, Tensor } from '../tensor/index.js';
 import { addScalar, mean, mul, mulSumTo, reshape, scale, sub, sumTo } from './arithmetic.js';
-import { broadcastInto, muladdInto, type Operand } from './elementwise.js';
+import { broadcastInto, compareWithZeroInto, gateRowsInto, muladdInto, type Operand } from './elementwise.js';
 import { blockShape } from './tangent.js';
 import { reluGrad, rsqrt } from './unary.js';
 
@@ -15,14 +15,6 @@ export interface BatchNormResult {
 }
 
 const operand = (data: Float32Array, shape: readonly number[]): Operand => ({ data, shape });
-
-const zero = new Float32Array(1);
-
-/** out = t where y > 0, else +0, for the k tangents of a block (ReLU's mask read from its output y). */
-function gateRows(t: Float32Array, y: Float32Array, k: number, out: Float32Array): void {
-  const n = y.length;
-  if (n > 0 && k > 0) kernels().binary(Elementwise.Gate, t, y, out, Float64Array.of(2, k, n, n, 1, 0, 1), false);
-}
 
 /** Whether the operands have the layout of batch norm's affine map: x NCHW, s and t [1, C, 1, 1], g like x. */
 function channelLayout(x: Node, s: Node, t: Node, g: Node): boolean {
@@ -62,7 +54,7 @@ function affineOp(relu: boolean): Primitive {
       else broadcastInto(tt!.data, blockShape(k, t.shape), out, outShape);
       if (!relu) return new Tensor(outShape, out);
       const gated = tangentBuffer(out.length);
-      gateRows(out, node.value.data, k, gated);
+      gateRowsInto(out, node.value.data, k, gated);
       releaseTangent(out);
       return new Tensor(outShape, gated);
     },
@@ -89,7 +81,7 @@ export function channelAffine(x: Node, s: Node, t: Node, relu = false): Node {
   muladdInto(operand(x.value.data, x.shape), operand(s.value.data, s.shape), null, operand(t.value.data, t.shape), affine.data, x.shape);
   if (!relu) return makeNode(channelAffineOp, [x, s, t], affine);
   const out = new Tensor(x.shape, valueBuffer(x.value.size));
-  if (out.size > 0) kernels().binary(Elementwise.Max, affine.data, zero, out.data, Float64Array.of(1, out.size, 1, 0), false);
+  compareWithZeroInto(Elementwise.Max, affine.data, out.data);
   return makeNode(channelAffineReluOp, [x, s, t], out);
 }
 

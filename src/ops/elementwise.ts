@@ -79,3 +79,16 @@ export function scaleRowsInto(t: Float32Array, slope: Float32Array, k: number, o
   if (n === 0 || k === 0) return;
   kernels().binary(Elementwise.Mul, t, slope, out, Float64Array.of(2, k, n, n, 1, 0, 1), false);
 }
+
+const zero = new Float32Array(1);
+
+/** max(x, 0) or [x > 0] over a whole array, in the kernels (vectorised, branch-free): ReLU and its mask. */
+export function compareWithZeroInto(kind: typeof Elementwise.Max | typeof Elementwise.Greater, x: Float32Array, out: Float32Array): void {
+  if (x.length > 0) kernels().binary(kind, x, zero, out, Float64Array.of(1, x.length, 1, 0), false);
+}
+
+/** out[j, i] = t[j, i] where y[i] > 0, else +0, for the k rows of a block: ReLU's gate, the mask read from y. */
+export function gateRowsInto(t: Float32Array, y: Float32Array, k: number, out: Float32Array): void {
+  const n = y.length;
+  if (n > 0 && k > 0) kernels().binary(Elementwise.Gate, t, y, out, Float64Array.of(2, k, n, n, 1, 0, 1), false);
+}

@@ -1,8 +1,8 @@
 import { makeNode, tangentBuffer, valueBuffer, type Node, type Primitive } from '../autodiff/index.js';
 import { Tensor } from '../tensor/index.js';
-import { Elementwise, kernels } from '../kernels/index.js';
+import { Elementwise } from '../kernels/index.js';
 import { mul } from './arithmetic.js';
-import { scaleRowsInto } from './elementwise.js';
+import { compareWithZeroInto, gateRowsInto, scaleRowsInto } from './elementwise.js';
 
 /**
  * Elementwise functions as families of derivatives: order 0 is the function, order d its d-th
@@ -76,22 +76,10 @@ function applyOrder(family: Family, order: number, x: Node): Node {
   return makeNode(orderOp(family, order), [x], out);
 }
 
-const zero = new Float32Array(1);
-
-/** max(x, 0) or [x > 0] over a whole array, in the kernels (vectorised, branch-free). */
-function compareWithZero(kind: typeof Elementwise.Max | typeof Elementwise.Greater, x: Float32Array, out: Float32Array): void {
-  if (x.length > 0) kernels().binary(kind, x, zero, out, Float64Array.of(1, x.length, 1, 0), false);
-}
-
 function map(f: (v: number) => number): ElementwiseFn {
   return (x, out) => {
     for (let i = 0; i < x.length; i++) out[i] = f(x[i]!);
   };
-}
-
-function gate(a: Float32Array, b: Float32Array, out: Float32Array, k: number): void {
-  const n = b.length;
-  if (n > 0 && k > 0) kernels().binary(Elementwise.Gate, a, b, out, Float64Array.of(2, k, n, n, 1, 0, 1), false);
 }
 
 const reluGradOp: Primitive = {
@@ -101,7 +89,7 @@ const reluGradOp: Primitive = {
   jvp(node, [tg], k) {
     if (!tg) return null;
     const out = tangentBuffer(k * node.value.size);
-    gate(tg.data, node.inputs[1]!.value.data, out, k);
+    gateRowsInto(tg.data, node.inputs[1]!.value.data, k, out);
     return new Tensor([k, ...node.shape], out);
   },
   vjp: (node, G, needed) => [needed[0] ? reluGrad(G, node.inputs[1]!) : null, null],
@@ -110,7 +98,7 @@ const reluGradOp: Primitive = {
 /** g · [x > 0] in one pass: ReLU's backward, without materialising the mask (x: ReLU's input or output, the mask is the same). */
 export function reluGrad(g: Node, x: Node): Node {
   const out = new Tensor(x.shape, valueBuffer(x.value.size));
-  gate(g.value.data, x.value.data, out.data, 1);
+  gateRowsInto(g.value.data, x.value.data, 1, out.data);
   return makeNode(reluGradOp, [g, x], out);
 }
 
@@ -122,13 +110,13 @@ export function reluGrad(g: Node, x: Node): Node {
 const reluFamily: Family = {
   name: 'relu',
   derivs: [
-    (x, out) => compareWithZero(Elementwise.Max, x, out),
-    (x, out) => compareWithZero(Elementwise.Greater, x, out),
+    (x, out) => compareWithZeroInto(Elementwise.Max, x, out),
+    (x, out) => compareWithZeroInto(Elementwise.Greater, x, out),
     null,
   ],
   // [x > 0] = [relu(x) > 0], NaN and -0 included: the mask comes from the output
   gradient: (g, _x, y) => reluGrad(g, y),
-  tangent: (t, y, k, out) => gate(t, y, out, k),
+  tangent: (t, y, k, out) => gateRowsInto(t, y, k, out),
 };
 
 const tanhFamily: Family = {

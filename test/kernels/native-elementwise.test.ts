@@ -275,7 +275,7 @@ describe('native elementwise kernels against the reference', () => {
 
     it('refuses arrays shorter than N·C·HW or C', () => {
       const a = new Float32Array(24), c = new Float32Array(2);
-      expect(() => native.affineBackward(new Float32Array(23), a, c, null, a, c, c, 3, 2, 4)).toThrow(/g must hold N\*C\*HW/);
+      expect(() => native.affineBackward(new Float32Array(23), a, c, null, a, c, c, 3, 2, 4)).toThrow(/g, x, mask and dx must each hold N\*C\*HW values/);
       expect(() => native.affineBackward(a, a, c, new Float32Array(20), a, c, c, 3, 2, 4)).toThrow(/mask and dx must each hold/);
       expect(() => native.affineBackward(a, a, new Float32Array(1), null, a, c, c, 3, 2, 4)).toThrow(/s, ds and dt must each hold C/);
       expect(() => native.affineBackward(a, a, c, null, a, c, c, 3, 2.5, 4)).toThrow(/C must be an integer/);
