@@ -177,8 +177,10 @@ export async function benchKernels(): Promise<void> {
       for (const c of configs) {
         const now = configureNative({ gemm: c.gemm, isa: c.isa, threads });
         const ownPeak = peaks[c.isa ?? now.isa];
-        // OpenBLAS 0.3.21 picks its own kernel (see its config line): compare it with the AVX2 peak it can reach.
-        const peak = c.gemm === 'blas' ? peaks.avx2 ?? ownPeak : ownPeak;
+        // OpenBLAS picks its own kernel, named in its config line: its AVX-512 ones (SkylakeX, Cooperlake,
+        // SapphireRapids) are held to the AVX-512 peak, the others (Haswell, Zen) to the AVX2 one.
+        const blasIsa = /SkylakeX|Cooperlake|SapphireRapids/i.test(info.blasConfig ?? '') ? 'avx512' : 'avx2';
+        const peak = c.gemm === 'blas' ? peaks[blasIsa] ?? ownPeak : ownPeak;
         const scaled = peak && { measured: peak.measured * threads, nominal: peak.nominal && peak.nominal * threads };
         const label = `${c.label}${c.gemm === 'own' ? ` (${now.kernel})` : ''}, ${threads} thread${threads > 1 ? 's' : ''}`;
         gemmRow(native, label, M, N, K, scaled, threads);
