@@ -27,13 +27,17 @@ static double now(void) {
   a5 = F(a5, x, y); a6 = F(a6, x, y); a7 = F(a7, x, y); a8 = F(a8, x, y); a9 = F(a9, x, y);           \
   a10 = F(a10, x, y); a11 = F(a11, x, y);
 
+/* The twelve chains' declarations, SET(v) making a value of type T from the float v, each its own. */
+#define CHAIN_STARTS(T, SET, s)                                                                         \
+  T a0 = SET(s), a1 = SET(s + 0.01f), a2 = SET(s + 0.02f), a3 = SET(s + 0.03f), a4 = SET(s + 0.04f),    \
+    a5 = SET(s + 0.05f), a6 = SET(s + 0.06f), a7 = SET(s + 0.07f), a8 = SET(s + 0.08f),                 \
+    a9 = SET(s + 0.09f), a10 = SET(s + 0.10f), a11 = SET(s + 0.11f);
+#define SCALAR(v) (v)
+
 #if defined(__x86_64__)
 __attribute__((target("avx2,fma"))) static float run_avx2(long n, float s) {
   const __m256 x = _mm256_set1_ps(s), y = _mm256_set1_ps(1.0f - s);
-#define V(i) _mm256_set1_ps(s + 0.01f * (i))
-  __m256 a0 = V(0), a1 = V(1), a2 = V(2), a3 = V(3), a4 = V(4), a5 = V(5), a6 = V(6), a7 = V(7), a8 = V(8), a9 = V(9),
-         a10 = V(10), a11 = V(11);
-#undef V
+  CHAIN_STARTS(__m256, _mm256_set1_ps, s)
   for (long i = 0; i < n; i++) { CHAINS(_mm256_fmadd_ps, x, y) }
   __m256 t = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
                            _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
@@ -45,10 +49,7 @@ __attribute__((target("avx2,fma"))) static float run_avx2(long n, float s) {
 
 __attribute__((target("avx512f"))) static float run_avx512(long n, float s) {
   const __m512 x = _mm512_set1_ps(s), y = _mm512_set1_ps(1.0f - s);
-#define V(i) _mm512_set1_ps(s + 0.01f * (i))
-  __m512 a0 = V(0), a1 = V(1), a2 = V(2), a3 = V(3), a4 = V(4), a5 = V(5), a6 = V(6), a7 = V(7), a8 = V(8), a9 = V(9),
-         a10 = V(10), a11 = V(11);
-#undef V
+  CHAIN_STARTS(__m512, _mm512_set1_ps, s)
   for (long i = 0; i < n; i++) { CHAINS(_mm512_fmadd_ps, x, y) }
   __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
                            _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
@@ -61,10 +62,7 @@ static float fmaf_plain(float a, float x, float y) { return a * x + y; }
 
 static float run_generic(long n, float s) {
   const float x = s, y = 1.0f - s;
-#define V(i) (s + 0.01f * (i))
-  float a0 = V(0), a1 = V(1), a2 = V(2), a3 = V(3), a4 = V(4), a5 = V(5), a6 = V(6), a7 = V(7), a8 = V(8), a9 = V(9),
-        a10 = V(10), a11 = V(11);
-#undef V
+  CHAIN_STARTS(float, SCALAR, s)
   for (long i = 0; i < n; i++) { CHAINS(fmaf_plain, x, y) }
   return a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11;
 }

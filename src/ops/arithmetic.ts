@@ -2,7 +2,7 @@ import { makeNode, releaseTangent, tangentBuffer, tangentZeros, valueBuffer, typ
 import { ShapeError } from '../errors.js';
 import { formatShape, shapeEquals, sizeOf, Tensor, type Shape } from '../tensor/index.js';
 import { broadcastShape, padShape } from './broadcast.js';
-import { binaryInto, broadcastInto, muladdInto, mulSumToInto, scaleInto, sumToInto, type BinaryKind } from './elementwise.js';
+import { binaryInto, broadcastInto, muladdInto, mulSumToInto, operand, scaleInto, sumToInto, type BinaryKind } from './elementwise.js';
 import { blockShape } from './tangent.js';
 
 function binaryValue(kind: BinaryKind, a: Node, b: Node): Tensor {
@@ -59,12 +59,11 @@ const mulOp: Primitive = {
     const r = node.shape.length;
     const outShape = blockShape(k, node.shape);
     const out = tangentBuffer(sizeOf(outShape));
-    const first = ta ? { data: ta.data, shape: blockShape(k, a.shape, r) } : null;
-    const second = tb ? { data: tb.data, shape: blockShape(k, b.shape, r) } : null;
+    const taShape = blockShape(k, a.shape, r), tbShape = blockShape(k, b.shape, r);
     // both tangents: ȧ·b + a·ḃ in one pass, the bits of the product and then the added product
-    if (first && second) muladdInto(first, { data: b.value.data, shape: b.shape }, [{ data: a.value.data, shape: a.shape }, second], null, out, outShape);
-    else if (first) binaryInto('mul', first.data, first.shape, b.value.data, b.shape, out, outShape);
-    else if (second) binaryInto('mul', a.value.data, a.shape, second.data, second.shape, out, outShape);
+    if (ta && tb) muladdInto(operand(ta.data, taShape), operand(b.value.data, b.shape), [operand(a.value.data, a.shape), operand(tb.data, tbShape)], null, out, outShape);
+    else if (ta) binaryInto('mul', ta.data, taShape, b.value.data, b.shape, out, outShape);
+    else if (tb) binaryInto('mul', a.value.data, a.shape, tb.data, tbShape, out, outShape);
     return new Tensor([k, ...node.shape], out);
   },
   vjp(node, g, needed) {

@@ -3,7 +3,7 @@ import { Elementwise, kernels } from '../kernels/index.js';
 import { ShapeError } from '../errors.js';
 import { formatShape, sizeOf, Tensor } from '../tensor/index.js';
 import { addScalar, mean, mul, mulSumTo, reshape, scale, sub, sumTo } from './arithmetic.js';
-import { broadcastInto, compareWithZeroInto, gateRowsInto, muladdInto, type Operand } from './elementwise.js';
+import { broadcastInto, compareWithZeroInto, gateRowsInto, muladdInto, operand } from './elementwise.js';
 import { blockShape } from './tangent.js';
 import { reluGrad, rsqrt } from './unary.js';
 
@@ -13,8 +13,6 @@ export interface BatchNormResult {
   batchMean?: Float32Array;
   batchVar?: Float32Array;
 }
-
-const operand = (data: Float32Array, shape: readonly number[]): Operand => ({ data, shape });
 
 /** Whether the operands have the layout of batch norm's affine map: x NCHW, s and t [1, C, 1, 1], g like x. */
 function channelLayout(x: Node, s: Node, t: Node, g: Node): boolean {

@@ -54,6 +54,8 @@ export interface Operand {
   shape: Shape;
 }
 
+export const operand = (data: Float32Array, shape: Shape): Operand => ({ data, shape });
+
 /** out (outShape) = a·b + c·d + e, each broadcast to outShape, in one pass (c·d and e optional); `accumulate` adds into out. */
 export function muladdInto(a: Operand, b: Operand, cd: [Operand, Operand] | null, e: Operand | null, out: Float32Array, outShape: Shape, accumulate = false): void {
   if (sizeOf(outShape) === 0) return;

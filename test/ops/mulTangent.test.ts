@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { Node } from '../../src/autodiff/index.js';
+import { parameter } from '../../src/autodiff/index.js';
 import { referenceKernels, setKernels, type Kernels } from '../../src/kernels/index.js';
 import { loadNativeKernels } from '../../src/kernels/native.js';
 import * as ops from '../../src/ops/index.js';
@@ -12,7 +12,7 @@ import { Rng, sizeOf, Tensor, type Shape } from '../../src/tensor/index.js';
 
 const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
 const filled = (n: number, seed: number) => new Rng(seed).fillNormal(new Float32Array(n)) as Float32Array;
-const leaf = (shape: Shape, seed: number) => new Node(new Tensor(shape, filled(sizeOf(shape), seed)), null, [], undefined, true);
+const leaf = (shape: Shape, seed: number) => parameter(new Tensor(shape, filled(sizeOf(shape), seed)));
 
 /** Row-major index of `idx` (right-aligned to `shape`, broadcast where a dimension is 1). */
 function at(shape: Shape, idx: number[]): number {
@@ -23,15 +23,14 @@ function at(shape: Shape, idx: number[]): number {
 }
 
 function oracle(k: number, out: Shape, a: Float32Array, aShape: Shape, b: Float32Array, bShape: Shape, ta: Float32Array, tb: Float32Array): Float32Array {
-  const f = Math.fround, n = sizeOf(out), r = out.length;
-  const pad = (s: Shape) => [...Array(r - s.length).fill(1), ...s];
+  const f = Math.fround, n = sizeOf(out), na = sizeOf(aShape), nb = sizeOf(bShape);
   const res = new Float32Array(k * n);
   for (let j = 0; j < k; j++)
     for (let i = 0; i < n; i++) {
       const idx: number[] = [];
-      for (let d = r - 1, rem = i; d >= 0; d--) (idx[d] = rem % out[d]!), (rem = Math.floor(rem / out[d]!));
+      for (let d = out.length - 1, rem = i; d >= 0; d--) (idx[d] = rem % out[d]!), (rem = Math.floor(rem / out[d]!));
       const p = at(aShape, idx), q = at(bShape, idx);
-      res[j * n + i] = f(f(ta[j * sizeOf(aShape) + at(pad(aShape), idx)]! * b[q]!) + f(a[p]! * tb[j * sizeOf(bShape) + at(pad(bShape), idx)]!));
+      res[j * n + i] = f(f(ta[j * na + p]! * b[q]!) + f(a[p]! * tb[j * nb + q]!));
     }
   return res;
 }
