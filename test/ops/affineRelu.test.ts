@@ -3,6 +3,7 @@ import { constant, SecondOrderContext, valueAndGrad, type Node } from '../../src
 import { lossAndGradient, resnet, secondOrder } from '../../src/nn/index.js';
 import * as ops from '../../src/ops/index.js';
 import { Rng, Tensor } from '../../src/tensor/index.js';
+import { bits } from '../helpers/bits.js';
 
 /**
  * Batch norm's affine map with the ReLU after it is one primitive, and the gradient (a backward
@@ -10,8 +11,6 @@ import { Rng, Tensor } from '../../src/tensor/index.js';
  * Both are rewrites of arithmetic, not approximations: the numbers must be the same bits.
  */
 
-/** Bit patterns, so that -0 and +0 (and NaN payloads) count as different. */
-const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
 
 function readout(y: Node): Node {
   const rng = new Rng(5);

@@ -4,13 +4,13 @@ import { referenceKernels, setKernels, type Kernels } from '../../src/kernels/in
 import { loadNativeKernels } from '../../src/kernels/native.js';
 import * as ops from '../../src/ops/index.js';
 import { Rng, sizeOf, Tensor, type Shape } from '../../src/tensor/index.js';
+import { bits } from '../helpers/bits.js';
 
 /**
  * The tangent of a·b with both factors varying is ȧ·b + a·ḃ, computed in one pass: it must be the
  * bits of the float32 product ȧ·b with the float32 product a·ḃ added to it (what two passes gave).
  */
 
-const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
 const filled = (n: number, seed: number) => new Rng(seed).fillNormal(new Float32Array(n)) as Float32Array;
 const leaf = (shape: Shape, seed: number) => parameter(new Tensor(shape, filled(sizeOf(shape), seed)));
 
