@@ -8,6 +8,7 @@
         "native/conv.c",
         "native/elementwise.c",
         "native/gemm.c",
+        "native/gramschmidt.c",
         "native/im2col.c",
         "native/microkernel_generic.c",
         "native/microkernel_avx2.c",

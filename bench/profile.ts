@@ -131,6 +131,8 @@ function timedKernels(base: Kernels): Kernels {
       (_g, _x, _s, mask, _dx, _ds, _dt, N, C, HW) => 4 * N * C * HW * (mask ? 4 : 3),
       base.affineBackward.bind(base),
     ),
+    // the estimators' work, not a pass's: passed through untimed
+    gramSchmidt: base.gramSchmidt.bind(base),
   };
 }
 

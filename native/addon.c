@@ -4,6 +4,8 @@
  */
 #include <node_api.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +13,7 @@
 #include "conv.h"
 #include "elementwise.h"
 #include "gemm.h"
+#include "gramschmidt.h"
 #include "im2col.h"
 #include "peak.h"
 #include "threads.h"
@@ -487,6 +490,53 @@ static napi_value js_affine_backward(napi_env env, napi_callback_info info) {
   return 0;
 }
 
+/* gramSchmidt(v, basis: Float32Array[], passes, coeffs: Float64Array): classical Gram-Schmidt in float64, in place. */
+static napi_value js_gram_schmidt(napi_env env, napi_callback_info info) {
+  const char *fn = "gramSchmidt";
+  napi_value argv[4], el;
+  long n = 0, passes;
+  uint32_t m = 0;
+  bool is_array = false, is_ta = false;
+  float *v;
+  napi_typedarray_type type;
+  size_t clen = 0;
+  void *cptr = 0;
+  char msg[200];
+  if (!get_args(env, info, 4, argv, fn)) return 0;
+  if (!get_f32(env, argv[0], fn, "v", &v, &n)) return 0;
+  if (napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array) return fail_type(env, fn, "basis must be an array of Float32Arrays");
+  CHECK(napi_get_array_length(env, argv[1], &m));
+  if (!get_int(env, argv[2], fn, "passes", 0, &passes)) return 0;
+  if (napi_is_typedarray(env, argv[3], &is_ta) != napi_ok || !is_ta || napi_get_typedarray_info(env, argv[3], &type, &clen, &cptr, 0, 0) != napi_ok ||
+      type != napi_float64_array)
+    return fail_type(env, fn, "coeffs must be a Float64Array");
+  if ((long)clen < (long)m) return fail_range(env, fn, "coeffs must hold one value per basis vector");
+  const float **basis = malloc((size_t)(m ? m : 1) * sizeof(float *));
+  if (!basis) {
+    napi_throw_error(env, 0, "hesse native gramSchmidt: out of memory");
+    return 0;
+  }
+  for (uint32_t k = 0; k < m; k++) {
+    float *b;
+    long len = 0;
+    snprintf(msg, sizeof msg, "basis[%u]", k);
+    if (napi_get_element(env, argv[1], k, &el) != napi_ok || !get_f32(env, el, fn, msg, &b, &len)) {
+      free(basis);
+      return 0;
+    }
+    if (len != n) {
+      free(basis);
+      snprintf(msg, sizeof msg, "basis[%u] has %ld elements but v has %ld", k, len, n);
+      return fail_range(env, fn, msg);
+    }
+    basis[k] = b;
+  }
+  const int rc = hesse_gram_schmidt(v, basis, (long)m, n, (int)passes, (double *)cptr, hesse_threads_get());
+  free(basis);
+  if (rc != 0) napi_throw_error(env, 0, "hesse native gramSchmidt: out of memory for the float64 copy");
+  return 0;
+}
+
 /* fmaPeak(isa, seconds) -> GFLOP/s of independent FMAs on one thread: the ceiling a GEMM can approach. */
 static napi_value js_fma_peak(napi_env env, napi_callback_info info) {
   const char *fn = "fmaPeak";
@@ -530,6 +580,7 @@ NAPI_MODULE_INIT() {
       {"reduce", 0, js_reduce, 0, 0, 0, napi_default, 0},
       {"muladd", 0, js_muladd, 0, 0, 0, napi_default, 0},
       {"affineBackward", 0, js_affine_backward, 0, 0, 0, napi_default, 0},
+      {"gramSchmidt", 0, js_gram_schmidt, 0, 0, 0, napi_default, 0},
       {"info", 0, js_info, 0, 0, 0, napi_default, 0},
       {"configure", 0, js_configure, 0, 0, 0, napi_default, 0},
       {"fmaPeak", 0, js_fma_peak, 0, 0, 0, napi_default, 0},

@@ -3,7 +3,7 @@ import { loadNativeKernels, nativeInfo, nativeKernelChoice, type KernelChoice, t
 import type { Kernels } from './types.js';
 
 export * from './types.js';
-export { referenceKernels } from './reference.js';
+export { gramSchmidtAny, referenceKernels } from './reference.js';
 
 let active: Kernels | undefined;
 let notice: string | undefined;

@@ -43,6 +43,7 @@ interface Addon {
   muladd: Kernels['muladd'];
   reduce: Kernels['reduce'];
   affineBackward: Kernels['affineBackward'];
+  gramSchmidt: Kernels['gramSchmidt'];
   info(): NativeInfo;
   configure(s: NativeSettings): NativeInfo;
   fmaPeak(isa: NativeIsa, seconds: number): number;
@@ -177,6 +178,7 @@ function makeKernels(a: Addon): Kernels {
     muladd: a.muladd,
     reduce: a.reduce,
     affineBackward: a.affineBackward,
+    gramSchmidt: a.gramSchmidt,
   };
 }
 

@@ -192,6 +192,34 @@ function affineBackward(g: Float32Array, x: Float32Array, s: Float32Array, mask:
   dt.set(sg);
 }
 
+/**
+ * Kernels.gramSchmidt, for float32 or float64 vectors alike (the estimators also orthogonalise
+ * float64 ones, which only this implementation takes).
+ */
+export function gramSchmidtAny(v: Float32Array | Float64Array, basis: readonly (Float32Array | Float64Array)[], passes: number, coeffs: Float64Array): void {
+  const n = v.length;
+  for (const b of basis) if (b.length !== n) throw new RangeError(`Gram-Schmidt of a vector of length ${n} against a basis vector of length ${b.length}`);
+  if (basis.length === 0 || passes <= 0) return;
+  const work = Float64Array.from(v);
+  const c = new Float64Array(basis.length);
+  for (let pass = 0; pass < passes; pass++) {
+    for (let j = 0; j < basis.length; j++) {
+      const b = basis[j]!;
+      let s = 0;
+      for (let i = 0; i < n; i++) s += b[i]! * work[i]!;
+      c[j] = s;
+    }
+    for (let j = 0; j < basis.length; j++) {
+      const b = basis[j]!;
+      const cj = c[j]!;
+      if (cj === 0) continue;
+      for (let i = 0; i < n; i++) work[i] = work[i]! - cj * b[i]!;
+      coeffs[j] = coeffs[j]! + cj;
+    }
+  }
+  for (let i = 0; i < n; i++) v[i] = work[i]!;
+}
+
 export const referenceKernels: Kernels = {
   name: 'reference',
   description: 'reference (plain TypeScript)',
@@ -205,4 +233,5 @@ export const referenceKernels: Kernels = {
   muladd,
   reduce,
   affineBackward,
+  gramSchmidt: gramSchmidtAny,
 };

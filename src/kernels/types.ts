@@ -116,4 +116,13 @@ export interface Kernels {
    * pass over g: batch norm's backward pass without its three separate sweeps.
    */
   affineBackward(g: Float32Array, x: Float32Array, s: Float32Array, mask: Float32Array | null, dx: Float32Array, ds: Float32Array, dt: Float32Array, N: number, C: number, HW: number): void;
+
+  /**
+   * Classical Gram-Schmidt, `passes` times, of v against an orthonormal basis (every vector as
+   * long as v): c_j = <b_j, work> for all j, then work -= Σ_j c_j b_j, in a float64 copy `work`
+   * of v rounded into v once at the end; coeffs[j] += c_j (not cleared first). Each dot product is
+   * summed in float64 in index order, each element updated in basis order skipping c_j = 0, so
+   * that every implementation gives the same bits. The estimators' reorthogonalisation.
+   */
+  gramSchmidt(v: Float32Array, basis: readonly Float32Array[], passes: number, coeffs: Float64Array): void;
 }
