@@ -1,6 +1,22 @@
-import { expect } from 'vitest';
-import { nativeInfo, type NativeSettings } from '../../src/kernels/native.js';
+import { afterAll, expect } from 'vitest';
+import { configureNative, loadNativeKernels, nativeInfo, type NativeSettings } from '../../src/kernels/native.js';
+import type { Kernels } from '../../src/kernels/types.js';
 import { Rng } from '../../src/tensor/rng.js';
+
+/** The native kernels; where the addon is not built, the test that needs them fails saying how to build it. */
+export function nativeKernels(): Kernels {
+  const loaded = loadNativeKernels();
+  if (!loaded.kernels) throw new Error(`the native addon is not built (${loaded.reason}); run 'node scripts/build-native.mjs'`);
+  return loaded.kernels;
+}
+
+/** Puts the addon's GEMM, instruction set and thread count back, after the calling file's tests, as they were before them. */
+export function restoreNativeSettingsAfterAll(): void {
+  const initial = nativeInfo();
+  afterAll(() => {
+    if (initial) configureNative({ gemm: initial.gemm, isa: initial.isa, threads: initial.threads });
+  });
+}
 
 export function randomArray(rng: Rng, n: number): Float32Array {
   return rng.fillUniform(new Float32Array(n), -1, 1) as Float32Array;

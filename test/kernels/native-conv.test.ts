@@ -1,21 +1,11 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import { configureNative, loadNativeKernels, nativeInfo } from '../../src/kernels/native.js';
+import { describe, expect, it } from 'vitest';
+import { configureNative, nativeInfo } from '../../src/kernels/native.js';
 import { referenceKernels as ref } from '../../src/kernels/reference.js';
 import { convOutputSize, type ConvGeometry } from '../../src/kernels/types.js';
 import { Rng } from '../../src/tensor/rng.js';
-import { abs, expectClose, nativeConfigs, randomArray, viewAt } from './helpers.js';
+import { abs, expectClose, nativeConfigs, nativeKernels, randomArray, restoreNativeSettingsAfterAll, viewAt } from './helpers.js';
 
-const loaded = loadNativeKernels();
-const initial = nativeInfo();
-
-function native() {
-  if (!loaded.kernels) throw new Error(`the native addon is not built (${loaded.reason}); run 'node scripts/build-native.mjs'`);
-  return loaded.kernels;
-}
-
-afterAll(() => {
-  if (initial) configureNative({ gemm: initial.gemm, isa: initial.isa, threads: initial.threads });
-});
+restoreNativeSettingsAfterAll();
 
 function geom(C: number, H: number, W: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number): ConvGeometry {
   return { C, H, W, kh, kw, sh, sw, ph, pw };
@@ -55,7 +45,7 @@ function run(g: ConvGeometry, N: number, O: number, rng: Rng, label: string): vo
   ref.conv2dForward(x, w, y, N, O, g);
   ref.conv2dForward(abs(x), abs(w), yScale, N, O, g);
   const yv = viewAt(new Float32Array(y.length).fill(NaN), 2);
-  native().conv2dForward(viewAt(x, 3), viewAt(w, 1), yv, N, O, g);
+  nativeKernels().conv2dForward(viewAt(x, 3), viewAt(w, 1), yv, N, O, g);
   expectClose(yv, y, yScale, K, `conv2dForward ${what}`);
 
   const gx = new Float32Array(x.length);
@@ -63,7 +53,7 @@ function run(g: ConvGeometry, N: number, O: number, rng: Rng, label: string): vo
   ref.conv2dBackwardInput(gy, w, gx, N, O, g);
   ref.conv2dBackwardInput(abs(gy), abs(w), gxScale, N, O, g);
   const gxv = viewAt(new Float32Array(x.length).fill(NaN), 1);
-  native().conv2dBackwardInput(viewAt(gy, 2), w, gxv, N, O, g);
+  nativeKernels().conv2dBackwardInput(viewAt(gy, 2), w, gxv, N, O, g);
   expectClose(gxv, gx, gxScale, O * g.kh * g.kw, `conv2dBackwardInput ${what}`);
 
   const gw = new Float32Array(w.length);
@@ -71,16 +61,16 @@ function run(g: ConvGeometry, N: number, O: number, rng: Rng, label: string): vo
   ref.conv2dBackwardWeight(gy, x, gw, N, O, g);
   ref.conv2dBackwardWeight(abs(gy), abs(x), gwScale, N, O, g);
   const gwv = viewAt(new Float32Array(w.length).fill(NaN), 4);
-  native().conv2dBackwardWeight(gy, viewAt(x, 5), gwv, N, O, g);
+  nativeKernels().conv2dBackwardWeight(gy, viewAt(x, 5), gwv, N, O, g);
   expectClose(gwv, gw, gwScale, N * Ho * Wo, `conv2dBackwardWeight ${what}`);
 
   // accumulating: out += the result, onto whatever out held (the scale grows by |out|)
   const plus = (a: Float32Array, b: Float32Array) => a.map((v, i) => v + b[i]!);
   const y0 = randomArray(rng, y.length), gx0 = randomArray(rng, gx.length), gw0 = randomArray(rng, gw.length);
   const ya = viewAt(y0, 1), gxa = viewAt(gx0, 2), gwa = viewAt(gw0, 3);
-  native().conv2dForward(x, w, ya, N, O, g, true);
-  native().conv2dBackwardInput(gy, w, gxa, N, O, g, true);
-  native().conv2dBackwardWeight(gy, x, gwa, N, O, g, true);
+  nativeKernels().conv2dForward(x, w, ya, N, O, g, true);
+  nativeKernels().conv2dBackwardInput(gy, w, gxa, N, O, g, true);
+  nativeKernels().conv2dBackwardWeight(gy, x, gwa, N, O, g, true);
   expectClose(ya, plus(y, y0), plus(yScale, abs(y0)), K + 1, `conv2dForward accumulating ${what}`);
   expectClose(gxa, plus(gx, gx0), plus(gxScale, abs(gx0)), O * g.kh * g.kw + 1, `conv2dBackwardInput accumulating ${what}`);
   expectClose(gwa, plus(gw, gw0), plus(gwScale, abs(gw0)), N * Ho * Wo + 1, `conv2dBackwardWeight accumulating ${what}`);
@@ -114,16 +104,16 @@ describe.each(convConfigs)('native convolution, $label', (cfg) => {
     configureNative(cfg);
     const g = geom(2, 5, 5, 3, 3, 1, 1, 1, 1);
     const gw = new Float32Array(4 * 18).fill(NaN);
-    native().conv2dBackwardWeight(new Float32Array(0), new Float32Array(0), gw, 0, 4, g);
+    nativeKernels().conv2dBackwardWeight(new Float32Array(0), new Float32Array(0), gw, 0, 4, g);
     expect(gw.every((v) => v === 0)).toBe(true);
-    native().conv2dForward(new Float32Array(0), new Float32Array(72), new Float32Array(0), 0, 4, g);
-    native().conv2dBackwardInput(new Float32Array(0), new Float32Array(72), new Float32Array(0), 0, 4, g);
+    nativeKernels().conv2dForward(new Float32Array(0), new Float32Array(72), new Float32Array(0), 0, 4, g);
+    nativeKernels().conv2dBackwardInput(new Float32Array(0), new Float32Array(72), new Float32Array(0), 0, 4, g);
   });
 });
 
 describe('native convolution results do not depend on the thread count', () => {
   it('gives bit-identical outputs and weight gradients for 1 and 2 threads', () => {
-    const k = native();
+    const k = nativeKernels();
     const rng = new Rng(25);
     const g = geom(16, 16, 16, 3, 3, 1, 1, 1, 1);
     const [N, O] = [11, 16];
@@ -148,7 +138,7 @@ describe('native convolution results do not depend on the thread count', () => {
 
 describe('native convolution is a linear map and its gradients are its adjoints', () => {
   it('<conv(x, w), gy> = <x, backwardInput(gy, w)> = <w, backwardWeight(gy, x)>', () => {
-    const k = native();
+    const k = nativeKernels();
     const rng = new Rng(24);
     for (const c of cases.slice(0, 8)) {
       const { N, O, g } = c;

@@ -1,28 +1,11 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import { configureNative, loadNativeKernels, nativeInfo } from '../../src/kernels/native.js';
+import { describe, expect, it } from 'vitest';
+import { configureNative } from '../../src/kernels/native.js';
 import { gramSchmidtAny, referenceKernels as ref } from '../../src/kernels/reference.js';
 import { Rng } from '../../src/tensor/rng.js';
-import { randomArray } from './helpers.js';
+import { bits } from '../helpers/bits.js';
+import { nativeKernels, randomArray, restoreNativeSettingsAfterAll } from './helpers.js';
 
-const loaded = loadNativeKernels();
-const initial = nativeInfo();
-
-function native() {
-  if (!loaded.kernels) throw new Error(`the native addon is not built (${loaded.reason}); run 'node scripts/build-native.mjs'`);
-  return loaded.kernels;
-}
-
-afterAll(() => {
-  if (initial) configureNative({ threads: initial.threads });
-});
-
-/** Same bits, and -0 told from +0: what the kernel promises against the plain loop. */
-function expectSameBits(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
-  expect(actual.length, what).toBe(expected.length);
-  for (let i = 0; i < actual.length; i++) {
-    if (!Object.is(actual[i], expected[i])) throw new Error(`${what}: element ${i} is ${actual[i]} but the plain loop gives ${expected[i]}`);
-  }
-}
+restoreNativeSettingsAfterAll();
 
 describe('native Gram-Schmidt', () => {
   // n across the update's chunks of 4096, m across the dot products' groups of 4, 0-2 passes
@@ -48,9 +31,10 @@ describe('native Gram-Schmidt', () => {
           const vr = v0.slice(), cr = start.slice();
           const vn = v0.slice(), cn = start.slice();
           ref.gramSchmidt(vr, basis, passes, cr);
-          native().gramSchmidt(vn, basis, passes, cn);
-          expectSameBits(vn, vr, `v, n=${n} m=${m} passes=${passes}`);
-          expectSameBits(cn, cr, `coefficients, n=${n} m=${m} passes=${passes}`);
+          nativeKernels().gramSchmidt(vn, basis, passes, cn);
+          // bit patterns, so that -0 and +0 count as different
+          expect(bits(vn), `v, n=${n} m=${m} passes=${passes}`).toEqual(bits(vr));
+          expect(bits(cn), `coefficients, n=${n} m=${m} passes=${passes}`).toEqual(bits(cr));
         }
       }
     });
@@ -71,8 +55,8 @@ describe('native Gram-Schmidt', () => {
     const expected = v.slice();
     for (const i of idx) expected[i] = 0;
     const coeffs = new Float64Array(3);
-    native().gramSchmidt(v, basis, 2, coeffs);
-    expectSameBits(v, expected, 'v');
+    nativeKernels().gramSchmidt(v, basis, 2, coeffs);
+    expect(bits(v)).toEqual(bits(expected));
     expect(Array.from(coeffs)).toEqual(idx.map((i) => original[i]!));
   });
 
@@ -84,7 +68,7 @@ describe('native Gram-Schmidt', () => {
     const basis: Float32Array[] = [];
     for (let j = 0; j < 6; j++) {
       const b = randomArray(rng, n);
-      native().gramSchmidt(b, basis, 2, new Float64Array(basis.length));
+      nativeKernels().gramSchmidt(b, basis, 2, new Float64Array(basis.length));
       let s = 0;
       for (const x of b) s += x * x;
       const inv = 1 / Math.sqrt(s);
@@ -94,7 +78,7 @@ describe('native Gram-Schmidt', () => {
     const v = randomArray(rng, n);
     let vv = 0;
     for (const x of v) vv += x * x;
-    native().gramSchmidt(v, basis, 2, new Float64Array(6));
+    nativeKernels().gramSchmidt(v, basis, 2, new Float64Array(6));
     for (const b of basis) {
       let d = 0;
       for (let i = 0; i < n; i++) d += b[i]! * v[i]!;
@@ -105,9 +89,9 @@ describe('native Gram-Schmidt', () => {
 
   it('refuses a basis vector of the wrong length, a short coefficient array and a float64 basis, naming each', () => {
     const v = new Float32Array(5);
-    expect(() => native().gramSchmidt(v, [new Float32Array(5), new Float32Array(4)], 1, new Float64Array(2))).toThrow(/basis\[1\] has 4 elements but v has 5/);
-    expect(() => native().gramSchmidt(v, [new Float32Array(5), new Float32Array(5)], 1, new Float64Array(1))).toThrow(/coeffs must hold one value per basis vector/);
-    expect(() => native().gramSchmidt(v, [new Float64Array(5) as unknown as Float32Array], 1, new Float64Array(1))).toThrow(/basis\[0\] must be a Float32Array/);
+    expect(() => nativeKernels().gramSchmidt(v, [new Float32Array(5), new Float32Array(4)], 1, new Float64Array(2))).toThrow(/basis\[1\] has 4 elements but v has 5/);
+    expect(() => nativeKernels().gramSchmidt(v, [new Float32Array(5), new Float32Array(5)], 1, new Float64Array(1))).toThrow(/coeffs must hold one value per basis vector/);
+    expect(() => nativeKernels().gramSchmidt(v, [new Float64Array(5) as unknown as Float32Array], 1, new Float64Array(1))).toThrow(/basis\[0\] must be a Float32Array/);
     expect(() => gramSchmidtAny(v, [new Float32Array(4)], 1, new Float64Array(1))).toThrow(/length 5 against a basis vector of length 4/);
   });
 });

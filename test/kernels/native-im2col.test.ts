@@ -1,22 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { configureNative, loadNativeKernels, nativeInfo, nativeKernelChoice } from '../../src/kernels/native.js';
+import { configureNative, nativeInfo, nativeKernelChoice } from '../../src/kernels/native.js';
 import { referenceKernels as ref } from '../../src/kernels/reference.js';
 import { convOutputSize, type ConvGeometry } from '../../src/kernels/types.js';
 import { Rng } from '../../src/tensor/rng.js';
-import { abs, expectClose, randomArray, viewAt } from './helpers.js';
+import { abs, expectClose, nativeKernels, randomArray, viewAt } from './helpers.js';
 
-const loaded = loadNativeKernels();
 const initialIsa = nativeInfo()?.isa;
 
 afterEach(() => {
   if (initialIsa) configureNative({ isa: initialIsa });
 });
-
-function native() {
-  if (!loaded.kernels) throw new Error(`the native addon is not built (${loaded.reason}); run 'node scripts/build-native.mjs'`);
-  return loaded.kernels;
-}
 
 const geometries: ConvGeometry[] = [
   { C: 2, H: 7, W: 9, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 },
@@ -41,8 +35,8 @@ const runnable = ISAS.slice(0, ISAS.indexOf(bestIsa) + 1);
 
 describe('the instruction sets the addon detects', () => {
   it('match the CPU flags the kernel reports, and those beyond them are refused', () => {
-    const info = nativeInfo();
-    if (!info) throw new Error(`the native addon is not built (${loaded.reason})`);
+    nativeKernels(); // fails here, saying why, where the addon is not built
+    const info = nativeInfo()!;
     // the addon asks the CPU (cpuid); Linux lists the same flags in /proc/cpuinfo
     if (process.platform === 'linux' && process.arch === 'x64') {
       const flags = new Set(/^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))![1]!.trim().split(/\s+/));
@@ -59,7 +53,7 @@ describe('the instruction sets the addon detects', () => {
 
 describe.each(runnable)('native im2col and col2im, %s (runnable here)', (isa) => {
   it('im2col equals the reference exactly, in subarray views', () => {
-    native();
+    nativeKernels();
     configureNative({ isa });
     expect(nativeInfo()!.isa).toBe(isa);
     const rng = new Rng(31);
@@ -68,13 +62,13 @@ describe.each(runnable)('native im2col and col2im, %s (runnable here)', (isa) =>
       const expected = new Float32Array(colSize(g));
       ref.im2col(x, g, expected);
       const col = viewAt(new Float32Array(expected.length).fill(NaN), 3);
-      native().im2col(viewAt(x, 2), g, col);
+      nativeKernels().im2col(viewAt(x, 2), g, col);
       expect(col).toEqual(expected);
     }
   });
 
   it('col2im accumulates into x exactly as the reference does', () => {
-    native();
+    nativeKernels();
     configureNative({ isa });
     expect(nativeInfo()!.isa).toBe(isa);
     const rng = new Rng(32);
@@ -86,7 +80,7 @@ describe.each(runnable)('native im2col and col2im, %s (runnable here)', (isa) =>
       const scale = abs(x0);
       ref.col2im(abs(col), g, scale);
       const x = viewAt(x0, 1);
-      native().col2im(viewAt(col, 4), g, x);
+      nativeKernels().col2im(viewAt(col, 4), g, x);
       // each x element sums at most kh*kw col entries (in a different order than the reference)
       expectClose(x, expected, scale, g.kh * g.kw, `col2im ${JSON.stringify(g)}`);
     }
@@ -95,7 +89,7 @@ describe.each(runnable)('native im2col and col2im, %s (runnable here)', (isa) =>
 
 describe('col2im is the adjoint of im2col', () => {
   it('<col2im(c), x> = <c, im2col(x)> for every geometry', () => {
-    const k = native();
+    const k = nativeKernels();
     const rng = new Rng(33);
     for (const g of geometries) {
       const x = randomArray(rng, g.C * g.H * g.W);

@@ -1,20 +1,10 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import { configureNative, loadNativeKernels, nativeInfo } from '../../src/kernels/native.js';
+import { describe, expect, it } from 'vitest';
+import { configureNative, nativeInfo } from '../../src/kernels/native.js';
 import { referenceKernels as ref } from '../../src/kernels/reference.js';
 import { Rng } from '../../src/tensor/rng.js';
-import { abs, expectClose, nativeConfigs, randomArray, viewAt } from './helpers.js';
+import { abs, expectClose, nativeConfigs, nativeKernels, randomArray, restoreNativeSettingsAfterAll, viewAt } from './helpers.js';
 
-const loaded = loadNativeKernels();
-const initial = nativeInfo();
-
-function native() {
-  if (!loaded.kernels) throw new Error(`the native addon is not built (${loaded.reason}); run 'node scripts/build-native.mjs'`);
-  return loaded.kernels;
-}
-
-afterAll(() => {
-  if (initial) configureNative({ gemm: initial.gemm, isa: initial.isa, threads: initial.threads });
-});
+restoreNativeSettingsAfterAll();
 
 interface Case {
   tA: boolean;
@@ -37,7 +27,7 @@ function check(rng: Rng, c: Case, label: string, offsets = [0, 0, 0]): void {
   const scale = abs(C0);
   ref.sgemm(tA, tB, M, N, K, Math.abs(alpha), abs(A), abs(B), Math.abs(beta), scale);
   const Cv = viewAt(C0, offsets[2]!);
-  native().sgemm(tA, tB, M, N, K, alpha, viewAt(A, offsets[0]!), viewAt(B, offsets[1]!), beta, Cv);
+  nativeKernels().sgemm(tA, tB, M, N, K, alpha, viewAt(A, offsets[0]!), viewAt(B, offsets[1]!), beta, Cv);
   expectClose(Cv, expected, scale, K, `${label} ${JSON.stringify(c)}`);
   // the elements around the view are untouched
   const whole = new Float32Array(Cv.buffer);
@@ -80,7 +70,7 @@ describe.each(nativeConfigs())('native sgemm, $label', (cfg) => {
     const expected = new Float32Array(M * N);
     ref.sgemm(false, false, M, N, K, 1, A, B, 0, expected);
     const C = new Float32Array(M * N).fill(NaN);
-    native().sgemm(false, false, M, N, K, 1, A, B, 0, C);
+    nativeKernels().sgemm(false, false, M, N, K, 1, A, B, 0, C);
     expect(C.every(Number.isFinite)).toBe(true);
     const scale = new Float32Array(M * N);
     ref.sgemm(false, false, M, N, K, 1, abs(A), abs(B), 0, scale);
@@ -98,19 +88,19 @@ describe.each(nativeConfigs())('native sgemm, $label', (cfg) => {
   it('handles empty dimensions: K = 0 scales C by beta, M or N = 0 does nothing', () => {
     configureNative(cfg);
     const C = new Float32Array([1, 2, 3, 4, 5, 6]);
-    native().sgemm(false, false, 2, 3, 0, 1, new Float32Array(0), new Float32Array(0), 0.5, C);
+    nativeKernels().sgemm(false, false, 2, 3, 0, 1, new Float32Array(0), new Float32Array(0), 0.5, C);
     expect(Array.from(C)).toEqual([0.5, 1, 1.5, 2, 2.5, 3]);
-    native().sgemm(false, false, 2, 3, 0, 1, new Float32Array(0), new Float32Array(0), 0, C);
+    nativeKernels().sgemm(false, false, 2, 3, 0, 1, new Float32Array(0), new Float32Array(0), 0, C);
     expect(Array.from(C)).toEqual([0, 0, 0, 0, 0, 0]);
     const D = new Float32Array([9]);
-    native().sgemm(false, false, 0, 5, 4, 1, new Float32Array(0), new Float32Array(20), 0, D);
+    nativeKernels().sgemm(false, false, 0, 5, 4, 1, new Float32Array(0), new Float32Array(20), 0, D);
     expect(D[0]).toBe(9);
   });
 });
 
 describe('native sgemm backends', () => {
   it('reports the backend and thread count in its description', () => {
-    const k = native();
+    const k = nativeKernels();
     const info = configureNative({ gemm: 'own', threads: 2 });
     expect(k.description).toBe(`native (own ${info.kernel} kernel, 2 threads)`);
     configureNative({ threads: 1 });
@@ -129,9 +119,9 @@ describe('native sgemm backends', () => {
     const one = new Float32Array(M * N);
     const two = new Float32Array(M * N);
     configureNative({ gemm: 'own', threads: 1 });
-    native().sgemm(false, false, M, N, K, 1, A, B, 0, one);
+    nativeKernels().sgemm(false, false, M, N, K, 1, A, B, 0, one);
     configureNative({ gemm: 'own', threads: 2 });
-    native().sgemm(false, false, M, N, K, 1, A, B, 0, two);
+    nativeKernels().sgemm(false, false, M, N, K, 1, A, B, 0, two);
     expect(two).toEqual(one);
   });
 });

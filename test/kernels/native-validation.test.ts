@@ -1,19 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { configureNative, loadNativeKernels, nativeInfo } from '../../src/kernels/native.js';
-
-const loaded = loadNativeKernels();
-
-function native() {
-  if (!loaded.kernels) throw new Error(`the native addon is not built (${loaded.reason}); run 'node scripts/build-native.mjs'`);
-  return loaded.kernels;
-}
+import { configureNative, nativeInfo } from '../../src/kernels/native.js';
+import { nativeKernels } from './helpers.js';
 
 const g = { C: 2, H: 5, W: 5, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 };
 const f = (n: number) => new Float32Array(n);
 
 describe('native kernels reject bad arguments with typed errors', () => {
   it('sgemm: too-short arrays throw a RangeError naming the array and the size needed', () => {
-    const k = native();
+    const k = nativeKernels();
     expect(() => k.sgemm(false, false, 3, 4, 5, 1, f(14), f(20), 0, f(12))).toThrow(/A has 14 elements but M\*K = 15/);
     expect(() => k.sgemm(false, false, 3, 4, 5, 1, f(15), f(19), 0, f(12))).toThrow(RangeError);
     expect(() => k.sgemm(true, true, 3, 4, 5, 1, f(15), f(20), 0, f(11))).toThrow(/C has 11 elements but M\*N = 12/);
@@ -23,7 +17,7 @@ describe('native kernels reject bad arguments with typed errors', () => {
   });
 
   it('sgemm: wrong types and non-integer sizes', () => {
-    const k = native();
+    const k = nativeKernels();
     const call = (...args: unknown[]) => (k.sgemm as (...a: unknown[]) => void)(...args);
     expect(() => call(false, false, 2, 2, 2, 1, new Float64Array(4), f(4), 0, f(4))).toThrow(TypeError);
     expect(() => call(false, false, 2, 2, 2, 1, [1, 2, 3, 4], f(4), 0, f(4))).toThrow(/A must be a Float32Array/);
@@ -35,7 +29,7 @@ describe('native kernels reject bad arguments with typed errors', () => {
   });
 
   it('im2col, col2im and the convolutions check every array against the geometry', () => {
-    const k = native();
+    const k = nativeKernels();
     const col = 2 * 9 * 25;
     expect(() => k.im2col(f(49), g, f(col))).toThrow(/x has 49 elements but C\*H\*W = 50/);
     expect(() => k.im2col(f(50), g, f(col - 1))).toThrow(/col has 449 elements/);
@@ -46,7 +40,7 @@ describe('native kernels reject bad arguments with typed errors', () => {
   });
 
   it('rejects impossible geometries', () => {
-    const k = native();
+    const k = nativeKernels();
     expect(() => k.im2col(f(50), { ...g, kh: 8, ph: 1 }, f(1000))).toThrow(/kernel is larger than the padded/);
     expect(() => k.im2col(f(50), { ...g, sh: 0 }, f(1000))).toThrow(/geometry.sh must be an integer >= 1/);
     expect(() => k.im2col(f(50), { ...g, pw: -1 }, f(1000))).toThrow(/geometry.pw must be an integer >= 0/);
@@ -56,7 +50,7 @@ describe('native kernels reject bad arguments with typed errors', () => {
   });
 
   it('configure rejects unknown settings and leaves the current ones in place', () => {
-    native();
+    nativeKernels();
     const before = nativeInfo()!;
     expect(() => configureNative({ gemm: 'fast' as 'own' })).toThrow(RangeError);
     expect(() => configureNative({ threads: 0 })).toThrow(RangeError);
