@@ -151,7 +151,7 @@ static int planes_forward(const conv_job *j, const float *x, float *y, const flo
       const long kc = min_l(j->kc, K - pc);
       const float *ap = j->apack + pc * j->mpad;
       for (long ir = 0; ir < pg->Cout; ir += MR)
-        uk->indirect(kc, ap + ir * kc, b, pg->boff + pc, y + ir * P + q0, P, pc == 0 && !j->accumulate ? 0.0f : 1.0f,
+        hesse_ukernel_indirect_for(uk, (int)min_l(MR, pg->Cout - ir))(kc, ap + ir * kc, b, pg->boff + pc, y + ir * P + q0, P, pc == 0 && !j->accumulate ? 0.0f : 1.0f,
                      (int)min_l(MR, pg->Cout - ir), nr);
     }
   }
@@ -181,7 +181,7 @@ static int planes_backward_weight(const conv_job *j, const float *gy, const floa
       hesse_transpose_rows(rows, nr, kc, bp, NR);
       if (nr < NR) zero_columns(bp, kc, NR, nr);
       for (long ir = 0; ir < O; ir += MR)
-        uk->fn(kc, ap + ir * kc, bp, gw + ir * K + jr, K, beta, (int)min_l(MR, O - ir), nr);
+        hesse_ukernel_fn_for(uk, (int)min_l(MR, O - ir))(kc, ap + ir * kc, bp, gw + ir * K + jr, K, beta, (int)min_l(MR, O - ir), nr);
     }
   }
   return 0;
@@ -235,7 +235,7 @@ static int pixels_backward_weight(const conv_job *j, long lo, long hi, float *gw
         float *ct = acc + t * O * C;
         for (long c0 = 0; c0 < C; c0 += NR)
           for (long ir = 0; ir < O; ir += MR)
-            uk->indirect(kc, ap + ir * P + p0 * MR, base + c0, j->pixoff + p0, ct + ir * C + c0, C, beta,
+            hesse_ukernel_indirect_for(uk, (int)min_l(MR, O - ir))(kc, ap + ir * P + p0 * MR, base + c0, j->pixoff + p0, ct + ir * C + c0, C, beta,
                          (int)min_l(MR, O - ir), (int)min_l(NR, C - c0));
       }
     }
@@ -261,9 +261,11 @@ static int unfold_backward_input(const conv_job *j, const float *gy, float *gx, 
     hesse_pack_b(0, gy, j->P, 0, j->O, p0, nr, NR, bp);
     for (long ir = 0; ir < j->K; ir += MR) {
       const int m = (int)min_l(MR, j->K - ir);
+      /* the whole tile (or the whole tail tile) into the buffer: rows past m are padding, never folded */
+      const int mt = m <= uk->tail_mr ? uk->tail_mr : MR;
       for (long pc = 0; pc < j->O; pc += j->kc) {
         const long kc = min_l(j->kc, j->O - pc);
-        uk->fn(kc, j->apack + pc * j->mpad + ir * kc, bp + pc * NR, tile, NR, pc == 0 ? 0.0f : 1.0f, MR, NR);
+        hesse_ukernel_fn_for(uk, mt)(kc, j->apack + pc * j->mpad + ir * kc, bp + pc * NR, tile, NR, pc == 0 ? 0.0f : 1.0f, mt, NR);
       }
       hesse_col2im_block(tile, NR, &j->g, ir, ir + m, p0, p0 + nr, gx);
     }

@@ -105,7 +105,7 @@ static int own_serial(const hesse_gemm_args *g, hesse_ws *ws) {
           const float *bp = bufB + jr * kc;
           for (long ir = 0; ir < mc; ir += MR) {
             const int m = (int)min_l(MR, mc - ir);
-            uk->fn(kc, bufA + ir * kc, bp, g->C + (ic + ir) * g->ldc + jc + jr, g->ldc, beta, m, n);
+            hesse_ukernel_fn_for(uk, m)(kc, bufA + ir * kc, bp, g->C + (ic + ir) * g->ldc + jc + jr, g->ldc, beta, m, n);
           }
         }
       }

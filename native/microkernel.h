@@ -22,7 +22,23 @@ typedef struct {
   int kc, mc, nc;
   hesse_ukernel_fn fn;
   hesse_ukernel_indirect_fn indirect;
+  /*
+   * Optional (tail_mr 0 where absent): the same products for tiles of at most tail_mr rows, read
+   * from the same MR-row panels and summed in the same order (so the same bits), at less cost than
+   * the full tile computing rows of padding.
+   */
+  int tail_mr;
+  hesse_ukernel_fn tail;
+  hesse_ukernel_indirect_fn tail_indirect;
 } hesse_ukernel;
+
+/* The kernel for a tile of m rows: the tail where there is one and m fits it. */
+static inline hesse_ukernel_fn hesse_ukernel_fn_for(const hesse_ukernel *uk, int m) {
+  return m <= uk->tail_mr ? uk->tail : uk->fn;
+}
+static inline hesse_ukernel_indirect_fn hesse_ukernel_indirect_for(const hesse_ukernel *uk, int m) {
+  return m <= uk->tail_mr ? uk->tail_indirect : uk->indirect;
+}
 
 extern const hesse_ukernel hesse_ukernel_generic;
 #if defined(__x86_64__)

@@ -103,9 +103,9 @@ DEFINE_KERNEL(avx512_12x32_indirect, 12, R12, INDIRECT, b + boff[k], (void)0)
 DEFINE_KERNEL16(avx512_16x16, 16, R16, PACKED, b, b += NR)
 DEFINE_KERNEL16(avx512_16x16_indirect, 16, R16, INDIRECT, b + boff[k], (void)0)
 
-const hesse_ukernel hesse_ukernel_avx512_16x16 = {"AVX-512 16x16", 16, 16, 256, 192, 4096, avx512_16x16, avx512_16x16_indirect};
+const hesse_ukernel hesse_ukernel_avx512_16x16 = {"AVX-512 16x16", 16, 16, 256, 192, 4096, avx512_16x16, avx512_16x16_indirect, 0, 0, 0};
 
-const hesse_ukernel hesse_ukernel_avx512_8x32 = {"AVX-512 8x32", 8, 32, 256, 192, 4096, avx512_8x32, avx512_8x32_indirect};
+const hesse_ukernel hesse_ukernel_avx512_8x32 = {"AVX-512 8x32", 8, 32, 256, 192, 4096, avx512_8x32, avx512_8x32_indirect, 0, 0, 0};
 const hesse_ukernel hesse_ukernel_avx512_12x32 = {"AVX-512 12x32", 12, 32, 256, 192, 4096, avx512_12x32,
-                                                  avx512_12x32_indirect};
+                                                  avx512_12x32_indirect, 0, 0, 0};
 #endif

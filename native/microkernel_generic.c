@@ -44,7 +44,7 @@ static void generic_4x8_indirect(long kc, const float *restrict a, const float *
   hesse_tile_store(acc, NR, c, ldc, beta, m, n);
 }
 
-const hesse_ukernel hesse_ukernel_generic = {"portable C 4x8", MR, NR, 256, 128, 2048, generic_4x8, generic_4x8_indirect};
+const hesse_ukernel hesse_ukernel_generic = {"portable C 4x8", MR, NR, 256, 128, 2048, generic_4x8, generic_4x8_indirect, 0, 0, 0};
 
 const hesse_ukernel *hesse_ukernel_for(hesse_isa isa, long M) {
 #if defined(__x86_64__)

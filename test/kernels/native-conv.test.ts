@@ -3,6 +3,7 @@ import { configureNative, nativeInfo } from '../../src/kernels/native.js';
 import { referenceKernels as ref } from '../../src/kernels/reference.js';
 import { convOutputSize, type ConvGeometry } from '../../src/kernels/types.js';
 import { Rng } from '../../src/tensor/rng.js';
+import { bits } from '../helpers/bits.js';
 import { abs, expectClose, nativeConfigs, nativeKernels, randomArray, restoreNativeSettingsAfterAll, viewAt } from './helpers.js';
 
 restoreNativeSettingsAfterAll();
@@ -108,6 +109,52 @@ describe.each(convConfigs)('native convolution, $label', (cfg) => {
     expect(gw.every((v) => v === 0)).toBe(true);
     nativeKernels().conv2dForward(new Float32Array(0), new Float32Array(72), new Float32Array(0), 0, 4, g);
     nativeKernels().conv2dBackwardInput(new Float32Array(0), new Float32Array(72), new Float32Array(0), 0, 4, g);
+  });
+});
+
+describe.each(convConfigs.filter((c) => c.gemm === 'own'))('native convolution row tiles, $label', (cfg) => {
+  // Each output channel (and each input channel of the input gradient, and each row of the weight
+  // gradient) sums the same products in the same order whichever tile computes it, the narrower
+  // AVX2 tail included: so the first channels come out with the same bits when more follow them.
+  it('gives the first channels the same bits when channels are added after them', () => {
+    configureNative(cfg);
+    const rng = new Rng(26);
+    const more = (n: number) => Math.ceil((n + 1) / 24) * 24;
+    for (const [N, C, O, H, k, s] of [[3, 16, 16, 8, 3, 1], [2, 16, 32, 16, 3, 2], [2, 5, 10, 7, 3, 1], [2, 3, 16, 9, 3, 1], [2, 6, 4, 10, 1, 2]] as const) {
+      const g = geom(C, H, H, k, k, s, s, (k - 1) / 2, (k - 1) / 2);
+      const { Ho, Wo } = convOutputSize(g);
+      const [P, K, Ob, Cb] = [Ho * Wo, C * k * k, more(O), more(C)];
+      const what = `N=${N} C=${C} O=${O} ${H}x${H} ${k}x${k} stride ${s}`;
+      const x = randomArray(rng, N * C * H * H);
+      const wBig = randomArray(rng, Ob * K); // Ob filters; the first O are the convolution's
+      const gyBig = randomArray(rng, N * Ob * P);
+      const gy = new Float32Array(N * O * P);
+      for (let n = 0; n < N; n++) gy.set(gyBig.subarray(n * Ob * P, n * Ob * P + O * P), n * O * P);
+      const w = wBig.subarray(0, O * K);
+
+      const y = new Float32Array(N * O * P), yBig = new Float32Array(N * Ob * P);
+      nativeKernels().conv2dForward(x, w, y, N, O, g);
+      nativeKernels().conv2dForward(x, wBig, yBig, N, Ob, g);
+      for (let n = 0; n < N; n++) expect(bits(y.subarray(n * O * P, (n + 1) * O * P)), `forward ${what}`).toEqual(bits(yBig.subarray(n * Ob * P, n * Ob * P + O * P)));
+
+      const gw = new Float32Array(O * K), gwBig = new Float32Array(Ob * K);
+      nativeKernels().conv2dBackwardWeight(gy, x, gw, N, O, g);
+      nativeKernels().conv2dBackwardWeight(gyBig, x, gwBig, N, Ob, g);
+      expect(bits(gw), `weight gradient ${what}`).toEqual(bits(gwBig.subarray(0, O * K)));
+
+      // the input gradient over Cb input channels, the first C of them those above
+      const gb = { ...g, C: Cb };
+      const wIn = new Float32Array(O * Cb * k * k);
+      for (let o = 0; o < O; o++) {
+        wIn.set(w.subarray(o * K, (o + 1) * K), o * Cb * k * k);
+        wIn.set(randomArray(rng, (Cb - C) * k * k), o * Cb * k * k + K);
+      }
+      const gx = new Float32Array(N * C * H * H), gxBig = new Float32Array(N * Cb * H * H);
+      nativeKernels().conv2dBackwardInput(gy, w, gx, N, O, g);
+      nativeKernels().conv2dBackwardInput(gy, wIn, gxBig, N, O, gb);
+      const img = C * H * H;
+      for (let n = 0; n < N; n++) expect(bits(gx.subarray(n * img, (n + 1) * img)), `input gradient ${what}`).toEqual(bits(gxBig.subarray(n * Cb * H * H, n * Cb * H * H + img)));
+    }
   });
 });
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { configureNative, nativeInfo } from '../../src/kernels/native.js';
 import { referenceKernels as ref } from '../../src/kernels/reference.js';
 import { Rng } from '../../src/tensor/rng.js';
+import { bits } from '../helpers/bits.js';
 import { abs, expectClose, nativeConfigs, nativeKernels, randomArray, restoreNativeSettingsAfterAll, viewAt } from './helpers.js';
 
 restoreNativeSettingsAfterAll();
@@ -123,5 +124,34 @@ describe('native sgemm backends', () => {
     configureNative({ gemm: 'own', threads: 2 });
     nativeKernels().sgemm(false, false, M, N, K, 1, A, B, 0, two);
     expect(two).toEqual(one);
+  });
+});
+
+describe.each(nativeConfigs().filter((c) => c.gemm === 'own'))('native sgemm row tiles, $label', (cfg) => {
+  // A row of C sums the same products in the same order whichever tile computes it: the full
+  // tile, an edge tile with padding rows, or (AVX2) the narrower 4-row tail. So the first M rows
+  // of op(A)·B come out with the same bits when more rows follow them (here up to whole tiles of
+  // 6, 8 and 12, so that no tail is used), in both layouts of A and with and without beta.
+  it('gives the first M rows the same bits when rows are added below them', () => {
+    configureNative(cfg);
+    const rng = new Rng(16);
+    for (const [M, N, K] of [[16, 40, 300], [10, 33, 77], [4, 16, 9], [32, 50, 600], [1, 17, 64], [64, 20, 31]] as const) {
+      const Mbig = Math.ceil((M + 1) / 24) * 24;
+      const Abig = randomArray(rng, Mbig * K); // Mbig x K, row-major
+      const B = randomArray(rng, K * N);
+      const C0 = randomArray(rng, Mbig * N);
+      for (const tA of [false, true]) {
+        // stored M x K, or K x M when transposed (a leading dimension of M: the first M rows only)
+        const stored = (rows: number) =>
+          tA ? Float32Array.from({ length: K * rows }, (_, i) => Abig[(i % rows) * K + Math.floor(i / rows)]!) : Abig.slice(0, rows * K);
+        for (const beta of [0, 0.5]) {
+          const small = C0.slice(0, M * N);
+          const big = C0.slice();
+          nativeKernels().sgemm(tA, false, M, N, K, 0.7, stored(M), B, beta, small);
+          nativeKernels().sgemm(tA, false, Mbig, N, K, 0.7, stored(Mbig), B, beta, big);
+          expect(bits(small), `M=${M} N=${N} K=${K} transA=${tA} beta=${beta}`).toEqual(bits(big.subarray(0, M * N)));
+        }
+      }
+    }
   });
 });
