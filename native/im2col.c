@@ -45,6 +45,48 @@ static inline void scatter_run_plain(float *restrict x, long base, long sw, cons
 
 #if defined(__x86_64__)
 /*
+ * Stride 2, the downsampling convolutions: out[t] = src[2t] for t in [0, n), n >= 8, in vectors of
+ * 8 built from two loads that end at src[2t + 14] (never past the last element read, src[2n - 2]);
+ * the last vector overlaps the one before it (a copy may be written twice).
+ */
+__attribute__((target("avx2"))) static inline __m256 evens_avx2(const float *src) {
+  /* lanes (0 2 8 10 | 4 6 12 14) of src[0..14], then their 64-bit halves in order */
+  const __m256 e = _mm256_shuffle_ps(_mm256_loadu_ps(src), _mm256_loadu_ps(src + 7), 0xD8);
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8));
+}
+
+__attribute__((target("avx2"))) static inline void gather2_avx2(float *restrict out, const float *restrict src, long n) {
+  long t = 0;
+  for (; t + 8 <= n; t += 8) _mm256_storeu_ps(out + t, evens_avx2(src + 2 * t));
+  if (t < n) _mm256_storeu_ps(out + n - 8, evens_avx2(src + 2 * (n - 8)));
+}
+
+/*
+ * x[2t] += s[t] for t in [0, n), n >= 8. The odd elements between get -0.0 added, which leaves every
+ * float as it was (-0 included), so the sums are the plain loop's bits; both loads of a step come
+ * before its stores, which write the same value where they overlap (x[2t + 7]). The last step
+ * overlaps the one before it with -0.0 in the lanes already added.
+ */
+__attribute__((target("avx2"))) static inline void scatter2_step_avx2(float *restrict x, __m256 v) {
+  const __m256 nz = _mm256_set1_ps(-0.0f);
+  const __m256 a0 = _mm256_permute2f128_ps(_mm256_unpacklo_ps(v, nz), _mm256_unpackhi_ps(v, nz), 0x20); /* s0 . s1 . s2 . s3 . */
+  const __m256 a1 = _mm256_permute2f128_ps(_mm256_unpacklo_ps(nz, v), _mm256_unpackhi_ps(nz, v), 0x31); /* . s4 . s5 . s6 . s7 */
+  const __m256 x0 = _mm256_loadu_ps(x), x1 = _mm256_loadu_ps(x + 7);
+  _mm256_storeu_ps(x, _mm256_add_ps(x0, a0));
+  _mm256_storeu_ps(x + 7, _mm256_add_ps(x1, a1));
+}
+
+__attribute__((target("avx2"))) static inline void scatter2_avx2(float *restrict x, const float *restrict s, long n) {
+  long t = 0;
+  for (; t + 8 <= n; t += 8) scatter2_step_avx2(x + 2 * t, _mm256_loadu_ps(s + t));
+  if (t < n) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256 done = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)(t - (n - 8))), lane));
+    scatter2_step_avx2(x + 2 * (n - 8), _mm256_blendv_ps(_mm256_loadu_ps(s + n - 8), _mm256_set1_ps(-0.0f), done));
+  }
+}
+
+/*
  * Masked loads are slow on current AMD cores, so runs are copied with whole vectors: the tail of
  * a copy re-copies a few elements (harmless), the tail of an addition steps down in width.
  */
@@ -52,6 +94,12 @@ static inline void scatter_run_plain(float *restrict x, long base, long sw, cons
   TARGET static inline void gather_run_##SUFFIX(float *restrict dst, long d, const float *restrict x, long base,  \
                                                 long sw, long t0, long t1, long a, long b) {                    \
     const long n = b - a;                                                                                         \
+    if (sw == 2 && n >= 8) {                                                                                      \
+      for (long t = t0; t < a; t++) dst[d + t] = 0.0f;                                                            \
+      gather2_avx2(dst + d + a, x + base + 2 * a, n);                                                             \
+      for (long u = b; u < t1; u++) dst[d + u] = 0.0f;                                                            \
+      return;                                                                                                     \
+    }                                                                                                             \
     if (sw != 1 || n < W) {                                                                                       \
       gather_run_plain(dst, d, x, base, sw, t0, t1, a, b);                                                        \
       return;                                                                                                     \
@@ -66,6 +114,10 @@ static inline void scatter_run_plain(float *restrict x, long base, long sw, cons
   }                                                                                                               \
   TARGET static inline void scatter_run_##SUFFIX(float *restrict x, long base, long sw, const float *restrict src, \
                                                  long d, long a, long b) {                                        \
+    if (sw == 2 && b - a >= 8) {                                                                                  \
+      scatter2_avx2(x + base + 2 * a, src + d + a, b - a);                                                        \
+      return;                                                                                                     \
+    }                                                                                                             \
     if (sw != 1) {                                                                                                \
       scatter_run_plain(x, base, sw, src, d, a, b);                                                               \
       return;                                                                                                     \

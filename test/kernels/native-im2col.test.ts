@@ -4,6 +4,7 @@ import { configureNative, nativeInfo, nativeKernelChoice } from '../../src/kerne
 import { referenceKernels as ref } from '../../src/kernels/reference.js';
 import { convOutputSize, type ConvGeometry } from '../../src/kernels/types.js';
 import { Rng } from '../../src/tensor/rng.js';
+import { bits } from '../helpers/bits.js';
 import { abs, expectClose, nativeKernels, randomArray, viewAt } from './helpers.js';
 
 const initialIsa = nativeInfo()?.isa;
@@ -84,6 +85,43 @@ describe.each(runnable)('native im2col and col2im, %s (runnable here)', (isa) =>
       // each x element sums at most kh*kw col entries (in a different order than the reference)
       expectClose(x, expected, scale, g.kh * g.kw, `col2im ${JSON.stringify(g)}`);
     }
+  });
+});
+
+describe.each(runnable.filter((isa) => isa !== 'generic'))('native stride-2 runs, %s (runnable here)', (isa) => {
+  // The vector paths for stride 2 walk the same runs as the portable loops, so they must give
+  // their bits exactly: im2col is a copy, col2im adds each entry once, in the same order (the odd
+  // elements in between get -0.0 added, which leaves every float as it was, -0.0 included).
+  const strided: ConvGeometry[] = [];
+  for (const W of [15, 16, 17, 18, 31, 32, 33, 46, 49])
+    for (const [k, p] of [[1, 0], [3, 1], [3, 0], [5, 2]] as const) strided.push({ C: 2, H: 5, W, kh: k, kw: k, sh: 2, sw: 2, ph: p, pw: p });
+
+  const withZeros = (a: Float32Array) => a.map((v, i) => (i % 5 === 0 ? -0 : i % 7 === 0 ? 0 : v));
+
+  it('copy (im2col) and add (col2im) with the portable loops\' bits, signed zeros included', () => {
+    const k = nativeKernels();
+    const rng = new Rng(34);
+    for (const g of strided) {
+      const x = withZeros(randomArray(rng, g.C * g.H * g.W));
+      const col = withZeros(randomArray(rng, colSize(g)));
+      const x0 = withZeros(randomArray(rng, x.length));
+      const results = (['generic', isa] as const).map((set) => {
+        configureNative({ isa: set });
+        const unfolded = new Float32Array(col.length).fill(NaN);
+        k.im2col(x, g, unfolded);
+        const folded = x0.slice();
+        k.col2im(col, g, folded);
+        return { unfolded, folded };
+      });
+      expect(bits(results[1]!.unfolded), `im2col ${JSON.stringify(g)}`).toEqual(bits(results[0]!.unfolded));
+      expect(bits(results[1]!.folded), `col2im ${JSON.stringify(g)}`).toEqual(bits(results[0]!.folded));
+    }
+    // a 1x1 stride-2 fold leaves the odd columns alone: -0.0 there stays -0.0
+    configureNative({ isa });
+    const g: ConvGeometry = { C: 1, H: 2, W: 40, kh: 1, kw: 1, sh: 2, sw: 2, ph: 0, pw: 0 };
+    const folded = new Float32Array(80).fill(-0);
+    k.col2im(new Float32Array(colSize(g)).fill(1), g, folded);
+    for (let i = 0; i < 40; i++) expect(Object.is(folded[i], i % 2 === 0 ? 1 : -0), `column ${i}`).toBe(true);
   });
 });
 
