@@ -277,6 +277,62 @@ __attribute__((target("avx512f"))) static int planes_avx512_fast(const hesse_pla
 }
 #endif
 
+/*
+ * The AVX2 planes for stride 1 and 2, the same scheme with masked loads: per tap column and 8 output columns a mask of the
+ * source elements inside the image, so a row is a few loads and whole-vector stores that may run
+ * into the next row. The planes are written in address order, so that row is always written
+ * after (the buffer's slack covers the last plane's).
+ */
+#define FAST_KW 7
+#define FAST_VECS 32
+__attribute__((target("avx2"))) static int planes_avx2_fast(const hesse_planes *pl, const float *restrict x,
+                                                            float *restrict xq) {
+  const long Hq = pl->Hq, Wo = pl->Wo, plane = Hq * Wo, sw = pl->sw;
+  /* one padded copy per channel (kw 1, stride 1: the rows mode) is long rows, which plain vector copies do faster */
+  if (sw > 2 || (sw == 1 && pl->kw == 1) || Wo > FAST_VECS * 8 || pl->kw > FAST_KW) return 0;
+  __m256i lo[FAST_KW][FAST_VECS], hi[FAST_KW][FAST_VECS];
+  long x0[FAST_KW], x1[FAST_KW];
+  for (long jj = 0; jj < pl->kw; jj++) {
+    valid_range(Wo, pl->W, sw, pl->pw, jj, &x0[jj], &x1[jj]);
+    /* lane l of a load covers source element l (stride 1) or, of the pair, 2u and 2u + 8 for outputs u, u + 4 */
+    for (long t = 0, v = 0; t < Wo; t += 8, v++) {
+      int a[8], b[8];
+      for (long l = 0; l < 8; l++) {
+        const long u = sw == 1 ? t + l : t + l / 2;
+        a[l] = (sw == 1 || l % 2 == 0) && u >= x0[jj] && u < x1[jj] ? -1 : 0;
+        b[l] = sw == 2 && l % 2 == 0 && u + 4 >= x0[jj] && u + 4 < x1[jj] ? -1 : 0;
+      }
+      lo[jj][v] = _mm256_setr_epi32(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]);
+      hi[jj][v] = _mm256_setr_epi32(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
+    }
+  }
+  for (long c = 0; c < pl->C; c++)
+    for (long jj = 0; jj < pl->kw; jj++)
+      for (long a = 0; a < pl->na; a++) {
+        float *dst = xq + ((c * pl->kw + jj) * pl->na + a) * plane;
+        const __m256i *mlo = lo[jj], *mhi = hi[jj];
+        for (long yy = 0; yy < Hq; yy++) {
+          const long sy = yy * pl->sh + a - pl->ph;
+          float *row = dst + yy * Wo;
+          if (sy < 0 || sy >= pl->H || x1[jj] == x0[jj]) {
+            for (long t = 0; t < Wo; t += 8) _mm256_storeu_ps(row + t, _mm256_setzero_ps());
+            continue;
+          }
+          const float *src = x + (c * pl->H + sy) * pl->W + jj - pl->pw; /* output t reads src[t*sw] */
+          if (sw == 1) {
+            for (long t = 0, v = 0; t < Wo; t += 8, v++) _mm256_storeu_ps(row + t, _mm256_maskload_ps(src + t, mlo[v]));
+          } else {
+            for (long t = 0, v = 0; t < Wo; t += 8, v++) {
+              /* lanes (0 2 8 10 | 4 6 12 14) of the pair, then their 64-bit halves in order */
+              const __m256 e = _mm256_shuffle_ps(_mm256_maskload_ps(src + 2 * t, mlo[v]), _mm256_maskload_ps(src + 2 * t + 8, mhi[v]), 0x88);
+              _mm256_storeu_ps(row + t, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8)));
+            }
+          }
+        }
+      }
+  return 1;
+}
+
 void hesse_fill_planes(const hesse_planes *pl, const float *x, float *xq) {
 #if defined(__x86_64__)
   const hesse_isa isa = hesse_isa_get();
@@ -285,7 +341,7 @@ void hesse_fill_planes(const hesse_planes *pl, const float *x, float *xq) {
     return;
   }
   if (isa == HESSE_ISA_AVX2) {
-    planes_avx2(pl, x, xq);
+    if (!planes_avx2_fast(pl, x, xq)) planes_avx2(pl, x, xq);
     return;
   }
 #endif
