@@ -8,8 +8,7 @@
 #include <immintrin.h>
 
 /* Eight rows of eight become eight columns: three rounds of shuffles, no scalar stores. */
-__attribute__((target("avx2"))) static inline void transpose_8x8_avx2(const float *const *row, long k, float *dst,
-                                                                      long ldd) {
+__attribute__((target("avx2"))) static inline void transpose_8x8_regs_avx2(const float *const *row, long k, __m256 out[8]) {
   const __m256 r0 = _mm256_loadu_ps(row[0] + k), r1 = _mm256_loadu_ps(row[1] + k), r2 = _mm256_loadu_ps(row[2] + k),
                r3 = _mm256_loadu_ps(row[3] + k), r4 = _mm256_loadu_ps(row[4] + k), r5 = _mm256_loadu_ps(row[5] + k),
                r6 = _mm256_loadu_ps(row[6] + k), r7 = _mm256_loadu_ps(row[7] + k);
@@ -20,27 +19,60 @@ __attribute__((target("avx2"))) static inline void transpose_8x8_avx2(const floa
                u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE),
                u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
                u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
-  _mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
-  _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
-  _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
-  _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
-  _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
-  _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
-  _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+  out[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  out[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  out[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  out[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  out[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  out[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  out[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  out[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* The first n (1..7) floats of v, without a masked store (slow on AMD cores). */
+__attribute__((target("avx2"))) static inline void store_first_avx2(float *dst, __m256 v, long n) {
+  __m128 q = _mm256_castps256_ps128(v);
+  if (n >= 4) {
+    _mm_storeu_ps(dst, q);
+    dst += 4;
+    n -= 4;
+    q = _mm256_extractf128_ps(v, 1);
+  }
+  if (n >= 2) {
+    _mm_storel_pi((__m64 *)dst, q);
+    dst += 2;
+    n -= 2;
+    q = _mm_movehl_ps(q, q);
+  }
+  if (n) _mm_store_ss(dst, q);
 }
 
 __attribute__((target("avx2"))) static void transpose_rows_avx2(const float *const *rows, long nrows, long cols,
                                                                float *dst, long ldd) {
+  __m256 t[8];
   long r = 0;
   for (; r + 8 <= nrows; r += 8) {
     long k = 0;
-    for (; k + 8 <= cols; k += 8) transpose_8x8_avx2(rows + r, k, dst + k * ldd + r, ldd);
+    for (; k + 8 <= cols; k += 8) {
+      transpose_8x8_regs_avx2(rows + r, k, t);
+      for (long i = 0; i < 8; i++) _mm256_storeu_ps(dst + (k + i) * ldd + r, t[i]);
+    }
     for (; k < cols; k++)
       for (long i = 0; i < 8; i++) dst[k * ldd + r + i] = rows[r + i][k];
   }
-  for (; r < nrows; r++)
-    for (long k = 0; k < cols; k++) dst[k * ldd + r] = rows[r][k];
+  if (r < nrows) {
+    /* the last 1-7 rows (6 of them in each panel of the AVX2 6-row tile): the rows past them read row r again, unstored */
+    const long n = nrows - r;
+    const float *part[8];
+    for (long i = 0; i < 8; i++) part[i] = rows[r + (i < n ? i : 0)];
+    long k = 0;
+    for (; k + 8 <= cols; k += 8) {
+      transpose_8x8_regs_avx2(part, k, t);
+      for (long i = 0; i < 8; i++) store_first_avx2(dst + (k + i) * ldd + r, t[i], n);
+    }
+    for (; k < cols; k++)
+      for (long i = 0; i < n; i++) dst[k * ldd + r + i] = rows[r + i][k];
+  }
 }
 #endif
 
