@@ -14,8 +14,11 @@ afterAll(async () => {
   if (root) await rm(root, { recursive: true, force: true });
 });
 
-// ResNet-8 on the smoke data at a learning rate of 1000: it diverges in its first epoch
-const recipe = (out: string, more: Partial<StudyOptions> = {}): StudyOptions => ({ preset: 'smoke', depths: [8], variants: ['bn-res'], epochs: 2, lr: 1000, halvings: 3, out: join(root, out), report: false, ...more });
+// ResNet-8 on the smoke data at a learning rate of 1000: it diverges in its first epoch. How many
+// halvings it then needs depends on the rounding of the CPU's kernels (at these rates training is
+// chaotic: 2 on an AVX-512 machine, 8 on an AVX2-only one), so the run may halve up to 10 times, to
+// under 1, and the test holds it to what the record must say whatever that number.
+const recipe = (out: string, more: Partial<StudyOptions> = {}): StudyOptions => ({ preset: 'smoke', depths: [8], variants: ['bn-res'], epochs: 2, lr: 1000, halvings: 10, out: join(root, out), report: false, ...more });
 const numbers = (r: StudyRunResult) => ({ needed: r.needed, epochs: r.epochs.map(({ seconds: _s, ...e }) => e), checkpoints: r.checkpoints.map(({ ms: _m, ...c }) => c) });
 
 describe('a run that diverges', () => {
@@ -24,15 +27,18 @@ describe('a run that diverges', () => {
     const r = out.section!.runs[0]!;
     expect(r.status).toBe('done');
     expect(r.needed.warmup).toBe(true);
-    // the base recipe diverged once, the warm-up recipe twice: the rate ended at a quarter
-    expect(r.needed.divergences).toHaveLength(3);
+    // the base recipe diverged once, the warm-up recipe once per halving: the rate ended at 2^-halvings
+    const h = r.needed.halvings;
+    expect(h).toBeGreaterThanOrEqual(1);
+    expect(h).toBeLessThanOrEqual(10);
+    expect(r.needed.divergences).toHaveLength(1 + h);
     expect(r.needed.divergences[0]).toMatch(/training diverged at epoch 1, step \d+ of 8 \(learning rate 1000\)/);
-    expect(r.needed).toMatchObject({ lrScale: 0.25, halvings: 2 });
-    // the second epoch ran at the scheduled rate times the quarter: PyHessian's milestones 80 and
+    expect(r.needed.lrScale).toBe(0.5 ** h);
+    // the second epoch ran at the scheduled rate times that scale: PyHessian's milestones 80 and
     // 120 of 180 epochs both round to epoch 1 of 2, so the schedule has decayed it by 0.1 twice
-    expect(r.epochs[1]!.lr).toBeCloseTo(1000 * 0.01 * 0.25, 9);
+    expect(r.epochs[1]!.lr).toBeCloseTo(1000 * 0.01 * 0.5 ** h, 9);
     expect(r.checkpoints.map((c) => c.epoch)).toEqual([1, 2]);
-    expect(out.section!.table[0]!.needed).toMatch(/warm-up in 1 of 1 seed; learning rate halved \(up to 2x\) in 1 of 1/);
+    expect(out.section!.table[0]!.needed).toMatch(new RegExp(`warm-up in 1 of 1 seed; learning rate halved \\(up to ${h}x\\) in 1 of 1`));
     expect(r.sessions.map((s) => s.from)).toEqual([{ epoch: 0, step: 0 }, { epoch: 0, step: 0 }]);
   });
 
