@@ -150,9 +150,11 @@ static int planes_forward(const conv_job *j, const float *x, float *y, const flo
     for (long pc = 0; pc < K; pc += j->kc) {
       const long kc = min_l(j->kc, K - pc);
       const float *ap = j->apack + pc * j->mpad;
-      for (long ir = 0; ir < pg->Cout; ir += MR)
-        hesse_ukernel_indirect_for(uk, (int)min_l(MR, pg->Cout - ir))(kc, ap + ir * kc, b, pg->boff + pc, y + ir * P + q0, P, pc == 0 && !j->accumulate ? 0.0f : 1.0f,
-                     (int)min_l(MR, pg->Cout - ir), nr);
+      for (long ir = 0; ir < pg->Cout; ir += MR) {
+        const int m = (int)min_l(MR, pg->Cout - ir);
+        hesse_ukernel_indirect_for(uk, m)(kc, ap + ir * kc, b, pg->boff + pc, y + ir * P + q0, P,
+                                          pc == 0 && !j->accumulate ? 0.0f : 1.0f, m, nr);
+      }
     }
   }
   return 0;
@@ -180,8 +182,10 @@ static int planes_backward_weight(const conv_job *j, const float *gy, const floa
       for (int r = 0; r < nr; r++) rows[r] = xp + pg->boff[jr + r] + q0;
       hesse_transpose_rows(rows, nr, kc, bp, NR);
       if (nr < NR) zero_columns(bp, kc, NR, nr);
-      for (long ir = 0; ir < O; ir += MR)
-        hesse_ukernel_fn_for(uk, (int)min_l(MR, O - ir))(kc, ap + ir * kc, bp, gw + ir * K + jr, K, beta, (int)min_l(MR, O - ir), nr);
+      for (long ir = 0; ir < O; ir += MR) {
+        const int m = (int)min_l(MR, O - ir);
+        hesse_ukernel_fn_for(uk, m)(kc, ap + ir * kc, bp, gw + ir * K + jr, K, beta, m, nr);
+      }
     }
   }
   return 0;
@@ -234,9 +238,11 @@ static int pixels_backward_weight(const conv_job *j, long lo, long hi, float *gw
         const float *base = xT + ((t / g->kw) * j->Wp + t % g->kw) * C;
         float *ct = acc + t * O * C;
         for (long c0 = 0; c0 < C; c0 += NR)
-          for (long ir = 0; ir < O; ir += MR)
-            hesse_ukernel_indirect_for(uk, (int)min_l(MR, O - ir))(kc, ap + ir * P + p0 * MR, base + c0, j->pixoff + p0, ct + ir * C + c0, C, beta,
-                         (int)min_l(MR, O - ir), (int)min_l(NR, C - c0));
+          for (long ir = 0; ir < O; ir += MR) {
+            const int m = (int)min_l(MR, O - ir);
+            hesse_ukernel_indirect_for(uk, m)(kc, ap + ir * P + p0 * MR, base + c0, j->pixoff + p0, ct + ir * C + c0, C, beta, m,
+                                              (int)min_l(NR, C - c0));
+          }
       }
     }
   }
