@@ -49,10 +49,14 @@ static inline void scatter_run_plain(float *restrict x, long base, long sw, cons
  * 8 built from two loads that end at src[2t + 14] (never past the last element read, src[2n - 2]);
  * the last vector overlaps the one before it (a copy may be written twice).
  */
-__attribute__((target("avx2"))) static inline __m256 evens_avx2(const float *src) {
-  /* lanes (0 2 8 10 | 4 6 12 14) of src[0..14], then their 64-bit halves in order */
-  const __m256 e = _mm256_shuffle_ps(_mm256_loadu_ps(src), _mm256_loadu_ps(src + 7), 0xD8);
+__attribute__((target("avx2"))) static inline __m256 evens_of_pair_avx2(__m256 lo, __m256 hi) {
+  /* lo = src[0..7], hi = src[7..14]: lanes (0 2 8 10 | 4 6 12 14) of src, then their 64-bit halves in order */
+  const __m256 e = _mm256_shuffle_ps(lo, hi, 0xD8);
   return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8));
+}
+
+__attribute__((target("avx2"))) static inline __m256 evens_avx2(const float *src) {
+  return evens_of_pair_avx2(_mm256_loadu_ps(src), _mm256_loadu_ps(src + 7));
 }
 
 __attribute__((target("avx2"))) static inline void gather2_avx2(float *restrict out, const float *restrict src, long n) {
@@ -94,22 +98,20 @@ __attribute__((target("avx2"))) static inline void scatter2_avx2(float *restrict
   TARGET static inline void gather_run_##SUFFIX(float *restrict dst, long d, const float *restrict x, long base,  \
                                                 long sw, long t0, long t1, long a, long b) {                    \
     const long n = b - a;                                                                                         \
-    if (sw == 2 && n >= 8) {                                                                                      \
-      for (long t = t0; t < a; t++) dst[d + t] = 0.0f;                                                            \
-      gather2_avx2(dst + d + a, x + base + 2 * a, n);                                                             \
-      for (long u = b; u < t1; u++) dst[d + u] = 0.0f;                                                            \
-      return;                                                                                                     \
-    }                                                                                                             \
-    if (sw != 1 || n < W) {                                                                                       \
+    if (!(sw == 1 && n >= W) && !(sw == 2 && n >= 8)) {                                                           \
       gather_run_plain(dst, d, x, base, sw, t0, t1, a, b);                                                        \
       return;                                                                                                     \
     }                                                                                                             \
     for (long t = t0; t < a; t++) dst[d + t] = 0.0f;                                                              \
-    const float *src = x + base + a;                                                                              \
     float *out = dst + d + a;                                                                                     \
-    long t = 0;                                                                                                   \
-    for (; t + W <= n; t += W) STORE(out + t, LOAD(src + t));                                                     \
-    if (t < n) STORE(out + n - W, LOAD(src + n - W));                                                             \
+    if (sw == 2) {                                                                                                \
+      gather2_avx2(out, x + base + 2 * a, n);                                                                     \
+    } else {                                                                                                      \
+      const float *src = x + base + a;                                                                            \
+      long t = 0;                                                                                                 \
+      for (; t + W <= n; t += W) STORE(out + t, LOAD(src + t));                                                   \
+      if (t < n) STORE(out + n - W, LOAD(src + n - W));                                                           \
+    }                                                                                                             \
     for (long u = b; u < t1; u++) dst[d + u] = 0.0f;                                                              \
   }                                                                                                               \
   TARGET static inline void scatter_run_##SUFFIX(float *restrict x, long base, long sw, const float *restrict src, \
@@ -294,13 +296,17 @@ __attribute__((target("avx2"))) static int planes_avx2_fast(const hesse_planes *
   long x0[FAST_KW], x1[FAST_KW];
   for (long jj = 0; jj < pl->kw; jj++) {
     valid_range(Wo, pl->W, sw, pl->pw, jj, &x0[jj], &x1[jj]);
-    /* lane l of a load covers source element l (stride 1) or, of the pair, 2u and 2u + 8 for outputs u, u + 4 */
+    /*
+     * lane l of a load covers source element l (stride 1); at stride 2 the pair of loads at 0 and 7
+     * that evens_of_pair_avx2 takes: even lane l of the first is output l/2, odd lane l of the
+     * second output 4 + (l-1)/2
+     */
     for (long t = 0, v = 0; t < Wo; t += 8, v++) {
       int a[8], b[8];
       for (long l = 0; l < 8; l++) {
-        const long u = sw == 1 ? t + l : t + l / 2;
+        const long u = sw == 1 ? t + l : t + l / 2, w = t + 4 + (l - 1) / 2;
         a[l] = (sw == 1 || l % 2 == 0) && u >= x0[jj] && u < x1[jj] ? -1 : 0;
-        b[l] = sw == 2 && l % 2 == 0 && u + 4 >= x0[jj] && u + 4 < x1[jj] ? -1 : 0;
+        b[l] = sw == 2 && l % 2 == 1 && w >= x0[jj] && w < x1[jj] ? -1 : 0;
       }
       lo[jj][v] = _mm256_setr_epi32(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]);
       hi[jj][v] = _mm256_setr_epi32(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
@@ -322,11 +328,8 @@ __attribute__((target("avx2"))) static int planes_avx2_fast(const hesse_planes *
           if (sw == 1) {
             for (long t = 0, v = 0; t < Wo; t += 8, v++) _mm256_storeu_ps(row + t, _mm256_maskload_ps(src + t, mlo[v]));
           } else {
-            for (long t = 0, v = 0; t < Wo; t += 8, v++) {
-              /* lanes (0 2 8 10 | 4 6 12 14) of the pair, then their 64-bit halves in order */
-              const __m256 e = _mm256_shuffle_ps(_mm256_maskload_ps(src + 2 * t, mlo[v]), _mm256_maskload_ps(src + 2 * t + 8, mhi[v]), 0x88);
-              _mm256_storeu_ps(row + t, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8)));
-            }
+            for (long t = 0, v = 0; t < Wo; t += 8, v++)
+              _mm256_storeu_ps(row + t, evens_of_pair_avx2(_mm256_maskload_ps(src + 2 * t, mlo[v]), _mm256_maskload_ps(src + 2 * t + 7, mhi[v])));
           }
         }
       }

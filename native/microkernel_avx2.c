@@ -32,11 +32,11 @@
 #define ROW_SPILL(r)                         \
   _mm256_store_ps(acc + (r) * NR, c##r##0); \
   _mm256_store_ps(acc + (r) * NR + 8, c##r##1);
-#define ROWS(M) M(0) M(1) M(2) M(3) M(4) M(5)
-#define ROWS4(M) M(0) M(1) M(2) M(3)
+#define R4(M) M(0) M(1) M(2) M(3)
+#define R6(M) R4(M) M(4) M(5)
 
 /* BROW(k) is the address of row k of B: a packed panel, or a row of the image read in place. */
-#define DEFINE_KERNEL(NAME, TM, ROWS, PARAMS, BROW, STEP)                                                  \
+#define DEFINE_KERNEL(NAME, TM, ROWS, PARAMS, BROW, STEP)                                       \
   TARGET static void NAME PARAMS {                                                               \
     ROWS(ROW_DECL)                                                                               \
     _Pragma("GCC unroll 4") for (long k = 0; k < kc; k++) {                                      \
@@ -60,23 +60,16 @@
     }                                                                                            \
   }
 
-DEFINE_KERNEL(avx2_6x16, MR, ROWS,
-              (long kc, const float *restrict a, const float *restrict b, float *restrict c, long ldc, float beta, int m,
-               int n),
-              b, b += NR)
-DEFINE_KERNEL(avx2_6x16_indirect, MR, ROWS,
-              (long kc, const float *restrict a, const float *restrict b, const long *restrict boff, float *restrict c,
-               long ldc, float beta, int m, int n),
-              b + boff[k], (void)0)
+#define PACKED (long kc, const float *restrict a, const float *restrict b, float *restrict c, long ldc, float beta, int m, int n)
+#define INDIRECT                                                                                              \
+  (long kc, const float *restrict a, const float *restrict b, const long *restrict boff, float *restrict c, long ldc, \
+   float beta, int m, int n)
 
-DEFINE_KERNEL(avx2_4x16, 4, ROWS4,
-              (long kc, const float *restrict a, const float *restrict b, float *restrict c, long ldc, float beta, int m,
-               int n),
-              b, b += NR)
-DEFINE_KERNEL(avx2_4x16_indirect, 4, ROWS4,
-              (long kc, const float *restrict a, const float *restrict b, const long *restrict boff, float *restrict c,
-               long ldc, float beta, int m, int n),
-              b + boff[k], (void)0)
+DEFINE_KERNEL(avx2_6x16, MR, R6, PACKED, b, b += NR)
+DEFINE_KERNEL(avx2_6x16_indirect, MR, R6, INDIRECT, b + boff[k], (void)0)
+/* the tail: 4 rows of the same 6-row panels (a still steps by MR) */
+DEFINE_KERNEL(avx2_4x16, 4, R4, PACKED, b, b += NR)
+DEFINE_KERNEL(avx2_4x16_indirect, 4, R4, INDIRECT, b + boff[k], (void)0)
 
 const hesse_ukernel hesse_ukernel_avx2 = {"AVX2/FMA 6x16", MR, NR, 256, 144, 4096, avx2_6x16, avx2_6x16_indirect, 4, avx2_4x16, avx2_4x16_indirect};
 #endif

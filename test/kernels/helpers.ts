@@ -18,6 +18,9 @@ export function restoreNativeSettingsAfterAll(): void {
   });
 }
 
+/** The least multiple of 24 above n: that many rows are whole tiles of 6, 8 and 12 (every own kernel's), so no tail tile serves any. */
+export const wholeTilesAbove = (n: number): number => Math.ceil((n + 1) / 24) * 24;
+
 export function randomArray(rng: Rng, n: number): Float32Array {
   return rng.fillUniform(new Float32Array(n), -1, 1) as Float32Array;
 }

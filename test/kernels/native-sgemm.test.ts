@@ -3,7 +3,7 @@ import { configureNative, nativeInfo } from '../../src/kernels/native.js';
 import { referenceKernels as ref } from '../../src/kernels/reference.js';
 import { Rng } from '../../src/tensor/rng.js';
 import { bits } from '../helpers/bits.js';
-import { abs, expectClose, nativeConfigs, nativeKernels, randomArray, restoreNativeSettingsAfterAll, viewAt } from './helpers.js';
+import { abs, expectClose, nativeConfigs, nativeKernels, randomArray, restoreNativeSettingsAfterAll, viewAt, wholeTilesAbove } from './helpers.js';
 
 restoreNativeSettingsAfterAll();
 
@@ -136,7 +136,7 @@ describe.each(nativeConfigs().filter((c) => c.gemm === 'own'))('native sgemm row
     configureNative(cfg);
     const rng = new Rng(16);
     for (const [M, N, K] of [[16, 40, 300], [10, 33, 77], [4, 16, 9], [32, 50, 600], [1, 17, 64], [64, 20, 31]] as const) {
-      const Mbig = Math.ceil((M + 1) / 24) * 24;
+      const Mbig = wholeTilesAbove(M);
       const Abig = randomArray(rng, Mbig * K); // Mbig x K, row-major
       const B = randomArray(rng, K * N);
       const C0 = randomArray(rng, Mbig * N);
