@@ -57,6 +57,7 @@ function tallied(base: Kernels): Kernels {
     muladd: wrap<Kernels['muladd']>(base.muladd.bind(base), null),
     reduce: wrap<Kernels['reduce']>(base.reduce.bind(base), null),
     affineBackward: wrap<Kernels['affineBackward']>(base.affineBackward.bind(base), null),
+    affineBackwardTangent: wrap<Kernels['affineBackwardTangent']>(base.affineBackwardTangent.bind(base), null),
     gramSchmidt: wrap<Kernels['gramSchmidt']>(base.gramSchmidt.bind(base), null),
   };
 }

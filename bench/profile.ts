@@ -131,6 +131,12 @@ function timedKernels(base: Kernels): Kernels {
       (_g, _x, _s, mask, _dx, _ds, _dt, N, C, HW) => 4 * N * C * HW * (mask ? 4 : 3),
       base.affineBackward.bind(base),
     ),
+    affineBackwardTangent: timed<Kernels['affineBackwardTangent']>(
+      (_g, _x, _s, mask) => `affine tangent${mask ? ' + ReLU' : ''}`,
+      // bytes: g, x, (with ReLU) the mask, and per tangent tg and (when present) tx read, dgx written
+      (_g, _x, _s, mask, _tg, tx, _ts, _dgx, _dgs, _dgt, k, N, C, HW) => 4 * N * C * HW * ((mask ? 3 : 2) + k * (tx ? 3 : 2)),
+      base.affineBackwardTangent.bind(base),
+    ),
     // the estimators' work, not a pass's: passed through untimed
     gramSchmidt: base.gramSchmidt.bind(base),
   };
@@ -146,7 +152,7 @@ function classify(node: Node): { category: string; row: string } {
   const role = node.role === 'backward' ? 'backward' : 'forward';
   if (name.startsWith('conv2d')) return { category: 'convolution', row: `${name} (${role})` };
   if (name === 'relu' || name === 'reluGrad') return { category: 'ReLU', row: `${name} (${role})` };
-  if (big && (name === 'channelAffine' || name === 'channelAffineRelu' || (perChannel && ['mul', 'add', 'sub', 'mulSumTo', 'sumTo', 'broadcastTo'].includes(name)))) {
+  if (big && (name.startsWith('channelAffine') || (perChannel && ['mul', 'add', 'sub', 'mulSumTo', 'sumTo', 'broadcastTo'].includes(name)))) {
     return { category: 'batch norm (per-channel scale, shift, sums)', row: `${name} (${role})` };
   }
   if (big && (name === 'add' || name === 'accumulate')) return { category: 'residual add / cotangent accumulate', row: `${name} (${role})` };
@@ -220,7 +226,7 @@ function median(xs: number[]): number {
 
 function rate(c: Cell, row: string): string {
   if (!c.work || c.ms <= 0) return '';
-  return row.includes('binary') || row.includes('reduce') || row.includes('muladd') || row.includes('affine backward') ? `${(c.work / c.ms / 1e6).toFixed(1)} GB/s` : `${(c.work / c.ms / 1e6).toFixed(1)} GFLOP/s`;
+  return row.includes('binary') || row.includes('reduce') || row.includes('muladd') || row.includes('affine backward') || row.includes('affine tangent') ? `${(c.work / c.ms / 1e6).toFixed(1)} GB/s` : `${(c.work / c.ms / 1e6).toFixed(1)} GFLOP/s`;
 }
 
 export interface PassSummary {

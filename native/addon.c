@@ -490,6 +490,40 @@ static napi_value js_affine_backward(napi_env env, napi_callback_info info) {
   return 0;
 }
 
+/*
+ * affineBackwardTangent(g, x, s, mask | null, tg, tx | null, ts | null, dgx, dgs, dgt, k, N, C, HW): the tangent of
+ * affineBackward's cotangents for a block of k tangents
+ */
+static napi_value js_affine_backward_tangent(napi_env env, napi_callback_info info) {
+  const char *fn = "affineBackwardTangent";
+  napi_value argv[14];
+  long K, N, C, HW, lg = 0, lx = 0, ls = 0, lm = 0, ltg = 0, ltx = 0, lts = 0, ldx = 0, lds = 0, ldt = 0;
+  float *g, *x, *sc, *mask = 0, *tg, *tx = 0, *ts = 0, *dgx, *dgs, *dgt;
+  napi_valuetype t;
+  if (!get_args(env, info, 14, argv, fn)) return 0;
+  if (!get_f32(env, argv[0], fn, "g", &g, &lg) || !get_f32(env, argv[1], fn, "x", &x, &lx) || !get_f32(env, argv[2], fn, "s", &sc, &ls)) return 0;
+  CHECK(napi_typeof(env, argv[3], &t));
+  if (t != napi_null && !get_f32(env, argv[3], fn, "mask", &mask, &lm)) return 0;
+  if (!get_f32(env, argv[4], fn, "tg", &tg, &ltg)) return 0;
+  CHECK(napi_typeof(env, argv[5], &t));
+  if (t != napi_null && !get_f32(env, argv[5], fn, "tx", &tx, &ltx)) return 0;
+  CHECK(napi_typeof(env, argv[6], &t));
+  if (t != napi_null && !get_f32(env, argv[6], fn, "ts", &ts, &lts)) return 0;
+  if (!get_f32(env, argv[7], fn, "dgx", &dgx, &ldx) || !get_f32(env, argv[8], fn, "dgs", &dgs, &lds) || !get_f32(env, argv[9], fn, "dgt", &dgt, &ldt)) return 0;
+  if (!get_int(env, argv[10], fn, "k", 1, &K) || !get_int(env, argv[11], fn, "N", 0, &N) || !get_int(env, argv[12], fn, "C", 0, &C) ||
+      !get_int(env, argv[13], fn, "HW", 0, &HW))
+    return 0;
+  const double total = (double)N * (double)C * (double)HW; /* in double: the product of dimensions can overflow a long */
+  if (total > lg || total > lx || (mask && total > lm)) return fail_range(env, fn, "g, x and mask must each hold N*C*HW values");
+  if ((double)K * total > ltg || (tx && (double)K * total > ltx) || (double)K * total > ldx)
+    return fail_range(env, fn, "tg, tx and dgx must each hold k*N*C*HW values");
+  if (ls < C) return fail_range(env, fn, "s must hold C values");
+  if ((ts && (double)K * C > lts) || (double)K * C > lds || (double)K * C > ldt) return fail_range(env, fn, "ts, dgs and dgt must each hold k*C values");
+  if (!hesse_affine_backward_tangent(g, x, sc, mask, tg, tx, ts, dgx, dgs, dgt, K, N, C, HW, hesse_threads_get()))
+    napi_throw_error(env, 0, "hesse native affineBackwardTangent: out of memory for the channel sums");
+  return 0;
+}
+
 /* gramSchmidt(v, basis: Float32Array[], passes, coeffs: Float64Array): classical Gram-Schmidt in float64, in place. */
 static napi_value js_gram_schmidt(napi_env env, napi_callback_info info) {
   const char *fn = "gramSchmidt";
@@ -580,6 +614,7 @@ NAPI_MODULE_INIT() {
       {"reduce", 0, js_reduce, 0, 0, 0, napi_default, 0},
       {"muladd", 0, js_muladd, 0, 0, 0, napi_default, 0},
       {"affineBackward", 0, js_affine_backward, 0, 0, 0, napi_default, 0},
+      {"affineBackwardTangent", 0, js_affine_backward_tangent, 0, 0, 0, napi_default, 0},
       {"gramSchmidt", 0, js_gram_schmidt, 0, 0, 0, napi_default, 0},
       {"info", 0, js_info, 0, 0, 0, napi_default, 0},
       {"configure", 0, js_configure, 0, 0, 0, napi_default, 0},

@@ -538,3 +538,193 @@ int hesse_affine_backward(const float *g, const float *x, const float *s, const 
   free(acc);
   return 1;
 }
+
+/* ---- the tangent of that backward pass ---- */
+
+typedef void (*affine_tan_fn)(const float *, const float *, const float *, const float *, const float *, float, float, int, float *,
+                              long, double *, double *, double *);
+
+/*
+ * One row (one image, one channel, one tangent of the block) of the tangent of the cotangents
+ * above: gm = g gated by the mask (or g), dgm = tg gated alike; out = dgm·s + gm·ts (ts absent:
+ * dgm·s), and Σ dgm·x, Σ gm·tx (tx absent: no sum) and Σ dgm into *A1, *A2 and *B, each in
+ * sum_body's eight lanes (lane l holds the elements ≡ l mod 8) and order: the bits of the gate,
+ * muladd and reduce kernels that the recorded rule's primitives (reluGrad, mul, mulSumTo, sumTo)
+ * would run. Elements [i, n) here, one at a time: the portable path's whole row, the vector
+ * paths' tails.
+ */
+static inline void affine_tan_finish(const float *g, const float *m, const float *x, const float *tg, const float *tx, float s,
+                                     float ts, int has_ts, float *o, long i, long n, double *a1, double *a2, double *b, double *A1,
+                                     double *A2, double *B) {
+  for (; i < n; i++) {
+    const float v = m ? gate(g[i], m[i]) : g[i];
+    const float dv = m ? gate(tg[i], m[i]) : tg[i];
+    o[i] = has_ts ? dv * s + v * ts : dv * s;
+    a1[i & 7] += (double)dv * (double)x[i];
+    if (tx) a2[i & 7] += (double)v * (double)tx[i];
+    b[i & 7] += (double)dv;
+  }
+  *A1 += ((a1[0] + a1[1]) + (a1[2] + a1[3])) + ((a1[4] + a1[5]) + (a1[6] + a1[7]));
+  if (tx) *A2 += ((a2[0] + a2[1]) + (a2[2] + a2[3])) + ((a2[4] + a2[5]) + (a2[6] + a2[7]));
+  *B += ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7]));
+}
+
+static void affine_tan_generic(const float *g, const float *m, const float *x, const float *tg, const float *tx, float s, float ts,
+                               int has_ts, float *o, long n, double *A1, double *A2, double *B) {
+  double a1[8] = {0, 0, 0, 0, 0, 0, 0, 0}, a2[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  affine_tan_finish(g, m, x, tg, tx, s, ts, has_ts, o, 0, n, a1, a2, b, A1, A2, B);
+}
+
+/*
+ * The vector paths: a body with the mask, tx and ts as flags, inlined into one loop for each of
+ * the eight combinations (the flags are constants there), eight floats a step, multiply then
+ * add, no fused multiply-add.
+ */
+#if defined(__x86_64__)
+#define AVX512_TARGET "avx512f,avx512vl,avx512dq,avx512bw"
+static inline __attribute__((always_inline, target(AVX512_TARGET))) void affine_tan_avx512_body(
+    const float *g, const float *m, const float *x, const float *tg, const float *tx, float s, float ts, int has_ts, float *o, long n,
+    double *A1, double *A2, double *B) {
+  __m512d a1 = _mm512_setzero_pd(), a2 = _mm512_setzero_pd(), b = _mm512_setzero_pd();
+  const __m256 vs = _mm256_set1_ps(s), vts = _mm256_set1_ps(ts), zero = _mm256_setzero_ps();
+  long i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_loadu_ps(g + i), dv = _mm256_loadu_ps(tg + i);
+    if (m) {
+      const __mmask8 open = _mm256_cmp_ps_mask(_mm256_loadu_ps(m + i), zero, _CMP_GT_OQ);
+      v = _mm256_maskz_mov_ps(open, v);
+      dv = _mm256_maskz_mov_ps(open, dv);
+    }
+    __m256 out = _mm256_mul_ps(dv, vs);
+    if (has_ts) out = _mm256_add_ps(out, _mm256_mul_ps(v, vts));
+    _mm256_storeu_ps(o + i, out);
+    const __m512d dvd = _mm512_cvtps_pd(dv);
+    a1 = _mm512_add_pd(a1, _mm512_mul_pd(dvd, _mm512_cvtps_pd(_mm256_loadu_ps(x + i))));
+    if (tx) a2 = _mm512_add_pd(a2, _mm512_mul_pd(_mm512_cvtps_pd(v), _mm512_cvtps_pd(_mm256_loadu_ps(tx + i))));
+    b = _mm512_add_pd(b, dvd);
+  }
+  double la1[8], la2[8], lb[8];
+  _mm512_storeu_pd(la1, a1);
+  _mm512_storeu_pd(la2, a2);
+  _mm512_storeu_pd(lb, b);
+  affine_tan_finish(g, m, x, tg, tx, s, ts, has_ts, o, i, n, la1, la2, lb, A1, A2, B);
+}
+
+static inline __attribute__((always_inline, target("avx2"))) void affine_tan_avx2_body(const float *g, const float *m, const float *x,
+                                                                                    const float *tg, const float *tx, float s, float ts,
+                                                                                    int has_ts, float *o, long n, double *A1,
+                                                                                    double *A2, double *B) {
+  __m256d a1l = _mm256_setzero_pd(), a1h = _mm256_setzero_pd(), a2l = _mm256_setzero_pd(), a2h = _mm256_setzero_pd();
+  __m256d bl = _mm256_setzero_pd(), bh = _mm256_setzero_pd();
+  const __m256 vs = _mm256_set1_ps(s), vts = _mm256_set1_ps(ts), zero = _mm256_setzero_ps();
+#define LO(V) _mm256_cvtps_pd(_mm256_castps256_ps128(V))
+#define HI(V) _mm256_cvtps_pd(_mm256_extractf128_ps(V, 1))
+  long i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_loadu_ps(g + i), dv = _mm256_loadu_ps(tg + i);
+    if (m) {
+      const __m256 open = _mm256_cmp_ps(_mm256_loadu_ps(m + i), zero, _CMP_GT_OQ);
+      v = _mm256_and_ps(v, open);
+      dv = _mm256_and_ps(dv, open);
+    }
+    __m256 out = _mm256_mul_ps(dv, vs);
+    if (has_ts) out = _mm256_add_ps(out, _mm256_mul_ps(v, vts));
+    _mm256_storeu_ps(o + i, out);
+    const __m256 xv = _mm256_loadu_ps(x + i);
+    a1l = _mm256_add_pd(a1l, _mm256_mul_pd(LO(dv), LO(xv)));
+    a1h = _mm256_add_pd(a1h, _mm256_mul_pd(HI(dv), HI(xv)));
+    if (tx) {
+      const __m256 txv = _mm256_loadu_ps(tx + i);
+      a2l = _mm256_add_pd(a2l, _mm256_mul_pd(LO(v), LO(txv)));
+      a2h = _mm256_add_pd(a2h, _mm256_mul_pd(HI(v), HI(txv)));
+    }
+    bl = _mm256_add_pd(bl, LO(dv));
+    bh = _mm256_add_pd(bh, HI(dv));
+  }
+#undef LO
+#undef HI
+  double la1[8], la2[8], lb[8];
+  _mm256_storeu_pd(la1, a1l);
+  _mm256_storeu_pd(la1 + 4, a1h);
+  _mm256_storeu_pd(la2, a2l);
+  _mm256_storeu_pd(la2 + 4, a2h);
+  _mm256_storeu_pd(lb, bl);
+  _mm256_storeu_pd(lb + 4, bh);
+  affine_tan_finish(g, m, x, tg, tx, s, ts, has_ts, o, i, n, la1, la2, lb, A1, A2, B);
+}
+
+#define DEFINE_AFFINE_TAN(SUFFIX, TARGET)                                                                                       \
+  TARGET static void affine_tan_##SUFFIX(const float *g, const float *m, const float *x, const float *tg, const float *tx,       \
+                                         float s, float ts, int has_ts, float *o, long n, double *A1, double *A2, double *B) {   \
+    if (m) {                                                                                                                    \
+      if (tx) {                                                                                                                 \
+        if (has_ts) affine_tan_##SUFFIX##_body(g, m, x, tg, tx, s, ts, 1, o, n, A1, A2, B);                                     \
+        else affine_tan_##SUFFIX##_body(g, m, x, tg, tx, s, ts, 0, o, n, A1, A2, B);                                            \
+      } else {                                                                                                                  \
+        if (has_ts) affine_tan_##SUFFIX##_body(g, m, x, tg, 0, s, ts, 1, o, n, A1, A2, B);                                      \
+        else affine_tan_##SUFFIX##_body(g, m, x, tg, 0, s, ts, 0, o, n, A1, A2, B);                                             \
+      }                                                                                                                         \
+    } else {                                                                                                                    \
+      if (tx) {                                                                                                                 \
+        if (has_ts) affine_tan_##SUFFIX##_body(g, 0, x, tg, tx, s, ts, 1, o, n, A1, A2, B);                                     \
+        else affine_tan_##SUFFIX##_body(g, 0, x, tg, tx, s, ts, 0, o, n, A1, A2, B);                                            \
+      } else {                                                                                                                  \
+        if (has_ts) affine_tan_##SUFFIX##_body(g, 0, x, tg, 0, s, ts, 1, o, n, A1, A2, B);                                      \
+        else affine_tan_##SUFFIX##_body(g, 0, x, tg, 0, s, ts, 0, o, n, A1, A2, B);                                             \
+      }                                                                                                                         \
+    }                                                                                                                           \
+  }
+DEFINE_AFFINE_TAN(avx2, __attribute__((target("avx2"))))
+DEFINE_AFFINE_TAN(avx512, __attribute__((target(AVX512_TARGET))))
+#undef AVX512_TARGET
+#endif
+DEFINE_PICK(affine_tan)
+
+typedef struct {
+  const float *g, *x, *s, *mask, *tg, *tx, *ts;
+  float *out;
+  double *A1, *A2, *B;
+  long N, C, HW, pairs;
+  affine_tan_fn row;
+} affine_tan_job;
+
+/*
+ * Channels [lo, hi) of every image, images in order, and for each row every tangent of the block
+ * while the row's primal values are in cache: each sum runs in one order whatever the split.
+ */
+static void affine_tan_range(const affine_tan_job *j, long lo, long hi) {
+  const long n1 = j->N * j->C * j->HW, K = j->pairs / j->C;
+  for (long n = 0; n < j->N; n++)
+    for (long c = lo; c < hi; c++) {
+      const long off = (n * j->C + c) * j->HW;
+      for (long b = 0, q = c; b < K; b++, q += j->C) {
+        const long toff = b * n1 + off;
+        j->row(j->g + off, j->mask ? j->mask + off : 0, j->x + off, j->tg + toff, j->tx ? j->tx + toff : 0, j->s[c], j->ts ? j->ts[q] : 0.0f,
+               j->ts != 0, j->out + toff, j->HW, j->A1 + q, j->A2 + q, j->B + q);
+      }
+    }
+}
+
+static void affine_tan_task(void *ctx, int chunk, int nchunks) {
+  const affine_tan_job *j = (const affine_tan_job *)ctx;
+  const long lo = j->C * chunk / nchunks, hi = j->C * (chunk + 1) / nchunks;
+  if (lo < hi) affine_tan_range(j, lo, hi);
+}
+
+int hesse_affine_backward_tangent(const float *g, const float *x, const float *s, const float *mask, const float *tg, const float *tx,
+                                  const float *ts, float *dgx, float *dgs, float *dgt, long K, long N, long C, long HW, int threads) {
+  const long pairs = K * C;
+  double *acc = (double *)calloc((size_t)(3 * pairs > 0 ? 3 * pairs : 1), sizeof(double));
+  if (!acc) return 0;
+  affine_tan_job j = {g, x, s, mask, tg, tx, ts, dgx, acc, acc + pairs, acc + 2 * pairs, N, C, HW, pairs, affine_tan_for(hesse_isa_get())};
+  int chunks = chunks_for(K * N * C * HW, threads);
+  if (chunks > C) chunks = (int)C;
+  if (chunks <= 1) affine_tan_range(&j, 0, C);
+  else hesse_parallel(chunks, threads, affine_tan_task, &j);
+  for (long q = 0; q < pairs; q++) {
+    dgs[q] = tx ? (float)j.A1[q] + (float)j.A2[q] : (float)j.A1[q];
+    dgt[q] = (float)j.B[q];
+  }
+  free(acc);
+  return 1;
+}

@@ -52,4 +52,16 @@ void hesse_reduce(const float *a, const float *b, float *out, long out_len, int 
 int hesse_affine_backward(const float *g, const float *x, const float *s, const float *mask, float *dx, float *ds, float *dt,
                           long N, long C, long HW, int threads);
 
+/*
+ * The tangent of hesse_affine_backward for a block of K tangents (the forward-mode derivative of
+ * the cotangents, which the H·v replays): with gm = g gated by the mask and dgm = tg gated alike,
+ * per tangent b, dgx = dgm·s + gm·ts (K·N·C·HW), dgs = Σ dgm·x + Σ gm·tx and dgt = Σ dgm (K·C
+ * each). tg, tx and dgx hold K blocks of N·C·HW, ts K blocks of C; tx and ts may be NULL (a zero
+ * tangent: its term is left out, not added as zeros). Bitwise what the gate, muladd and reduce
+ * kernels give for the same terms (the two sums each rounded to float, then added); the sums do
+ * not depend on the thread count. Returns 0 when its scratch cannot be allocated.
+ */
+int hesse_affine_backward_tangent(const float *g, const float *x, const float *s, const float *mask, const float *tg, const float *tx,
+                                  const float *ts, float *dgx, float *dgs, float *dgt, long K, long N, long C, long HW, int threads);
+
 #endif

@@ -43,6 +43,7 @@ interface Addon {
   muladd: Kernels['muladd'];
   reduce: Kernels['reduce'];
   affineBackward: Kernels['affineBackward'];
+  affineBackwardTangent: Kernels['affineBackwardTangent'];
   gramSchmidt: Kernels['gramSchmidt'];
   info(): NativeInfo;
   configure(s: NativeSettings): NativeInfo;
@@ -178,6 +179,7 @@ function makeKernels(a: Addon): Kernels {
     muladd: a.muladd,
     reduce: a.reduce,
     affineBackward: a.affineBackward,
+    affineBackwardTangent: a.affineBackwardTangent,
     gramSchmidt: a.gramSchmidt,
   };
 }

@@ -192,6 +192,46 @@ function affineBackward(g: Float32Array, x: Float32Array, s: Float32Array, mask:
   dt.set(sg);
 }
 
+function affineBackwardTangent(
+  g: Float32Array,
+  x: Float32Array,
+  s: Float32Array,
+  mask: Float32Array | null,
+  tg: Float32Array,
+  tx: Float32Array | null,
+  ts: Float32Array | null,
+  dgx: Float32Array,
+  dgs: Float32Array,
+  dgt: Float32Array,
+  k: number,
+  N: number,
+  C: number,
+  HW: number,
+): void {
+  const f = Math.fround;
+  const n1 = N * C * HW;
+  for (let b = 0; b < k; b++) {
+    const a1 = new Float64Array(C), a2 = new Float64Array(C), sg = new Float64Array(C);
+    for (let n = 0; n < N; n++) {
+      for (let c = 0; c < C; c++) {
+        const sc = s[c]!, tsc = ts ? ts[b * C + c]! : 0;
+        for (let i = (n * C + c) * HW, end = i + HW; i < end; i++) {
+          const open = !mask || mask[i]! > 0;
+          const v = open ? g[i]! : 0, dv = open ? tg[b * n1 + i]! : 0;
+          dgx[b * n1 + i] = ts ? f(f(dv * sc) + f(v * tsc)) : dv * sc;
+          a1[c] += dv * x[i]!;
+          if (tx) a2[c] += v * tx[b * n1 + i]!;
+          sg[c] += dv;
+        }
+      }
+    }
+    for (let c = 0; c < C; c++) {
+      dgs[b * C + c] = tx ? f(a1[c]!) + f(a2[c]!) : a1[c]!;
+      dgt[b * C + c] = sg[c]!;
+    }
+  }
+}
+
 /**
  * Kernels.gramSchmidt, for float32 or float64 vectors alike (the estimators also orthogonalise
  * float64 ones, which only this implementation takes).
@@ -233,5 +273,6 @@ export const referenceKernels: Kernels = {
   muladd,
   reduce,
   affineBackward,
+  affineBackwardTangent,
   gramSchmidt: gramSchmidtAny,
 };

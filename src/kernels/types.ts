@@ -118,6 +118,32 @@ export interface Kernels {
   affineBackward(g: Float32Array, x: Float32Array, s: Float32Array, mask: Float32Array | null, dx: Float32Array, ds: Float32Array, dt: Float32Array, N: number, C: number, HW: number): void;
 
   /**
+   * The tangent of affineBackward's cotangents for a block of k tangents, which a product replays
+   * through a recorded backward pass: with gm = g and dgm = tg, both gated by the mask when there
+   * is one, per tangent b of the block, dgx = dgm·s + gm·ts (the ts term left out when ts is
+   * null), dgs[c] = Σ dgm·x + Σ gm·tx (each sum in float64, rounded, then added; the second left
+   * out when tx is null) and dgt[c] = Σ dgm. tg, tx and dgx hold k blocks of N·C·HW, ts, dgs and
+   * dgt k blocks of C; outputs are overwritten. The tangents of the gate, the multiply and the
+   * three reductions of batch norm's recorded backward in one pass.
+   */
+  affineBackwardTangent(
+    g: Float32Array,
+    x: Float32Array,
+    s: Float32Array,
+    mask: Float32Array | null,
+    tg: Float32Array,
+    tx: Float32Array | null,
+    ts: Float32Array | null,
+    dgx: Float32Array,
+    dgs: Float32Array,
+    dgt: Float32Array,
+    k: number,
+    N: number,
+    C: number,
+    HW: number,
+  ): void;
+
+  /**
    * Classical Gram-Schmidt, `passes` times, of v against an orthonormal basis (every vector as
    * long as v): c_j = <b_j, work> for all j, then work -= Σ_j c_j b_j, in a float64 copy `work`
    * of v rounded into v once at the end; coeffs[j] += c_j (not cleared first). Each dot product is

@@ -1,6 +1,6 @@
-import { activeTape, constant, makeNode, releaseTangent, tangentBuffer, valueBuffer, type Node, type Primitive } from '../autodiff/index.js';
+import { activeTape, constant, makeNode, releaseTangent, tangentBuffer, tangentZeros, valueBuffer, type Node, type Primitive } from '../autodiff/index.js';
 import { Elementwise, kernels } from '../kernels/index.js';
-import { ShapeError } from '../errors.js';
+import { HesseError, ShapeError } from '../errors.js';
 import { formatShape, sizeOf, Tensor } from '../tensor/index.js';
 import { addScalar, mean, mul, mulSumTo, reshape, scale, sub, sumTo } from './arithmetic.js';
 import { broadcastInto, compareWithZeroInto, gateRowsInto, muladdInto, operand } from './elementwise.js';
@@ -34,6 +34,75 @@ function affineBackwardSweep(node: Node, g: Node, relu: boolean, needed: readonl
   return [needed[0] ? constant(new Tensor(x.shape, dx)) : null, needed[1] ? constant(new Tensor(s.shape, ds)) : null, needed[2] ? constant(new Tensor(t.shape, dt)) : null];
 }
 
+/**
+ * The sums of a cotangent primitive's tangent, for its two part nodes: the replay visits the
+ * primitive first and its parts right after, so each part picks its sum up from the tangent it
+ * receives, which is the primitive's own.
+ */
+const tangentSums = new WeakMap<Tensor, { s: Tensor; t: Tensor }>();
+
+function notReversible(name: string): never {
+  throw new HesseError(`${name} belongs to a recorded backward pass, which is differentiated forward (H·v), not reverse again`);
+}
+
+/**
+ * The recorded backward pass of the affine map (and ReLU): dx = gm·s as this primitive's value,
+ * with inputs [g, x, s] (and y, whose mask gates g), and Σ gm·x, Σ gm as two part nodes. One
+ * sweep makes all three (the bits of the gate, multiply and reductions it stands for); its
+ * tangent is one sweep too, of the gated cotangent's tangent and x's, where the composed rule
+ * took four passes and kept the gated cotangent in memory.
+ */
+function affineCotangentOp(relu: boolean): Primitive {
+  return {
+    name: relu ? 'channelAffineReluCotangent' : 'channelAffineCotangent',
+    jvpReads: (node) => node.inputs,
+    jvp(node, [tg, tx, ts], k) {
+      const [g, x, s, y] = node.inputs as [Node, Node, Node, Node | undefined];
+      const [N, C, H, W] = x.shape as [number, number, number, number];
+      const n = x.value.size;
+      const dgx = tangentBuffer(k * n);
+      const ds = new Float32Array(k * C), dt = new Float32Array(k * C);
+      const zeros = tg ? null : tangentZeros(k * n);
+      kernels().affineBackwardTangent(g.value.data, x.value.data, s.value.data, relu ? y!.value.data : null, tg?.data ?? zeros!, tx?.data ?? null, ts?.data ?? null, dgx, ds, dt, k, N, C, H * W);
+      if (zeros) releaseTangent(zeros);
+      const out = new Tensor(blockShape(k, x.shape), dgx);
+      tangentSums.set(out, { s: new Tensor(blockShape(k, s.shape), ds), t: new Tensor(blockShape(k, s.shape), dt) });
+      return out;
+    },
+    vjp: (node) => notReversible(node.op!.name),
+  };
+}
+
+const affineCotangentParts: Primitive = {
+  name: 'channelAffineCotangentSum',
+  jvpReads: () => [],
+  jvp(node, [tl]) {
+    if (!tl) return null;
+    const sums = tangentSums.get(tl);
+    if (!sums) throw new Error(`internal: ${node.op!.name} replayed without its cotangent primitive's tangent`);
+    return node.saved === 'scale' ? sums.s : sums.t;
+  },
+  vjp: (node) => notReversible(node.op!.name),
+};
+
+const channelAffineCotangentOp = affineCotangentOp(false);
+const channelAffineReluCotangentOp = affineCotangentOp(true);
+
+/** The cotangents of x, s and t as recorded nodes: one primitive and its two sums. */
+function affineBackwardRecorded(node: Node, g: Node, relu: boolean, needed: readonly boolean[]): (Node | null)[] {
+  const [x, s, t] = node.inputs as [Node, Node, Node];
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const dx = valueBuffer(x.value.size), ds = valueBuffer(C), dt = valueBuffer(C);
+  kernels().affineBackward(g.value.data, x.value.data, s.value.data, relu ? node.value.data : null, dx, ds, dt, N, C, H * W);
+  const op = relu ? channelAffineReluCotangentOp : channelAffineCotangentOp;
+  const gx = makeNode(op, relu ? [g, x, s, node] : [g, x, s], new Tensor(x.shape, dx));
+  return [
+    needed[0] ? gx : null,
+    needed[1] ? makeNode(affineCotangentParts, [gx], new Tensor(s.shape, ds), 'scale') : null,
+    needed[2] ? makeNode(affineCotangentParts, [gx], new Tensor(t.shape, dt), 'shift') : null,
+  ];
+}
+
 function affineOp(relu: boolean): Primitive {
   return {
     name: relu ? 'channelAffineRelu' : 'channelAffine',
@@ -58,7 +127,9 @@ function affineOp(relu: boolean): Primitive {
     },
     vjp(node, cotangent, needed) {
       const [x, s, t] = node.inputs as [Node, Node, Node];
-      if (!activeTape() && channelLayout(x, s, t, cotangent)) return affineBackwardSweep(node, cotangent, relu, needed);
+      if (channelLayout(x, s, t, cotangent)) {
+        return activeTape() ? affineBackwardRecorded(node, cotangent, relu, needed) : affineBackwardSweep(node, cotangent, relu, needed);
+      }
       const g = relu ? reluGrad(cotangent, node) : cotangent;
       return [needed[0] ? mul(g, s) : null, needed[1] ? mulSumTo(g, x, s.shape) : null, needed[2] ? sumTo(g, t.shape) : null];
     },

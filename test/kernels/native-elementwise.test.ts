@@ -281,4 +281,113 @@ describe('native elementwise kernels against the reference', () => {
       expect(() => native.affineBackward(a, a, c, null, a, c, c, 3, 2.5, 4)).toThrow(/C must be an integer/);
     });
   });
+  describe("affineBackwardTangent: the tangent of batch norm's backward pass, for a block of tangents, in one sweep", () => {
+    /** [k, N, C, HW]: a single tangent and blocks, odd rows (lane tails), one channel, and one large enough for two threads. */
+    const shapes: [number, number, number, number][] = [[1, 3, 5, 7], [3, 2, 1, 33], [2, 1, 4, 1], [1, 8, 16, 1031], [4, 4, 16, 263]];
+    const inputs = (rng: Rng, [k, N, C, HW]: [number, number, number, number], nanWhereClosed = true) => {
+      const n = N * C * HW;
+      const g = randomArray(rng, n), x = randomArray(rng, n), y = randomArray(rng, n), tg = randomArray(rng, k * n), tx = randomArray(rng, k * n);
+      // the mask's edge cases (zeros of both signs and NaN close it), NaN in g and tg where it closes
+      y[0] = 0;
+      if (n > 2) y[1] = -0;
+      if (n > 3) y[2] = NaN;
+      if (n > 4) {
+        y[3] = -0.5;
+        if (nanWhereClosed) {
+          g[3] = NaN;
+          tg[3] = NaN;
+        }
+      }
+      return { g, x, y, tg, tx, s: rng.fillUniform(new Float32Array(C), 0.5, 2) as Float32Array, ts: randomArray(rng, k * C) };
+    };
+    /** With and without the mask, tx and ts: every combination the sweep compiles a loop for. */
+    const variants = [false, true].flatMap((mask) => [false, true].flatMap((withTx) => [false, true].map((withTs) => ({ mask, withTx, withTs }))));
+    type Variant = (typeof variants)[number];
+    const run = (kern: typeof native, i: ReturnType<typeof inputs>, v: Variant, [k, N, C, HW]: [number, number, number, number]) => {
+      const dgx = new Float32Array(k * N * C * HW).fill(9), dgs = new Float32Array(k * C).fill(9), dgt = new Float32Array(k * C).fill(9);
+      kern.affineBackwardTangent(i.g, i.x, i.s, v.mask ? i.y : null, i.tg, v.withTx ? i.tx : null, v.withTs ? i.ts : null, dgx, dgs, dgt, k, N, C, HW);
+      return { dgx, dgs, dgt };
+    };
+
+    it.each(isaConfigs())('gives the bits of the gates, the multiply-add and the reductions it replaces ($label)', (cfg) => {
+      const rng = new Rng(60 + cfg.threads);
+      for (const shape of shapes) {
+        const [k, N, C, HW] = shape;
+        const i = inputs(rng, shape);
+        const block = [k, N, C, HW], one = [1, N, C, HW], perC = [1, 1, C, 1], perBlockC = [k, 1, C, 1];
+        for (const v of variants) {
+          const got = withConfig(cfg, () => run(native, i, v, shape));
+          // the recorded rule's primitives, kernel by kernel: gm = gate(g), dgm = gate(tg), dgm·s + gm·ts, Σ dgm·x + Σ gm·tx, Σ dgm
+          const gm = new Float32Array(N * C * HW), dgm = new Float32Array(k * N * C * HW), dgx = new Float32Array(dgm.length);
+          const a1 = new Float32Array(k * C), a2 = new Float32Array(k * C), dgt = new Float32Array(k * C);
+          withConfig(cfg, () => {
+            if (v.mask) {
+              native.binary(Elementwise.Gate, i.g, i.y, gm, geometry(one, [one, one]), false);
+              native.binary(Elementwise.Gate, i.tg, i.y, dgm, geometry(block, [block, one]), false);
+            } else {
+              gm.set(i.g);
+              dgm.set(i.tg);
+            }
+            if (v.withTs) native.muladd(dgm, i.s, gm, i.ts, null, dgx, geometry(block, [block, perC, one, perBlockC, block]), false);
+            else native.binary(Elementwise.Mul, dgm, i.s, dgx, geometry(block, [block, perC]), false);
+            native.reduce(dgm, i.x, a1, geometry(block, [block, one, perBlockC]));
+            if (v.withTx) native.reduce(gm, i.tx, a2, geometry(block, [one, block, perBlockC]));
+            native.reduce(dgm, null, dgt, geometry(block, [block, block, perBlockC]));
+          });
+          const dgs = v.withTx ? a1.map((a, j) => a + a2[j]!) : a1;
+          const what = `${shape} ${JSON.stringify(v)}`;
+          expect(firstDifference(got.dgx, dgx), `dgx ${what}`).toBe(-1);
+          expect(firstDifference(got.dgs, dgs), `dgs ${what}`).toBe(-1);
+          expect(firstDifference(got.dgt, dgt), `dgt ${what}`).toBe(-1);
+          // the gate closes on NaN: +0 out, not NaN
+          if (v.mask && N * C * HW > 4) expect(Object.is(got.dgx[3], 0)).toBe(true);
+        }
+      }
+    });
+
+    it.each(isaConfigs())('against the reference kernel ($label)', (cfg) => {
+      const rng = new Rng(70 + cfg.threads);
+      for (const shape of shapes) {
+        const [k, N, C, HW] = shape;
+        for (const v of variants) {
+          const i = inputs(rng, shape, v.mask);
+          const got = withConfig(cfg, () => run(native, i, v, shape));
+          const want = run(referenceKernels, i, v, shape);
+          expect(firstDifference(got.dgx, want.dgx), `dgx ${shape}`).toBe(-1);
+          // float64 sums of float32 products, each rounded once (and the two of dgs added): lane order moves only the last bits
+          const open = (j: number) => !v.mask || i.y[j]! > 0;
+          const scaleOf = (f: (b: number, j: number) => number) =>
+            Float32Array.from({ length: k * C }, (_, q) => {
+              const b = Math.floor(q / C), c = q % C;
+              let t = 0;
+              for (let n = 0; n < N; n++) for (let h = 0; h < HW; h++) t += Math.abs(f(b, (n * C + c) * HW + h));
+              return t;
+            });
+          const dgm = (b: number, j: number) => (open(j) ? i.tg[b * N * C * HW + j]! : 0);
+          const gm = (j: number) => (open(j) ? i.g[j]! : 0);
+          expectClose(got.dgs, want.dgs, scaleOf((b, j) => Math.abs(dgm(b, j) * i.x[j]!) + (v.withTx ? Math.abs(gm(j) * i.tx[b * N * C * HW + j]!) : 0)), 4, `dgs ${shape}`);
+          expectClose(got.dgt, want.dgt, scaleOf(dgm), 2, `dgt ${shape}`);
+        }
+      }
+    });
+
+    it('refuses arrays too short for the block, the batch or the channels', () => {
+      const n = 24, a = new Float32Array(n), b2 = new Float32Array(2 * n), c = new Float32Array(2), c2 = new Float32Array(4);
+      const call = (over: Partial<Record<'g' | 'x' | 's' | 'mask' | 'tg' | 'tx' | 'ts' | 'dgx' | 'dgs' | 'dgt', Float32Array | null>>, k = 2, C: number = 2) => {
+        const o = { g: a, x: a, s: c, mask: null, tg: b2, tx: b2, ts: c2, dgx: b2, dgs: c2, dgt: c2, ...over };
+        return () => native.affineBackwardTangent(o.g!, o.x!, o.s!, o.mask, o.tg!, o.tx, o.ts, o.dgx!, o.dgs!, o.dgt!, k, 3, C, 4);
+      };
+      expect(call({})).not.toThrow();
+      expect(call({ g: new Float32Array(23) })).toThrow(/g, x and mask must each hold N\*C\*HW values/);
+      expect(call({ mask: new Float32Array(20) })).toThrow(/g, x and mask must each hold/);
+      expect(call({ tg: a })).toThrow(/tg, tx and dgx must each hold k\*N\*C\*HW values/);
+      expect(call({ tx: a })).toThrow(/tg, tx and dgx must each hold/);
+      expect(call({ dgx: a })).toThrow(/tg, tx and dgx must each hold/);
+      expect(call({ s: new Float32Array(1) })).toThrow(/s must hold C values/);
+      expect(call({ ts: c })).toThrow(/ts, dgs and dgt must each hold k\*C values/);
+      expect(call({ dgt: c })).toThrow(/ts, dgs and dgt must each hold k\*C values/);
+      expect(call({}, 0)).toThrow(/k must be an integer >= 1/);
+      expect(call({}, 2, 2.5)).toThrow(/C must be an integer/);
+    });
+  });
 });

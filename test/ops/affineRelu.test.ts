@@ -60,4 +60,33 @@ describe("batch norm's affine map with the ReLU fused in", () => {
       expect(bits(swept.gradient)).toEqual(bits(recorded.gradient));
     }
   });
+  it("records its backward pass as one primitive whose H·v has the bits of the generic primitives' rules, with each input varying or not", () => {
+    // the generic composition records reluGrad, mul, mulSumTo and sumTo: the oracle for the one-sweep cotangents and their tangent
+    const rng = new Rng(21);
+    const x0 = constant(new Tensor([4, 3, 5, 6], rng.fillNormal(new Float32Array(360)) as Float32Array));
+    const s0 = constant(new Tensor([1, 3, 1, 1], Float32Array.of(0.7, -1.2, 0.9))), t0 = constant(new Tensor([1, 3, 1, 1], Float32Array.of(0.2, -0.3, 0)));
+    for (const relu of [false, true]) {
+      const fusedMap = (x: Node, s: Node, t: Node) => ops.channelAffine(x, s, t, relu);
+      const genericMap = (x: Node, s: Node, t: Node) => (relu ? ops.relu(ops.add(ops.mul(x, s), t)) : ops.add(ops.mul(x, s), t));
+      const cases: [number[][], (map: typeof fusedMap) => (p: Node[]) => Node][] = [
+        [shapes, (map) => ([x, s, t]) => readout(map(x!, s!, t!))],
+        [[shapes[0]!], (map) => ([x]) => readout(map(x!, s0, t0))],
+        [[shapes[1]!, shapes[2]!], (map) => ([s, t]) => readout(map(x0, s!, t!))],
+        [[shapes[0]!, shapes[2]!], (map) => ([x, t]) => readout(map(x!, s0, t!))],
+      ];
+      for (const [caseShapes, f] of cases) {
+        const n = caseShapes.reduce((a, sh) => a + sh.reduce((p, d) => p * d, 1), 0);
+        const th = new Rng(n + (relu ? 1 : 0)).fillNormal(new Float32Array(n)) as Float32Array;
+        const a = new SecondOrderContext(th, caseShapes, f(fusedMap)), b = new SecondOrderContext(th, caseShapes, f(genericMap));
+        const names = (a as unknown as { tape: { nodes: Node[] } }).tape.nodes.map((node) => node.op?.name);
+        expect(names).toContain(relu ? 'channelAffineReluCotangent' : 'channelAffineCotangent');
+        expect(names).not.toContain('mulSumTo');
+        expect(a.loss).toBe(b.loss);
+        expect(bits(a.gradient)).toEqual(bits(b.gradient));
+        const vs = [1, 2, 3].map((k) => new Rng(k + n).fillNormal(new Float32Array(n)) as Float32Array);
+        expect(bits(a.hvp(vs[0]!))).toEqual(bits(b.hvp(vs[0]!)));
+        a.hvpBlock(vs).forEach((p, k) => expect(bits(p), `block ${k}`).toEqual(bits(b.hvpBlock(vs)[k]!)));
+      }
+    }
+  });
 });
