@@ -33,7 +33,12 @@ async function engineAt(root: string, label: string, batchSize: number): Promise
     run: {
       forward: () => nn.evaluateBatch(model, batch),
       gradient: () => nn.lossAndGradient(model, batch, { bnMode: 'eval' }),
-      primal: () => (ctx = nn.secondOrder(model, batch, { bnMode: 'eval' })),
+      // the previous context is disposed of first, as a caller done with it would (left to the
+      // garbage collector, every pass would take its memory fresh from the system)
+      primal: () => {
+        ctx.dispose();
+        ctx = nn.secondOrder(model, batch, { bnMode: 'eval' });
+      },
       hvp: () => ctx.hvp(vs[0]!),
       block8: () => ctx.hvpBlock(vs),
     },

@@ -37,8 +37,13 @@ export class PrimalCache {
     return this.used;
   }
 
-  /** The pass of batch `index` of the run of batches named `key`: the cached one, or `record()` kept while it fits. */
-  pass(key: string, index: number, record: () => SecondOrderContext): SecondOrderContext {
+  /**
+   * `use` of the pass of batch `index` of the run of batches named `key`: the cached one, or
+   * `record()` kept while it fits. A pass that does not fit is disposed of as soon as `use`
+   * returns, so its memory goes straight back to the buffer pool for the next batch's pass (left
+   * to the garbage collector, every such pass would take its memory fresh from the system).
+   */
+  withPass<T>(key: string, index: number, record: () => SecondOrderContext, use: (ctx: SecondOrderContext) => T): T {
     let run = this.runs.get(key);
     if (!run) {
       run = [];
@@ -47,22 +52,31 @@ export class PrimalCache {
     const cached = run[index];
     if (cached) {
       this.stats.cachedPasses++;
-      return cached;
+      return use(cached);
     }
     const ctx = record();
     this.stats.primalPasses++;
     if (this.used + ctx.primalBytes <= this.budgetBytes) {
       run[index] = ctx;
       this.used += ctx.primalBytes;
+      return use(ctx);
     }
-    return ctx;
+    try {
+      return use(ctx);
+    } finally {
+      ctx.dispose();
+    }
   }
 
   /** Drops the passes of every run whose key `matches` (all of them by default). */
   drop(matches: (key: string) => boolean = () => true): void {
     for (const [key, run] of this.runs) {
       if (!matches(key)) continue;
-      for (const c of run) if (c) this.used -= c.primalBytes;
+      for (const c of run) {
+        if (!c) continue;
+        this.used -= c.primalBytes;
+        c.dispose();
+      }
       this.runs.delete(key);
     }
   }
@@ -89,16 +103,17 @@ export function shardProductSums(
   let samples = 0;
   let b = 0;
   for (const batch of batches) {
-    const ctx = cache.pass(key, b++, () => secondOrder(model, batch, curvature.objective));
     const w = batchSize(batch);
-    for (let j0 = 0; j0 < k; j0 += curvature.maxBlock) {
-      const chunk = vs.slice(j0, j0 + curvature.maxBlock);
-      const ps = curvature.kind === 'ggn' ? ctx.ggnBlock(chunk) : ctx.hvpBlock(chunk);
-      ps.forEach((p, dj) => {
-        const off = (j0 + dj) * n;
-        for (let t = 0; t < n; t++) sums[off + t] += w * p[t]!;
-      });
-    }
+    cache.withPass(key, b++, () => secondOrder(model, batch, curvature.objective), (ctx) => {
+      for (let j0 = 0; j0 < k; j0 += curvature.maxBlock) {
+        const chunk = vs.slice(j0, j0 + curvature.maxBlock);
+        const ps = curvature.kind === 'ggn' ? ctx.ggnBlock(chunk) : ctx.hvpBlock(chunk);
+        ps.forEach((p, dj) => {
+          const off = (j0 + dj) * n;
+          for (let t = 0; t < n; t++) sums[off + t] += w * p[t]!;
+        });
+      }
+    });
     samples += w;
   }
   return { sums, samples };
