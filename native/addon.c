@@ -586,7 +586,7 @@ static napi_value js_fma_peak(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* timeWorkload(reps) -> seconds of the fixed kernel mix on one thread, best of reps, with the current settings. */
+/* timeWorkload(reps) -> seconds of the fixed kernel mix on one thread, the median of reps, with the current settings. */
 static napi_value js_time_workload(napi_env env, napi_callback_info info) {
   const char *fn = "timeWorkload";
   napi_value argv[1], out;

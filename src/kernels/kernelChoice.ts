@@ -99,19 +99,24 @@ export const candidateKey = (c: KernelCandidate): string => `${c.isa}/${c.gemm}$
 
 /**
  * Times every candidate on the workload, rounds interleaved so a machine whose load drifts moves
- * them alike, best time each. The static default (the first candidate) wins unless another is at
- * least 5% faster: a choice this close is noise, and the default keeps numbers the same across
- * machines of one kind.
+ * them alike, and takes each one's median over the rounds: a typical run, not a lucky one (on a
+ * shared core, the best of a few runs can favour a kernel whose usual runs are slower). The static
+ * default (the first candidate) wins unless another is at least 5% faster: a choice this close is
+ * noise, and the default keeps numbers the same across machines of one kind.
  */
-export function measureChoice(candidates: readonly KernelCandidate[], time: (c: KernelCandidate) => number, rounds = 3): { best: KernelCandidate; measuredMs: Record<string, number> } {
-  const best = new Map<string, number>();
+export function measureChoice(candidates: readonly KernelCandidate[], time: (c: KernelCandidate) => number, rounds = 5): { best: KernelCandidate; measuredMs: Record<string, number> } {
+  const runs = new Map<string, number[]>();
   for (let r = 0; r < rounds; r++) {
     for (const c of candidates) {
-      const ms = time(c) * 1000;
       const key = candidateKey(c);
-      best.set(key, Math.min(best.get(key) ?? Infinity, ms));
+      runs.set(key, [...(runs.get(key) ?? []), time(c) * 1000]);
     }
   }
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  };
+  const best = new Map([...runs].map(([key, xs]) => [key, median(xs)]));
   const measuredMs = Object.fromEntries(best);
   let chosen = candidates[0]!;
   for (const c of candidates.slice(1)) if (best.get(candidateKey(c))! < 0.95 * best.get(candidateKey(chosen))!) chosen = c;

@@ -111,7 +111,7 @@ function load(): Addon | undefined {
       candidates: candidatesFor(info),
       time: (c) => {
         a.configure({ isa: c.isa, gemm: c.gemm, convRows: c.convRows });
-        return a.timeWorkload(3);
+        return a.timeWorkload(5);
       },
     });
   }
