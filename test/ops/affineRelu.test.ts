@@ -89,4 +89,14 @@ describe("batch norm's affine map with the ReLU fused in", () => {
       }
     }
   });
+
+  it('says so when asked to differentiate its recorded backward pass in reverse again', () => {
+    const th = theta(6);
+    const ctx = new SecondOrderContext(th, shapes, fused);
+    const nodes = (ctx as unknown as { tape: { nodes: Node[] } }).tape.nodes.filter((n) => n.op?.name.startsWith('channelAffineReluCotangent') || n.op?.name === 'channelAffineCotangentSum');
+    expect(nodes.map((n) => n.op!.name)).toEqual(['channelAffineReluCotangent', 'channelAffineCotangentSum', 'channelAffineCotangentSum']);
+    for (const n of nodes) {
+      expect(() => n.op!.vjp(n, n, n.inputs.map(() => true))).toThrow(/belongs to a recorded backward pass, which is differentiated forward \(H·v\), not reverse again/);
+    }
+  });
 });
