@@ -414,16 +414,22 @@ static napi_value js_binary(napi_env env, napi_callback_info info) {
   return 0;
 }
 
-/* muladd(a, b, c | null, d | null, e | null, out, geometry = [rank, shape, strides of a, b, c, d, e], accumulate) */
+/* muladd(a, b, c | null, d | null, e | null, out, geometry = [rank, shape, strides of a, b, c, d, e], accumulate, relu?) */
 static napi_value js_muladd(napi_env env, napi_callback_info info) {
   const char *fn = "muladd";
   static const char *names[5] = {"a", "b", "c", "d", "e"};
-  napi_value argv[8];
+  napi_value argv[9];
   long shape[HESSE_EW_MAX_RANK], st[5][HESSE_EW_MAX_RANK], len[5] = {0}, lo = 0;
   float *p[5] = {0}, *out;
   int rank;
-  bool acc = false;
-  if (!get_args(env, info, 8, argv, fn)) return 0;
+  bool acc = false, relu = false;
+  size_t argc = 9;
+  if (napi_get_cb_info(env, info, &argc, argv, 0, 0) != napi_ok) return 0;
+  if (argc < 8) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "expected 8 or 9 arguments, got %zu", argc);
+    return fail_type(env, fn, msg);
+  }
   for (int k = 0; k < 5; k++) {
     napi_valuetype t;
     CHECK(napi_typeof(env, argv[k], &t));
@@ -434,6 +440,12 @@ static napi_value js_muladd(napi_env env, napi_callback_info info) {
   if (!get_f32(env, argv[5], fn, "out", &out, &lo)) return 0;
   if (!get_geometry(env, argv[6], fn, 5, &rank, shape, st)) return 0;
   CHECK(napi_get_value_bool(env, argv[7], &acc));
+  if (argc > 8) {
+    napi_valuetype t;
+    CHECK(napi_typeof(env, argv[8], &t));
+    if (t != napi_undefined) CHECK(napi_get_value_bool(env, argv[8], &relu));
+  }
+  if (acc && relu) return fail_range(env, fn, "relu writes max(a·b + c·d + e, 0) and cannot accumulate: pass accumulate = false");
   long total = 1;
   for (int d = 0; d < rank; d++) total *= shape[d];
   if (total > lo) return fail_range(env, fn, "out is shorter than the iteration shape");
@@ -444,7 +456,8 @@ static napi_value js_muladd(napi_env env, napi_callback_info info) {
       return fail_range(env, fn, msg);
     }
   const long *const strides[5] = {st[0], st[1], st[2], st[3], st[4]};
-  hesse_muladd(p[0], p[1], p[2], p[3], p[4], out, rank, shape, strides, acc, hesse_threads_get());
+  hesse_muladd(p[0], p[1], p[2], p[3], p[4], out, rank, shape, strides, acc ? HESSE_MULADD_ADD : relu ? HESSE_MULADD_RELU : HESSE_MULADD_SET,
+               hesse_threads_get());
   return 0;
 }
 

@@ -128,13 +128,19 @@ ALWAYS_INLINE void spread_body(const float *restrict a, long sa, const float *re
 }
 
 /*
- * One row of a·b + c·d + e. The operands that stay fixed along the row (stride 0: a channel's
- * scale or shift) are hoisted, so the loop the compiler sees has unit-stride loads only; absent
- * terms are left out rather than added as zeros (which would turn -0 into +0).
+ * One row of a·b + c·d + e, written, added, or written through ReLU (acc is a hesse_muladd_mode).
+ * The operands that stay fixed along the row (stride 0: a channel's scale or shift) are hoisted,
+ * so the loop the compiler sees has unit-stride loads only; absent terms are left out rather than
+ * added as zeros (which would turn -0 into +0).
  */
 #define MULADD_LOOP(EXPR)                                  \
-  if (acc)                                                 \
+  if (acc == HESSE_MULADD_ADD)                             \
     for (long i = 0; i < n; i++) o[i] += (EXPR);           \
+  else if (acc == HESSE_MULADD_RELU)                       \
+    for (long i = 0; i < n; i++) {                         \
+      const float r_ = (EXPR);                             \
+      o[i] = APPLY_MAX(r_, 0.0f);                          \
+    }                                                      \
   else                                                     \
     for (long i = 0; i < n; i++) o[i] = (EXPR);
 #define MULADD_TERMS(A, B, C, D, E)                        \
@@ -328,11 +334,11 @@ static void muladd_task(void *ctx, int chunk, int nchunks) {
 }
 
 void hesse_muladd(const float *a, const float *b, const float *c, const float *d, const float *e, float *out, int rank,
-                  const long *shape, const long *const strides[5], int accumulate, int threads) {
+                  const long *shape, const long *const strides[5], hesse_muladd_mode mode, int threads) {
   long total = 1;
   for (int k = 0; k < rank; k++) total *= shape[k];
   if (total == 0) return;
-  muladd_job j = {{a, b, c && d ? c : 0, c && d ? d : 0, e}, out, rank, shape, strides, total, accumulate, muladd_for(hesse_isa_get())};
+  muladd_job j = {{a, b, c && d ? c : 0, c && d ? d : 0, e}, out, rank, shape, strides, total, (int)mode, muladd_for(hesse_isa_get())};
   const int chunks = chunks_for(total, threads);
   if (chunks == 1) muladd_range(&j, 0, total);
   else hesse_parallel(chunks, threads, muladd_task, &j);

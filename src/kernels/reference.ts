@@ -155,13 +155,16 @@ function muladd(
   out: Float32Array,
   geometry: Float64Array,
   accumulate: boolean,
+  relu = false,
 ): void {
+  if (accumulate && relu) throw new RangeError('muladd: relu writes max(a·b + c·d + e, 0) and cannot accumulate: pass accumulate = false');
   let o = 0;
   const f = Math.fround;
   iterate(geometry, 5, (off) => {
     let r = f(a[off[0]!]! * b[off[1]!]!);
     if (c && d) r = f(r + f(c[off[2]!]! * d[off[3]!]!));
     if (e) r = f(r + e[off[4]!]!);
+    if (relu) r = r > 0 || Number.isNaN(r) ? r : 0;
     out[o] = accumulate ? out[o]! + r : r;
     o++;
   });

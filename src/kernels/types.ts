@@ -87,8 +87,10 @@ export interface Kernels {
   binary(kind: Elementwise, a: Float32Array, b: Float32Array | null, out: Float32Array, geometry: Float64Array, accumulate: boolean): void;
 
   /**
-   * out = a·b + c·d + e elementwise (out += with `accumulate`), rounded as written, each operand
-   * read with its own strides; c and d (together) and e may be null, leaving that term out.
+   * out = a·b + c·d + e elementwise (out += with `accumulate`; with `relu`, out = max(that, 0) as
+   * the Max kind gives it, NaN kept, -0 to +0: batch norm's affine map and the ReLU after it in one
+   * pass; relu does not combine with accumulate), rounded as written, each operand read with its
+   * own strides; c and d (together) and e may be null, leaving that term out.
    * geometry = [rank, shape..., strides of a, b, c, d, e...] (any strides for a null operand).
    */
   muladd(
@@ -100,6 +102,7 @@ export interface Kernels {
     out: Float32Array,
     geometry: Float64Array,
     accumulate: boolean,
+    relu?: boolean,
   ): void;
 
   /**

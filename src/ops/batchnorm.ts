@@ -141,17 +141,16 @@ const channelAffineReluOp = affineOp(true);
 
 /**
  * x·s + t with s and t per channel ([1, C, 1, 1]) over an NCHW x, and with `relu` max(that, 0):
- * batch norm's affine map (and the ReLU after it) as one primitive. Its tangent takes one pass
- * over the block (and one more for the ReLU's gate), its unrecorded cotangent one sweep for the
- * affine map and the ReLU together; the numbers are those of relu(channelAffine(x, s, t)).
+ * batch norm's affine map (and the ReLU after it) as one primitive, its value in one pass. Its
+ * tangent takes one pass over the block (and one more for the ReLU's gate), its cotangent one
+ * sweep for the affine map and the ReLU together (recorded or not), and the tangent of a recorded
+ * cotangent one more; the numbers are those of relu(channelAffine(x, s, t)).
  */
 export function channelAffine(x: Node, s: Node, t: Node, relu = false): Node {
-  const affine = new Tensor(x.shape, valueBuffer(x.value.size));
-  muladdInto(operand(x.value.data, x.shape), operand(s.value.data, s.shape), null, operand(t.value.data, t.shape), affine.data, x.shape);
-  if (!relu) return makeNode(channelAffineOp, [x, s, t], affine);
+  // with the ReLU, one pass writes max(x·s + t, 0): the bits of the affine map and then a Max pass
   const out = new Tensor(x.shape, valueBuffer(x.value.size));
-  compareWithZeroInto(Elementwise.Max, affine.data, out.data);
-  return makeNode(channelAffineReluOp, [x, s, t], out);
+  muladdInto(operand(x.value.data, x.shape), operand(s.value.data, s.shape), null, operand(t.value.data, t.shape), out.data, x.shape, relu ? 'relu' : 'set');
+  return makeNode(relu ? channelAffineReluOp : channelAffineOp, [x, s, t], out);
 }
 
 /**

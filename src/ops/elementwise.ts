@@ -56,11 +56,14 @@ export interface Operand {
 
 export const operand = (data: Float32Array, shape: Shape): Operand => ({ data, shape });
 
-/** out (outShape) = a·b + c·d + e, each broadcast to outShape, in one pass (c·d and e optional); `accumulate` adds into out. */
-export function muladdInto(a: Operand, b: Operand, cd: [Operand, Operand] | null, e: Operand | null, out: Float32Array, outShape: Shape, accumulate = false): void {
+/**
+ * out (outShape) = a·b + c·d + e, each broadcast to outShape, in one pass (c·d and e optional);
+ * `mode` 'accumulate' adds into out, 'relu' writes max(that, 0) (the bits of a Max pass after it).
+ */
+export function muladdInto(a: Operand, b: Operand, cd: [Operand, Operand] | null, e: Operand | null, out: Float32Array, outShape: Shape, mode: 'set' | 'accumulate' | 'relu' = 'set'): void {
   if (sizeOf(outShape) === 0) return;
   const shapes = [a.shape, b.shape, cd ? cd[0].shape : outShape, cd ? cd[1].shape : outShape, e ? e.shape : outShape];
-  kernels().muladd(a.data, b.data, cd ? cd[0].data : null, cd ? cd[1].data : null, e ? e.data : null, out, geometry(outShape, shapes), accumulate);
+  kernels().muladd(a.data, b.data, cd ? cd[0].data : null, cd ? cd[1].data : null, e ? e.data : null, out, geometry(outShape, shapes), mode === 'accumulate', mode === 'relu');
 }
 
 const scalar = new Float32Array(1);

@@ -170,6 +170,43 @@ describe('native elementwise kernels against the reference', () => {
     expect(Object.is(z[0], -0)).toBe(true);
   });
 
+  it.each(isaConfigs())('muladd with relu: the bits of the affine map and then a Max pass, NaN kept and -0 to +0 ($label)', (cfg) => {
+    const rng = new Rng(32);
+    // batch norm's affine map x·s + t (then ReLU), per channel, odd rows, and one large enough for two threads
+    const cases: [Shape, Shape][] = [[[3, 5, 7, 9], [1, 5, 1, 1]], [[2, 64, 33, 33], [1, 64, 1, 1]], [[4, 3, 1, 1], [1, 3, 1, 1]]];
+    withConfig(cfg, () => {
+      for (const [full, ch] of cases) {
+        const x = randomArray(rng, sizeOf(full)), s = randomArray(rng, sizeOf(ch)), t = randomArray(rng, sizeOf(ch));
+        x[0] = NaN;
+        x[1] = 0; // 0·s + t: the kink where t is 0
+        t[0] = 0;
+        x[2] = -0;
+        const g = geometry(full, [full, ch, full, full, ch]);
+        const fused = new Float32Array(x.length).fill(7), affine = new Float32Array(x.length), twoPass = new Float32Array(x.length), want = new Float32Array(x.length);
+        native.muladd(x, s, null, null, t, fused, g, false, true);
+        native.muladd(x, s, null, null, t, affine, g, false);
+        native.binary(Elementwise.Max, affine, new Float32Array(1), twoPass, geometry(full, [full, []]), false);
+        referenceKernels.muladd(x, s, null, null, t, want, g, false, true);
+        expect(firstDifference(fused, twoPass), `${full} against the two passes`).toBe(-1);
+        expect(firstDifference(fused, want), `${full} against the reference`).toBe(-1);
+        expect(Number.isNaN(fused[0])).toBe(true);
+        expect(fused.every((v) => Number.isNaN(v) || v >= 0)).toBe(true);
+      }
+      // -0 from the affine map comes out +0, as Max against +0 gives it
+      const z = new Float32Array(1);
+      native.muladd(Float32Array.of(-0), Float32Array.of(1), null, null, null, z, Float64Array.of(1, 1, 1, 1, 0, 0, 0), false, true);
+      expect(Object.is(z[0], 0)).toBe(true);
+    });
+  });
+
+  it('muladd refuses relu with accumulate, and too few arguments', () => {
+    const a = new Float32Array(4), g = Float64Array.of(1, 4, 1, 1, 1, 1, 1);
+    for (const k of [native, referenceKernels]) {
+      expect(() => k.muladd(a, a, null, null, null, a, g, true, true)).toThrow(/relu writes max\(a·b \+ c·d \+ e, 0\) and cannot accumulate: pass accumulate = false/);
+    }
+    expect(() => (native.muladd as unknown as (...x: unknown[]) => void)(a, a, null, null, null, a, g)).toThrow(/expected 8 or 9 arguments, got 7/);
+  });
+
   it('reduce gives the same bits on every instruction set and thread count (the sums are never split across threads)', () => {
     const rng = new Rng(9);
     const full = [6, 2, 16, 1031], outShape = [6, 1, 16, 1];
