@@ -1,9 +1,9 @@
 import { activeTape, constant, makeNode, releaseTangent, tangentBuffer, tangentZeros, valueBuffer, type Node, type Primitive } from '../autodiff/index.js';
-import { Elementwise, kernels } from '../kernels/index.js';
+import { kernels } from '../kernels/index.js';
 import { HesseError, ShapeError } from '../errors.js';
 import { formatShape, sizeOf, Tensor } from '../tensor/index.js';
 import { addScalar, mean, mul, mulSumTo, reshape, scale, sub, sumTo } from './arithmetic.js';
-import { broadcastInto, compareWithZeroInto, gateRowsInto, muladdInto, operand } from './elementwise.js';
+import { broadcastInto, gateRowsInto, muladdInto, operand } from './elementwise.js';
 import { blockShape } from './tangent.js';
 import { reluGrad, rsqrt } from './unary.js';
 
