@@ -39,16 +39,23 @@ static napi_value fail_type(napi_env env, const char *fn, const char *msg) {
   return 0;
 }
 
-static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv, const char *fn) {
-  size_t argc = want;
-  if (napi_get_cb_info(env, info, &argc, argv, 0, 0) != napi_ok) return 0;
-  if (argc < want) {
+/* At least `least` and at most `most` arguments into argv (those not passed read as undefined); *argc: how many were. */
+static int get_args_between(napi_env env, napi_callback_info info, size_t least, size_t most, napi_value *argv, size_t *argc, const char *fn) {
+  *argc = most;
+  if (napi_get_cb_info(env, info, argc, argv, 0, 0) != napi_ok) return 0;
+  if (*argc < least) {
     char msg[128];
-    snprintf(msg, sizeof msg, "expected %zu arguments, got %zu", want, argc);
+    if (least == most) snprintf(msg, sizeof msg, "expected %zu arguments, got %zu", least, *argc);
+    else snprintf(msg, sizeof msg, "expected %zu or %zu arguments, got %zu", least, most, *argc);
     fail_type(env, fn, msg);
     return 0;
   }
   return 1;
+}
+
+static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv, const char *fn) {
+  size_t argc;
+  return get_args_between(env, info, want, want, argv, &argc, fn);
 }
 
 static int get_f32(napi_env env, napi_value v, const char *fn, const char *name, float **data, long *len) {
@@ -423,13 +430,8 @@ static napi_value js_muladd(napi_env env, napi_callback_info info) {
   float *p[5] = {0}, *out;
   int rank;
   bool acc = false, relu = false;
-  size_t argc = 9;
-  if (napi_get_cb_info(env, info, &argc, argv, 0, 0) != napi_ok) return 0;
-  if (argc < 8) {
-    char msg[64];
-    snprintf(msg, sizeof msg, "expected 8 or 9 arguments, got %zu", argc);
-    return fail_type(env, fn, msg);
-  }
+  size_t argc;
+  if (!get_args_between(env, info, 8, 9, argv, &argc, fn)) return 0;
   for (int k = 0; k < 5; k++) {
     napi_valuetype t;
     CHECK(napi_typeof(env, argv[k], &t));

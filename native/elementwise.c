@@ -659,30 +659,30 @@ static inline __attribute__((always_inline, target("avx2"))) void affine_tan_avx
   affine_tan_finish(g, m, x, tg, tx, s, ts, has_ts, o, i, n, la1, la2, lb, A1, A2, B);
 }
 
-#define DEFINE_AFFINE_TAN(SUFFIX, TARGET)                                                                                       \
-  TARGET static void affine_tan_##SUFFIX(const float *g, const float *m, const float *x, const float *tg, const float *tx,       \
-                                         float s, float ts, int has_ts, float *o, long n, double *A1, double *A2, double *B) {   \
-    if (m) {                                                                                                                    \
-      if (tx) {                                                                                                                 \
-        if (has_ts) affine_tan_##SUFFIX##_body(g, m, x, tg, tx, s, ts, 1, o, n, A1, A2, B);                                     \
-        else affine_tan_##SUFFIX##_body(g, m, x, tg, tx, s, ts, 0, o, n, A1, A2, B);                                            \
-      } else {                                                                                                                  \
-        if (has_ts) affine_tan_##SUFFIX##_body(g, m, x, tg, 0, s, ts, 1, o, n, A1, A2, B);                                      \
-        else affine_tan_##SUFFIX##_body(g, m, x, tg, 0, s, ts, 0, o, n, A1, A2, B);                                             \
-      }                                                                                                                         \
-    } else {                                                                                                                    \
-      if (tx) {                                                                                                                 \
-        if (has_ts) affine_tan_##SUFFIX##_body(g, 0, x, tg, tx, s, ts, 1, o, n, A1, A2, B);                                     \
-        else affine_tan_##SUFFIX##_body(g, 0, x, tg, tx, s, ts, 0, o, n, A1, A2, B);                                            \
-      } else {                                                                                                                  \
-        if (has_ts) affine_tan_##SUFFIX##_body(g, 0, x, tg, 0, s, ts, 1, o, n, A1, A2, B);                                      \
-        else affine_tan_##SUFFIX##_body(g, 0, x, tg, 0, s, ts, 0, o, n, A1, A2, B);                                             \
-      }                                                                                                                         \
-    }                                                                                                                           \
+/* The body with the mask, tx and ts each present or not as constants: eight loops. */
+#define AFFINE_TAN_BODY(SUFFIX, M, TX, HAS_TS) affine_tan_##SUFFIX##_body(g, M, x, tg, TX, s, ts, HAS_TS, o, n, A1, A2, B)
+#define AFFINE_TAN_TS(SUFFIX, M, TX) \
+  if (has_ts) AFFINE_TAN_BODY(SUFFIX, M, TX, 1); \
+  else AFFINE_TAN_BODY(SUFFIX, M, TX, 0);
+#define DEFINE_AFFINE_TAN(SUFFIX, TARGET)                                                                                 \
+  TARGET static void affine_tan_##SUFFIX(const float *g, const float *m, const float *x, const float *tg, const float *tx, \
+                                         float s, float ts, int has_ts, float *o, long n, double *A1, double *A2, double *B) { \
+    if (m && tx) {                                                                                                        \
+      AFFINE_TAN_TS(SUFFIX, m, tx)                                                                                        \
+    } else if (m) {                                                                                                       \
+      AFFINE_TAN_TS(SUFFIX, m, 0)                                                                                         \
+    } else if (tx) {                                                                                                      \
+      AFFINE_TAN_TS(SUFFIX, 0, tx)                                                                                        \
+    } else {                                                                                                              \
+      AFFINE_TAN_TS(SUFFIX, 0, 0)                                                                                         \
+    }                                                                                                                     \
   }
 DEFINE_AFFINE_TAN(avx2, __attribute__((target("avx2"))))
 DEFINE_AFFINE_TAN(avx512, __attribute__((target(AVX512_TARGET))))
 #undef AVX512_TARGET
+#undef DEFINE_AFFINE_TAN
+#undef AFFINE_TAN_TS
+#undef AFFINE_TAN_BODY
 #endif
 DEFINE_PICK(affine_tan)
 
@@ -690,7 +690,7 @@ typedef struct {
   const float *g, *x, *s, *mask, *tg, *tx, *ts;
   float *out;
   double *A1, *A2, *B;
-  long N, C, HW, pairs;
+  long K, N, C, HW;
   affine_tan_fn row;
 } affine_tan_job;
 
@@ -699,11 +699,11 @@ typedef struct {
  * while the row's primal values are in cache: each sum runs in one order whatever the split.
  */
 static void affine_tan_range(const affine_tan_job *j, long lo, long hi) {
-  const long n1 = j->N * j->C * j->HW, K = j->pairs / j->C;
+  const long n1 = j->N * j->C * j->HW;
   for (long n = 0; n < j->N; n++)
     for (long c = lo; c < hi; c++) {
       const long off = (n * j->C + c) * j->HW;
-      for (long b = 0, q = c; b < K; b++, q += j->C) {
+      for (long b = 0, q = c; b < j->K; b++, q += j->C) {
         const long toff = b * n1 + off;
         j->row(j->g + off, j->mask ? j->mask + off : 0, j->x + off, j->tg + toff, j->tx ? j->tx + toff : 0, j->s[c], j->ts ? j->ts[q] : 0.0f,
                j->ts != 0, j->out + toff, j->HW, j->A1 + q, j->A2 + q, j->B + q);
@@ -722,7 +722,7 @@ int hesse_affine_backward_tangent(const float *g, const float *x, const float *s
   const long pairs = K * C;
   double *acc = (double *)calloc((size_t)(3 * pairs > 0 ? 3 * pairs : 1), sizeof(double));
   if (!acc) return 0;
-  affine_tan_job j = {g, x, s, mask, tg, tx, ts, dgx, acc, acc + pairs, acc + 2 * pairs, N, C, HW, pairs, affine_tan_for(hesse_isa_get())};
+  affine_tan_job j = {g, x, s, mask, tg, tx, ts, dgx, acc, acc + pairs, acc + 2 * pairs, K, N, C, HW, affine_tan_for(hesse_isa_get())};
   int chunks = chunks_for(K * N * C * HW, threads);
   if (chunks > C) chunks = (int)C;
   if (chunks <= 1) affine_tan_range(&j, 0, C);

@@ -195,22 +195,7 @@ function affineBackward(g: Float32Array, x: Float32Array, s: Float32Array, mask:
   dt.set(sg);
 }
 
-function affineBackwardTangent(
-  g: Float32Array,
-  x: Float32Array,
-  s: Float32Array,
-  mask: Float32Array | null,
-  tg: Float32Array,
-  tx: Float32Array | null,
-  ts: Float32Array | null,
-  dgx: Float32Array,
-  dgs: Float32Array,
-  dgt: Float32Array,
-  k: number,
-  N: number,
-  C: number,
-  HW: number,
-): void {
+const affineBackwardTangent: Kernels['affineBackwardTangent'] = (g, x, s, mask, tg, tx, ts, dgx, dgs, dgt, k, N, C, HW) => {
   const f = Math.fround;
   const n1 = N * C * HW;
   for (let b = 0; b < k; b++) {
@@ -233,7 +218,7 @@ function affineBackwardTangent(
       dgt[b * C + c] = sg[c]!;
     }
   }
-}
+};
 
 /**
  * Kernels.gramSchmidt, for float32 or float64 vectors alike (the estimators also orthogonalise

@@ -22,16 +22,21 @@ function channelLayout(x: Node, s: Node, t: Node, g: Node): boolean {
 }
 
 /**
- * When the backward pass is not recorded (a gradient, a training step), nothing differentiates
- * the cotangents, so they can be plain arrays: one sweep over g gives dx = gm·s, Σ gm·x and Σ gm
- * (gm = g, or g·[y > 0] through the ReLU), the bits the recorded rule's three primitives give.
+ * One sweep over g gives the cotangents of x·s + t: dx = gm·s, Σ gm·x and Σ gm (gm = g, or
+ * g·[y > 0] through the ReLU), the bits of the gate, multiply and reductions they stand for. An
+ * unrecorded backward pass (a gradient, a training step) takes them as constants, since nothing
+ * differentiates them; a recorded one as the values of its cotangent primitive and its two sums.
  */
-function affineBackwardSweep(node: Node, g: Node, relu: boolean, needed: readonly boolean[]): (Node | null)[] {
+function sweepCotangents(node: Node, g: Node, relu: boolean): [Tensor, Tensor, Tensor] {
   const [x, s, t] = node.inputs as [Node, Node, Node];
   const [N, C, H, W] = x.shape as [number, number, number, number];
   const dx = valueBuffer(x.value.size), ds = valueBuffer(C), dt = valueBuffer(C);
   kernels().affineBackward(g.value.data, x.value.data, s.value.data, relu ? node.value.data : null, dx, ds, dt, N, C, H * W);
-  return [needed[0] ? constant(new Tensor(x.shape, dx)) : null, needed[1] ? constant(new Tensor(s.shape, ds)) : null, needed[2] ? constant(new Tensor(t.shape, dt)) : null];
+  return [new Tensor(x.shape, dx), new Tensor(s.shape, ds), new Tensor(t.shape, dt)];
+}
+
+function affineBackwardSweep(node: Node, g: Node, relu: boolean, needed: readonly boolean[]): (Node | null)[] {
+  return sweepCotangents(node, g, relu).map((v, i) => (needed[i] ? constant(v) : null));
 }
 
 /**
@@ -90,16 +95,14 @@ const channelAffineReluCotangentOp = affineCotangentOp(true);
 
 /** The cotangents of x, s and t as recorded nodes: one primitive and its two sums. */
 function affineBackwardRecorded(node: Node, g: Node, relu: boolean, needed: readonly boolean[]): (Node | null)[] {
-  const [x, s, t] = node.inputs as [Node, Node, Node];
-  const [N, C, H, W] = x.shape as [number, number, number, number];
-  const dx = valueBuffer(x.value.size), ds = valueBuffer(C), dt = valueBuffer(C);
-  kernels().affineBackward(g.value.data, x.value.data, s.value.data, relu ? node.value.data : null, dx, ds, dt, N, C, H * W);
+  const [x, s] = node.inputs as [Node, Node];
+  const [dx, ds, dt] = sweepCotangents(node, g, relu);
   const op = relu ? channelAffineReluCotangentOp : channelAffineCotangentOp;
-  const gx = makeNode(op, relu ? [g, x, s, node] : [g, x, s], new Tensor(x.shape, dx));
+  const gx = makeNode(op, relu ? [g, x, s, node] : [g, x, s], dx);
   return [
     needed[0] ? gx : null,
-    needed[1] ? makeNode(affineCotangentParts, [gx], new Tensor(s.shape, ds), 'scale') : null,
-    needed[2] ? makeNode(affineCotangentParts, [gx], new Tensor(t.shape, dt), 'shift') : null,
+    needed[1] ? makeNode(affineCotangentParts, [gx], ds, 'scale') : null,
+    needed[2] ? makeNode(affineCotangentParts, [gx], dt, 'shift') : null,
   ];
 }
 
