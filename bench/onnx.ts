@@ -4,7 +4,7 @@ import { loadModel, loadStateDict } from '../src/io/index.js';
 import { kernels, setKernels, type Kernels } from '../src/kernels/index.js';
 import { evaluateBatch, lossAndGradient, resnet, secondOrder, type Batch, type Model, type ObjectiveOptions } from '../src/nn/index.js';
 import { Rng, Tensor } from '../src/tensor/index.js';
-import { convFlops } from './profile.js';
+import { convCallFlops } from './profile.js';
 import { envInt } from './stats.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../test/fixtures/onnx/${name}.onnx`, import.meta.url));
@@ -43,7 +43,7 @@ function tallied(base: Kernels): Kernels {
       } else tally.elementwiseMs += ms;
     }) as F;
   type Conv = Kernels['conv2dForward'];
-  const conv = (...[, , , N, O, g]: Parameters<Conv>) => convFlops(N, O, g);
+  const conv = convCallFlops;
   return {
     name: base.name,
     description: base.description,

@@ -64,6 +64,11 @@ export function convFlops(N: number, O: number, g: ConvGeometry): number {
   return 2 * N * O * g.C * g.kh * g.kw * Ho * Wo;
 }
 
+/** The floating-point work of one convolution kernel call: twice a convolution's with a second pair. */
+export function convCallFlops(...[, , , N, O, g, , second]: Parameters<Kernels['conv2dForward']>): number {
+  return convFlops(N, O, g) * (second ? 2 : 1);
+}
+
 /** Elements an elementwise iteration writes: the product of its shape. */
 function iterElements(geometry: Float64Array): number {
   let n = 1;
@@ -87,8 +92,9 @@ function timedKernels(base: Kernels): Kernels {
       current.add(owner ? owner.category : 'outside primitives (forward constructors)', owner ? `${owner.row} · ${name}` : name, ms, w);
     }) as F;
   type Conv = Kernels['conv2dForward'];
-  const convLabel = (what: string) => (...[, , , N, O, g]: Parameters<Conv>) => `${what} ${g.kh}x${g.kw}/s${g.sh} C${g.C}→O${O} ${g.H}x${g.W} N${N}`;
-  const convWork = (...[, , , N, O, g]: Parameters<Conv>) => convFlops(N, O, g);
+  const convLabel = (what: string) => (...[, , , N, O, g, , second]: Parameters<Conv>) =>
+    `${what}${second ? ' (2 pairs)' : ''} ${g.kh}x${g.kw}/s${g.sh} C${g.C}→O${O} ${g.H}x${g.W} N${N}`;
+  const convWork = convCallFlops;
   return {
     name: base.name,
     description: base.description,

@@ -43,10 +43,11 @@ static napi_value fail_type(napi_env env, const char *fn, const char *msg) {
 static int get_args_between(napi_env env, napi_callback_info info, size_t least, size_t most, napi_value *argv, size_t *argc, const char *fn) {
   *argc = most;
   if (napi_get_cb_info(env, info, argc, argv, 0, 0) != napi_ok) return 0;
-  if (*argc < least) {
+  /* on return argc is the number passed, which may be more than the `most` copied into argv */
+  if (*argc < least || *argc > most) {
     char msg[128];
     if (least == most) snprintf(msg, sizeof msg, "expected %zu arguments, got %zu", least, *argc);
-    else snprintf(msg, sizeof msg, "expected %zu or %zu arguments, got %zu", least, most, *argc);
+    else snprintf(msg, sizeof msg, "expected %zu %s %zu arguments, got %zu", least, most == least + 1 ? "or" : "to", most, *argc);
     fail_type(env, fn, msg);
     return 0;
   }
@@ -202,18 +203,22 @@ static napi_value js_col2im(napi_env env, napi_callback_info info) { return js_i
 
 typedef enum { CONV_FORWARD, CONV_BACKWARD_INPUT, CONV_BACKWARD_WEIGHT } conv_which;
 
+/*
+ * conv2dForward(x, w, y, N, O, g, accumulate?, x2?, w2?), conv2dBackwardInput(gy, w, gx, N, O, g,
+ * accumulate?, gy2?, w2?), conv2dBackwardWeight(gy, x, gw, N, O, g, accumulate?): the second pair,
+ * both or neither, adds its convolution to the output too.
+ */
 static napi_value js_conv(napi_env env, napi_callback_info info, conv_which which) {
   static const char *fns[3] = {"conv2dForward", "conv2dBackwardInput", "conv2dBackwardWeight"};
-  static const char *names[3][3] = {{"x", "w", "y"}, {"gy", "w", "gx"}, {"gy", "x", "gw"}};
+  static const char *names[3][5] = {{"x", "w", "y", "x2", "w2"}, {"gy", "w", "gx", "gy2", "w2"}, {"gy", "x", "gw", 0, 0}};
   const char *fn = fns[which];
-  napi_value argv[7];
-  float *p[3];
-  long len[3], N, O;
+  napi_value argv[9];
+  float *p[5] = {0};
+  long len[5] = {0}, N, O;
   hesse_geom g;
   int accumulate = 0;
-  size_t argc = 7;
-  if (!get_args(env, info, 6, argv, fn)) return 0;
-  if (napi_get_cb_info(env, info, &argc, argv, 0, 0) != napi_ok) return 0;
+  size_t argc;
+  if (!get_args_between(env, info, 6, which == CONV_BACKWARD_WEIGHT ? 7 : 9, argv, &argc, fn)) return 0;
   if (argc >= 7) {
     napi_valuetype t;
     CHECK(napi_typeof(env, argv[6], &t));
@@ -221,21 +226,31 @@ static napi_value js_conv(napi_env env, napi_callback_info info, conv_which whic
   }
   for (int i = 0; i < 3; i++)
     if (!get_f32(env, argv[i], fn, names[which][i], &p[i], &len[i])) return 0;
+  int given[2] = {0, 0}; /* a zero-length array may have a null data pointer: count arrays, not pointers */
+  for (int i = 3; i < 5 && (size_t)(i + 4) < argc; i++) {
+    napi_valuetype t;
+    CHECK(napi_typeof(env, argv[i + 4], &t));
+    if (t == napi_undefined) continue;
+    if (!get_f32(env, argv[i + 4], fn, names[which][i], &p[i], &len[i])) return 0;
+    given[i - 3] = 1;
+  }
+  if (given[0] != given[1]) return fail_type(env, fn, "the second pair needs both of its arrays");
+  const int pair = given[0];
   if (!get_int(env, argv[3], fn, "N", 0, &N) || !get_int(env, argv[4], fn, "O", 1, &O) ||
       !get_geom(env, argv[5], fn, &g))
     return 0;
   const double image = (double)N * g.C * g.H * g.W, out = (double)N * O * g.Ho * g.Wo,
                weight = (double)O * g.C * g.kh * g.kw;
-  const double sizes[3][3] = {{image, weight, out}, {out, weight, image}, {out, image, weight}};
-  static const char *what[3][3] = {{"N*C*H*W", "O*C*kh*kw", "N*O*Ho*Wo"},
-                                   {"N*O*Ho*Wo", "O*C*kh*kw", "N*C*H*W"},
+  const double sizes[3][5] = {{image, weight, out, image, weight}, {out, weight, image, out, weight}, {out, image, weight}};
+  static const char *what[3][5] = {{"N*C*H*W", "O*C*kh*kw", "N*O*Ho*Wo", "N*C*H*W", "O*C*kh*kw"},
+                                   {"N*O*Ho*Wo", "O*C*kh*kw", "N*C*H*W", "N*O*Ho*Wo", "O*C*kh*kw"},
                                    {"N*O*Ho*Wo", "N*C*H*W", "O*C*kh*kw"}};
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < (pair ? 5 : 3); i++)
     if (!need(env, fn, names[which][i], len[i], sizes[which][i], what[which][i])) return 0;
   int rc;
   switch (which) {
-    case CONV_FORWARD: rc = hesse_conv2d_forward(p[0], p[1], p[2], N, O, &g, accumulate); break;
-    case CONV_BACKWARD_INPUT: rc = hesse_conv2d_backward_input(p[0], p[1], p[2], N, O, &g, accumulate); break;
+    case CONV_FORWARD: rc = hesse_conv2d_forward(p[0], p[1], p[3], p[4], p[2], N, O, &g, accumulate); break;
+    case CONV_BACKWARD_INPUT: rc = hesse_conv2d_backward_input(p[0], p[1], p[3], p[4], p[2], N, O, &g, accumulate); break;
     default: rc = hesse_conv2d_backward_weight(p[0], p[1], p[2], N, O, &g, accumulate); break;
   }
   if (rc != 0) {

@@ -72,6 +72,13 @@ typedef struct {
   const float *in;  /* x (forward, weight) or gy (input) */
   const float *in2; /* w (forward, input) or x (weight) */
   float *out;       /* y, gx or gw */
+  /*
+   * A second pair of operands (forward and stride-1 input gradient over planes only), or null:
+   * out (+)= the convolution of (in, in2) + that of (in_b, in2_b), a jvp's two terms in one pass
+   * over the output. Per output tile the second pair's blocks follow the first's, the order of a
+   * second call that accumulates, so the bits are those of two calls.
+   */
+  const float *in_b, *in2_b;
   long N, O, K, P, in_size, out_size;
   hesse_geom g;
   int nchunks, threads, gemm_threads;
@@ -80,6 +87,7 @@ typedef struct {
   /* own kernel */
   const hesse_ukernel *uk;
   float *apack; /* packed weights, blocks of kc along the GEMM's inner dimension */
+  float *apack_b; /* in2_b packed alike */
   long kc;      /* that blocking */
   long mpad;    /* GEMM rows rounded up to whole MR panels */
   planes_geom pg;
@@ -131,29 +139,40 @@ static void prefetch_part(const float *next, long n, long s, long parts) {
   for (long l = s * per; l < (s + 1) * per && l < lines; l++) __builtin_prefetch(p + 64 * l, 0, 2);
 }
 
-/* y (Cout x P) = W * col(x), with W packed in j->apack and the B rows read from the planes. */
-static int planes_forward(const conv_job *j, const float *x, float *y, const float *next, hesse_ws *ws) {
+/*
+ * y (Cout x P) = W * col(x), with W packed in j->apack and the B rows read from the planes; with a
+ * second pair, + W_b * col(x_b) (x_b's planes in work slot 1).
+ */
+static int planes_forward(const conv_job *j, const float *x, const float *x_b, float *y, const float *next,
+                          const float *next_b, hesse_ws *ws) {
   const planes_geom *pg = &j->pg;
   const hesse_ukernel *uk = j->uk;
   const int MR = uk->mr, NR = uk->nr;
   const long P = pg->P, K = j->K;
   const long size = planes_size(j);
-  float *xp = hesse_ws_get(ws, 0, size);
-  if (!xp) return -1;
-  fill_planes(pg, x, xp, size);
+  const int halves = x_b ? 2 : 1;
+  float *xp[2] = {hesse_ws_get(ws, 0, size), x_b ? hesse_ws_get(ws, 1, size) : 0};
+  const float *apack[2] = {j->apack, j->apack_b};
+  const float *nexts[2] = {next, next_b};
+  for (int h = 0; h < halves; h++) {
+    if (!xp[h]) return -1;
+    fill_planes(pg, h ? x_b : x, xp[h], size);
+  }
   const long strips = (P + NR - 1) / NR, next_len = pg->Cin * pg->Hin * pg->Win;
   for (long q0 = 0; q0 < P; q0 += NR) {
     const int nr = (int)min_l(NR, P - q0);
     /* where the strip's B rows start: in the planes, pixel q0; in rows mode, its row and column in the padded copy */
-    const float *b = pg->rows ? xp + (q0 / pg->Wo) * pg->Wq + q0 % pg->Wo : xp + q0;
-    prefetch_part(next, next_len, q0 / NR, strips);
-    for (long pc = 0; pc < K; pc += j->kc) {
-      const long kc = min_l(j->kc, K - pc);
-      const float *ap = j->apack + pc * j->mpad;
-      for (long ir = 0; ir < pg->Cout; ir += MR) {
-        const int m = (int)min_l(MR, pg->Cout - ir);
-        hesse_ukernel_indirect_for(uk, m)(kc, ap + ir * kc, b, pg->boff + pc, y + ir * P + q0, P,
-                                          pc == 0 && !j->accumulate ? 0.0f : 1.0f, m, nr);
+    const long b0 = pg->rows ? (q0 / pg->Wo) * pg->Wq + q0 % pg->Wo : q0;
+    for (int h = 0; h < halves; h++) {
+      prefetch_part(nexts[h], next_len, q0 / NR, strips);
+      for (long pc = 0; pc < K; pc += j->kc) {
+        const long kc = min_l(j->kc, K - pc);
+        const float *ap = apack[h] + pc * j->mpad;
+        const float beta = h == 0 && pc == 0 && !j->accumulate ? 0.0f : 1.0f;
+        for (long ir = 0; ir < pg->Cout; ir += MR) {
+          const int m = (int)min_l(MR, pg->Cout - ir);
+          hesse_ukernel_indirect_for(uk, m)(kc, ap + ir * kc, xp[h] + b0, pg->boff + pc, y + ir * P + q0, P, beta, m, nr);
+        }
       }
     }
   }
@@ -346,11 +365,12 @@ static int blas_chunk(const conv_job *j, long n0, long nbc, int first, float *gw
 static int one_image(const conv_job *j, long n, int last, int first, float *gw, hesse_ws *ws) {
   const long stride = j->kind == FORWARD ? j->in_size : j->out_size;
   const float *gy_or_x = j->in + n * stride, *next = last ? 0 : gy_or_x + stride;
+  const float *b = j->in_b ? j->in_b + n * stride : 0, *next_b = b && !last ? b + stride : 0;
   switch (j->kind) {
     case FORWARD:
-      return planes_forward(j, gy_or_x, j->out + n * j->out_size, next, ws);
+      return planes_forward(j, gy_or_x, b, j->out + n * j->out_size, next, next_b, ws);
     case BACKWARD_INPUT:
-      return j->strategy == PLANES ? planes_forward(j, gy_or_x, j->out + n * j->in_size, next, ws)
+      return j->strategy == PLANES ? planes_forward(j, gy_or_x, b, j->out + n * j->in_size, next, next_b, ws)
                                    : unfold_backward_input(j, gy_or_x, j->out + n * j->in_size, ws);
     default:
       return planes_backward_weight(j, gy_or_x, j->in2 + n * j->in_size, gw, first, ws);
@@ -386,8 +406,7 @@ static void run_chunk(void *ctx, int c, int nchunks) {
  * input gradient: the flipped kernel with channels swapped, W'[c][(o*kh + i)*kw + j] =
  * W[o][(c*kh + kh-1-i)*kw + kw-1-j], as the forward weights of the recast convolution.
  */
-static int pack_weights(conv_job *j, long M, long inner) {
-  const float *w = j->in2;
+static int pack_weights(conv_job *j, const float *w, long M, long inner, float **dst) {
   float *flipped = 0;
   int trans = 0;
   long ld = j->K;
@@ -406,12 +425,12 @@ static int pack_weights(conv_job *j, long M, long inner) {
       trans = 1;
     }
   }
-  j->apack = malloc((size_t)(j->mpad * inner) * sizeof(float));
-  if (j->apack)
+  float *packed = *dst = malloc((size_t)(j->mpad * inner) * sizeof(float));
+  if (packed)
     for (long pc = 0; pc < inner; pc += j->kc)
-      hesse_pack_a(trans, w, ld, 0, M, pc, min_l(j->kc, inner - pc), 1.0f, j->uk->mr, j->apack + pc * j->mpad);
+      hesse_pack_a(trans, w, ld, 0, M, pc, min_l(j->kc, inner - pc), 1.0f, j->uk->mr, packed + pc * j->mpad);
   free(flipped);
-  return j->apack ? 0 : -1;
+  return packed ? 0 : -1;
 }
 
 static int setup_own(conv_job *j) {
@@ -467,16 +486,27 @@ static int setup_own(conv_job *j) {
   j->uk = hesse_ukernel_for(hesse_isa_get(), M);
   j->mpad = round_up(M, j->uk->mr);
   j->kc = ceil_div(inner, ceil_div(inner, j->uk->kc));
-  return j->kind == BACKWARD_WEIGHT ? 0 : pack_weights(j, M, inner);
+  if (j->kind == BACKWARD_WEIGHT) return 0;
+  if (pack_weights(j, j->in2, M, inner, &j->apack) != 0) return -1;
+  return j->in2_b ? pack_weights(j, j->in2_b, M, inner, &j->apack_b) : 0;
 }
 
-static int run(conv_kind kind, const float *in, const float *in2, float *out, long N, long O, const hesse_geom *g, int accumulate) {
+static int run(conv_kind kind, const float *in, const float *in2, const float *in_b, const float *in2_b, float *out, long N,
+               long O, const hesse_geom *g, int accumulate) {
+  /* two operand pairs in one pass over planes; on any other path, the second as a call that accumulates */
+  const int own = hesse_gemm_backend_get() == HESSE_GEMM_OWN;
+  if (in_b && !(own && (kind == FORWARD || (kind == BACKWARD_INPUT && g->sh == 1 && g->sw == 1)))) {
+    const int rc = run(kind, in, in2, 0, 0, out, N, O, g, accumulate);
+    return rc != 0 ? rc : run(kind, in_b, in2_b, 0, 0, out, N, O, g, 1);
+  }
   conv_job j;
   memset(&j, 0, sizeof j);
   j.kind = kind;
   j.accumulate = accumulate;
   j.in = in;
   j.in2 = in2;
+  j.in_b = in_b;
+  j.in2_b = in2_b;
   j.out = out;
   j.N = N;
   j.O = O;
@@ -529,19 +559,22 @@ static int run(conv_kind kind, const float *in, const float *in2, float *out, lo
     free(j.partial);
   }
   free(j.apack);
+  free(j.apack_b);
   free(j.pg.boff);
   free(j.pixoff);
   return rc != 0 || j.failed ? -1 : 0;
 }
 
-int hesse_conv2d_forward(const float *x, const float *w, float *y, long N, long O, const hesse_geom *g, int accumulate) {
-  return run(FORWARD, x, w, y, N, O, g, accumulate);
+int hesse_conv2d_forward(const float *x, const float *w, const float *x2, const float *w2, float *y, long N, long O,
+                         const hesse_geom *g, int accumulate) {
+  return run(FORWARD, x, w, x2, w2, y, N, O, g, accumulate);
 }
 
-int hesse_conv2d_backward_input(const float *gy, const float *w, float *gx, long N, long O, const hesse_geom *g, int accumulate) {
-  return run(BACKWARD_INPUT, gy, w, gx, N, O, g, accumulate);
+int hesse_conv2d_backward_input(const float *gy, const float *w, const float *gy2, const float *w2, float *gx, long N, long O,
+                                const hesse_geom *g, int accumulate) {
+  return run(BACKWARD_INPUT, gy, w, gy2, w2, gx, N, O, g, accumulate);
 }
 
 int hesse_conv2d_backward_weight(const float *gy, const float *x, float *gw, long N, long O, const hesse_geom *g, int accumulate) {
-  return run(BACKWARD_WEIGHT, gy, x, gw, N, O, g, accumulate);
+  return run(BACKWARD_WEIGHT, gy, x, 0, 0, gw, N, O, g, accumulate);
 }

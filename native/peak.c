@@ -155,8 +155,8 @@ static double run_workload(const workload_buffers *b) {
     const hesse_geom g = {w->C, w->H, w->H, w->k, w->k, w->s, w->s, p, p, Ho, Ho};
     float *x = b->conv[c][0], *wt = b->conv[c][1], *y = b->conv[c][2];
     int rc;
-    if (w->which == 0) rc = hesse_conv2d_forward(x, wt, y, w->N, w->O, &g, 0);
-    else if (w->which == 1) rc = hesse_conv2d_backward_input(y, wt, x, w->N, w->O, &g, 0);
+    if (w->which == 0) rc = hesse_conv2d_forward(x, wt, 0, 0, y, w->N, w->O, &g, 0);
+    else if (w->which == 1) rc = hesse_conv2d_backward_input(y, wt, 0, 0, x, w->N, w->O, &g, 0);
     else rc = hesse_conv2d_backward_weight(y, x, wt, w->N, w->O, &g, 0);
     if (rc != 0) return -1.0;
   }

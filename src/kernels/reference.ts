@@ -68,7 +68,25 @@ function col2im(col: Float32Array, g: ConvGeometry, x: Float32Array): void {
   }
 }
 
-function conv2dForward(x: Float32Array, w: Float32Array, y: Float32Array, N: number, O: number, g: ConvGeometry, accumulate = false): void {
+/** The second pair of a paired convolution (both or neither), as a second call that accumulates. */
+function secondPair(fn: string, a?: Float32Array, b?: Float32Array): [Float32Array, Float32Array] | undefined {
+  if (!a !== !b) throw new TypeError(`${fn}: the second pair needs both of its arrays`);
+  return a && b ? [a, b] : undefined;
+}
+
+const conv2dForward: Kernels['conv2dForward'] = (x, w, y, N, O, g, accumulate = false, x2, w2) => {
+  const second = secondPair('conv2dForward', x2, w2);
+  convForwardOne(x, w, y, N, O, g, accumulate);
+  if (second) convForwardOne(second[0], second[1], y, N, O, g, true);
+};
+
+const conv2dBackwardInput: Kernels['conv2dBackwardInput'] = (gy, w, gx, N, O, g, accumulate = false, gy2, w2) => {
+  const second = secondPair('conv2dBackwardInput', gy2, w2);
+  convBackwardInputOne(gy, w, gx, N, O, g, accumulate);
+  if (second) convBackwardInputOne(second[0], second[1], gx, N, O, g, true);
+};
+
+function convForwardOne(x: Float32Array, w: Float32Array, y: Float32Array, N: number, O: number, g: ConvGeometry, accumulate: boolean): void {
   const { Ho, Wo } = convOutputSize(g);
   const K = g.C * g.kh * g.kw;
   const P = Ho * Wo;
@@ -80,7 +98,7 @@ function conv2dForward(x: Float32Array, w: Float32Array, y: Float32Array, N: num
   }
 }
 
-function conv2dBackwardInput(gy: Float32Array, w: Float32Array, gx: Float32Array, N: number, O: number, g: ConvGeometry, accumulate = false): void {
+function convBackwardInputOne(gy: Float32Array, w: Float32Array, gx: Float32Array, N: number, O: number, g: ConvGeometry, accumulate: boolean): void {
   const { Ho, Wo } = convOutputSize(g);
   const K = g.C * g.kh * g.kw;
   const P = Ho * Wo;

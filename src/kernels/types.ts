@@ -70,11 +70,36 @@ export interface Kernels {
   /**
    * Batched convolution without bias: x is N x C x H x W, w is O x (C*kh*kw), y is N x O x Ho x Wo
    * (overwritten; with `accumulate`, y += the convolution). The same flag on the two gradients.
+   * With a second pair x2, w2 (both or neither, shaped as x and w), y (+)= conv(x, w) + conv(x2, w2):
+   * a jvp's two terms in one pass over y, with the bits of a second call that accumulates.
    */
-  conv2dForward(x: Float32Array, w: Float32Array, y: Float32Array, N: number, O: number, g: ConvGeometry, accumulate?: boolean): void;
+  conv2dForward(
+    x: Float32Array,
+    w: Float32Array,
+    y: Float32Array,
+    N: number,
+    O: number,
+    g: ConvGeometry,
+    accumulate?: boolean,
+    x2?: Float32Array,
+    w2?: Float32Array,
+  ): void;
 
-  /** gx (N x C x H x W, overwritten) = the gradient of sum(gy * conv(x, w)) with respect to x. */
-  conv2dBackwardInput(gy: Float32Array, w: Float32Array, gx: Float32Array, N: number, O: number, g: ConvGeometry, accumulate?: boolean): void;
+  /**
+   * gx (N x C x H x W, overwritten) = the gradient of sum(gy * conv(x, w)) with respect to x; with
+   * a second pair gy2, w2, plus that of sum(gy2 * conv(x, w2)), as conv2dForward's.
+   */
+  conv2dBackwardInput(
+    gy: Float32Array,
+    w: Float32Array,
+    gx: Float32Array,
+    N: number,
+    O: number,
+    g: ConvGeometry,
+    accumulate?: boolean,
+    gy2?: Float32Array,
+    w2?: Float32Array,
+  ): void;
 
   /** gw (O x C*kh*kw, overwritten) = the gradient of sum(gy * conv(x, w)) with respect to w, summed over the batch. */
   conv2dBackwardWeight(gy: Float32Array, x: Float32Array, gw: Float32Array, N: number, O: number, g: ConvGeometry, accumulate?: boolean): void;

@@ -63,13 +63,18 @@ const conv2dOp: Primitive = {
     // the weight term overwrites or adds to out itself when k = 1; the stacked k > 1 layout adds onto it
     const out = tx || k === 1 ? tangentBuffer(k * N * O * P) : tangentZeros(k * N * O * P);
     const kern = kernels();
-    if (tx) kern.conv2dForward(tx.data, w.value.data, out, k * N, O, g);
-    if (tw && k === 1) kern.conv2dForward(x.value.data, tw.data, out, N, O, g, !!tx);
-    else if (tw) {
-      const stacked = tangentBuffer(N * k * O * P);
-      kern.conv2dForward(x.value.data, tw.data, stacked, N, k * O, g);
-      addChannelsToBlock(stacked, out, k, N, O, P);
-      releaseTangent(stacked);
+    if (k === 1 && tx && tw) {
+      // both terms in one call over the output
+      kern.conv2dForward(tx.data, w.value.data, out, N, O, g, false, x.value.data, tw.data);
+    } else {
+      if (tx) kern.conv2dForward(tx.data, w.value.data, out, k * N, O, g);
+      if (tw && k === 1) kern.conv2dForward(x.value.data, tw.data, out, N, O, g);
+      else if (tw) {
+        const stacked = tangentBuffer(N * k * O * P);
+        kern.conv2dForward(x.value.data, tw.data, stacked, N, k * O, g);
+        addChannelsToBlock(stacked, out, k, N, O, P);
+        releaseTangent(stacked);
+      }
     }
     return new Tensor([k, ...node.shape], out);
   },
@@ -90,12 +95,17 @@ const gradInputOp: Primitive = {
     const inSize = node.value.size;
     const out = tangentBuffer(k * inSize);
     const kern = kernels();
-    if (tgy) kern.conv2dBackwardInput(tgy.data, w.value.data, out, k * N, O, g);
-    if (tw) {
-      const wSize = w.value.size;
+    const wSize = w.value.size;
+    if (tgy && tw) {
+      // tangent j's two terms in one call over its output: gradInput(tgy_j, w) + gradInput(gy, tw_j)
+      const gySize = gy.value.size;
       for (let j = 0; j < k; j++) {
-        kern.conv2dBackwardInput(gy.value.data, tw.data.subarray(j * wSize, (j + 1) * wSize), out.subarray(j * inSize, (j + 1) * inSize), N, O, g, !!tgy);
+        const part = (a: Float32Array, size: number) => a.subarray(j * size, (j + 1) * size);
+        kern.conv2dBackwardInput(part(tgy.data, gySize), w.value.data, part(out, inSize), N, O, g, false, gy.value.data, part(tw.data, wSize));
       }
+    } else if (tgy) kern.conv2dBackwardInput(tgy.data, w.value.data, out, k * N, O, g);
+    else if (tw) {
+      for (let j = 0; j < k; j++) kern.conv2dBackwardInput(gy.value.data, tw.data.subarray(j * wSize, (j + 1) * wSize), out.subarray(j * inSize, (j + 1) * inSize), N, O, g);
     }
     return new Tensor([k, ...node.shape], out);
   },

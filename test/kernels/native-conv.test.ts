@@ -83,6 +83,29 @@ function run(g: ConvGeometry, N: number, O: number, rng: Rng, label: string): vo
   expectClose(yr, plus(y, y0), plus(yScale, abs(y0)), K + 1, `reference conv2dForward accumulating ${what}`);
   expectClose(gxr, plus(gx, gx0), plus(gxScale, abs(gx0)), O * g.kh * g.kw + 1, `reference conv2dBackwardInput accumulating ${what}`);
   expectClose(gwr, plus(gw, gw0), plus(gwScale, abs(gw0)), N * Ho * Wo + 1, `reference conv2dBackwardWeight accumulating ${what}`);
+
+  // a second pair (a jvp's two terms): against the reference's two convolutions, and with the bits
+  // of the native second call that accumulates, overwriting and accumulating
+  const x2 = randomArray(rng, x.length), w2 = randomArray(rng, w.length), gy2 = randomArray(rng, gy.length);
+  for (const acc of [false, true]) {
+    const yp = viewAt(acc ? y0 : new Float32Array(y.length).fill(NaN), 2), gxp = viewAt(acc ? gx0 : new Float32Array(gx.length).fill(NaN), 3);
+    nativeKernels().conv2dForward(x, w, yp, N, O, g, acc, x2, w2);
+    nativeKernels().conv2dBackwardInput(gy, w, gxp, N, O, g, acc, gy2, w2);
+    const [yTwo, gxTwo] = [acc ? y0.slice() : new Float32Array(y.length), acc ? gx0.slice() : new Float32Array(gx.length)];
+    nativeKernels().conv2dForward(x, w, yTwo, N, O, g, acc);
+    nativeKernels().conv2dForward(x2, w2, yTwo, N, O, g, true);
+    nativeKernels().conv2dBackwardInput(gy, w, gxTwo, N, O, g, acc);
+    nativeKernels().conv2dBackwardInput(gy2, w2, gxTwo, N, O, g, true);
+    expect(bits(yp), `conv2dForward with a second pair, accumulate ${acc}, ${what}`).toEqual(bits(yTwo));
+    expect(bits(gxp), `conv2dBackwardInput with a second pair, accumulate ${acc}, ${what}`).toEqual(bits(gxTwo));
+    const [yRef, yRefScale, gxRef, gxRefScale] = [acc ? y0.slice() : new Float32Array(y.length), acc ? abs(y0) : new Float32Array(y.length), acc ? gx0.slice() : new Float32Array(gx.length), acc ? abs(gx0) : new Float32Array(gx.length)];
+    ref.conv2dForward(x, w, yRef, N, O, g, acc, x2, w2);
+    ref.conv2dForward(abs(x), abs(w), yRefScale, N, O, g, true, abs(x2), abs(w2));
+    ref.conv2dBackwardInput(gy, w, gxRef, N, O, g, acc, gy2, w2);
+    ref.conv2dBackwardInput(abs(gy), abs(w), gxRefScale, N, O, g, true, abs(gy2), abs(w2));
+    expectClose(yp, yRef, yRefScale, 2 * K + 1, `conv2dForward with a second pair, accumulate ${acc}, ${what}`);
+    expectClose(gxp, gxRef, gxRefScale, 2 * O * g.kh * g.kw + 1, `conv2dBackwardInput with a second pair, accumulate ${acc}, ${what}`);
+  }
 }
 
 /** Each configuration, and the own kernel's stride-1 convolutions both over one padded copy (rows) and over kw planes. */

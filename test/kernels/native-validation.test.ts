@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { configureNative, nativeInfo } from '../../src/kernels/native.js';
+import { referenceKernels } from '../../src/kernels/reference.js';
 import { nativeKernels } from './helpers.js';
 
 const g = { C: 2, H: 5, W: 5, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 };
@@ -37,6 +38,18 @@ describe('native kernels reject bad arguments with typed errors', () => {
     expect(() => k.conv2dForward(f(2 * 50), f(3 * 18), f(2 * 3 * 25 - 1), 2, 3, g)).toThrow(/y has 149 elements but N\*O\*Ho\*Wo = 150/);
     expect(() => k.conv2dBackwardInput(f(150), f(53), f(100), 2, 3, g)).toThrow(/w has 53 elements but O\*C\*kh\*kw = 54/);
     expect(() => k.conv2dBackwardWeight(f(150), f(99), f(54), 2, 3, g)).toThrow(/x has 99 elements but N\*C\*H\*W = 100/);
+    // the second pair of the forward and the input gradient: both arrays, each shaped as its first
+    expect(() => k.conv2dForward(f(100), f(54), f(150), 2, 3, g, false, f(99), f(54))).toThrow(/x2 has 99 elements but N\*C\*H\*W = 100/);
+    expect(() => k.conv2dBackwardInput(f(150), f(54), f(100), 2, 3, g, false, f(150), f(53))).toThrow(/w2 has 53 elements but O\*C\*kh\*kw = 54/);
+    const half = (k.conv2dForward as (...a: unknown[]) => void).bind(k);
+    expect(() => half(f(100), f(54), f(150), 2, 3, g, false, f(100))).toThrow(/the second pair needs both of its arrays/);
+    expect(() => half(f(100), f(54), f(150), 2, 3, g, false, f(100), [1])).toThrow(/w2 must be a Float32Array/);
+    expect(() => (referenceKernels.conv2dForward as (...a: unknown[]) => void)(f(100), f(54), f(150), 2, 3, g, false, f(100))).toThrow(
+      /the second pair needs both of its arrays/,
+    );
+    expect(() => (k.conv2dBackwardWeight as (...a: unknown[]) => void)(f(150), f(100), f(54), 2, 3, g, false, f(150), f(54))).toThrow(
+      /expected 6 or 7 arguments, got 9/,
+    );
   });
 
   it('rejects impossible geometries', () => {
