@@ -246,14 +246,19 @@ static int pixels_backward_weight(const conv_job *j, long lo, long hi, float *gw
   float *acc = hesse_ws_get(ws, 3, khw * O * C);
   if (!xT || !ap || !acc) return -1;
   memset(xT + xsize - NR - 16, 0, (size_t)(NR + 16) * sizeof(float));
+  const long steps = ceil_div(P, j->kc) * khw;
   for (long n = lo; n < hi; n++) {
     const float *gy = j->in + n * j->out_size;
+    /* the next image's x and gy, asked for a part at a time while this one's products run */
+    const float *next_x = n + 1 < hi ? j->in2 + (n + 1) * j->in_size : 0, *next_gy = n + 1 < hi ? gy + j->out_size : 0;
     fill_pixels(j, j->in2 + n * j->in_size, xT);
     hesse_pack_a(0, gy, P, 0, O, 0, P, 1.0f, MR, ap);
-    for (long p0 = 0; p0 < P; p0 += j->kc) {
+    for (long p0 = 0, step = 0; p0 < P; p0 += j->kc) {
       const long kc = min_l(j->kc, P - p0);
       const float beta = n == lo && p0 == 0 ? 0.0f : 1.0f;
-      for (long t = 0; t < khw; t++) {
+      for (long t = 0; t < khw; t++, step++) {
+        prefetch_part(next_x, j->in_size, step, steps);
+        prefetch_part(next_gy, j->out_size, step, steps);
         const float *base = xT + ((t / g->kw) * j->Wp + t % g->kw) * C;
         float *ct = acc + t * O * C;
         for (long c0 = 0; c0 < C; c0 += NR)
