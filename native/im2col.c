@@ -228,53 +228,56 @@ DEFINE_PLANES(avx512, __attribute__((target("avx512f"))))
  * image (nor fault there), and every row is stored in whole vectors that may run into the next
  * row, which is written after it (the buffer has a strip of slack past the last plane).
  */
+#define FAST_KW 7
 __attribute__((target("avx512f"))) static int planes_avx512_fast(const hesse_planes *pl, const float *restrict x,
                                                                  float *restrict xq) {
   const long Hq = pl->Hq, Wo = pl->Wo, plane = Hq * Wo, sw = pl->sw;
-  if (sw > 2 || Wo > 64 * 16) return 0;
+  if (sw > 2 || Wo > 64 * 16 || pl->kw > FAST_KW) return 0;
   const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  __mmask16 lo[64], hi[64];
-  for (long c = 0; c < pl->C; c++)
-    for (long jj = 0; jj < pl->kw; jj++) {
-      long x0, x1;
-      valid_range(Wo, pl->W, sw, pl->pw, jj, &x0, &x1);
-      /* per 16 output columns t..t+15: which are inside, as masks over the source elements they read */
-      for (long t = 0, v = 0; t < Wo; t += 16, v++) {
-        unsigned m = 0;
-        for (long u = 0; u < 16; u++)
-          if (t + u >= x0 && t + u < x1) m |= 1u << u;
-        if (sw == 1) {
-          lo[v] = (__mmask16)m;
-        } else {
-          /* output u reads source 2u: bit 2u of the 32 source elements, split over two loads */
-          unsigned a = 0, b = 0;
-          for (long u = 0; u < 8; u++) a |= ((m >> u) & 1u) << (2 * u);
-          for (long u = 8; u < 16; u++) b |= ((m >> u) & 1u) << (2 * (u - 8));
-          lo[v] = (__mmask16)a;
-          hi[v] = (__mmask16)b;
-        }
+  /* per tap column and 16 output columns t..t+15: which are inside, as masks over the source elements they read */
+  __mmask16 lo[FAST_KW][64], hi[FAST_KW][64];
+  long x0[FAST_KW], x1[FAST_KW];
+  for (long jj = 0; jj < pl->kw; jj++) {
+    valid_range(Wo, pl->W, sw, pl->pw, jj, &x0[jj], &x1[jj]);
+    for (long t = 0, v = 0; t < Wo; t += 16, v++) {
+      unsigned m = 0;
+      for (long u = 0; u < 16; u++)
+        if (t + u >= x0[jj] && t + u < x1[jj]) m |= 1u << u;
+      if (sw == 1) {
+        lo[jj][v] = (__mmask16)m;
+      } else {
+        /* output u reads source 2u: bit 2u of the 32 source elements, split over two loads */
+        unsigned a = 0, b = 0;
+        for (long u = 0; u < 8; u++) a |= ((m >> u) & 1u) << (2 * u);
+        for (long u = 8; u < 16; u++) b |= ((m >> u) & 1u) << (2 * (u - 8));
+        lo[jj][v] = (__mmask16)a;
+        hi[jj][v] = (__mmask16)b;
       }
+    }
+  }
+  for (long c = 0; c < pl->C; c++)
+    for (long jj = 0; jj < pl->kw; jj++)
       for (long a = 0; a < pl->na; a++) {
         float *dst = xq + ((c * pl->kw + jj) * pl->na + a) * plane;
+        const __mmask16 *mlo = lo[jj], *mhi = hi[jj];
         for (long yy = 0; yy < Hq; yy++) {
           const long sy = yy * pl->sh + a - pl->ph;
           float *row = dst + yy * Wo;
-          if (sy < 0 || sy >= pl->H || x1 == x0) {
+          if (sy < 0 || sy >= pl->H || x1[jj] == x0[jj]) {
             for (long t = 0; t < Wo; t += 16) _mm512_storeu_ps(row + t, _mm512_setzero_ps());
             continue;
           }
           const float *src = x + (c * pl->H + sy) * pl->W + jj - pl->pw; /* output t reads src[t*sw] */
           if (sw == 1) {
-            for (long t = 0, v = 0; t < Wo; t += 16, v++) _mm512_storeu_ps(row + t, _mm512_maskz_loadu_ps(lo[v], src + t));
+            for (long t = 0, v = 0; t < Wo; t += 16, v++) _mm512_storeu_ps(row + t, _mm512_maskz_loadu_ps(mlo[v], src + t));
           } else {
             for (long t = 0, v = 0; t < Wo; t += 16, v++) {
-              const __m512 p = _mm512_maskz_loadu_ps(lo[v], src + 2 * t), q = _mm512_maskz_loadu_ps(hi[v], src + 2 * t + 16);
+              const __m512 p = _mm512_maskz_loadu_ps(mlo[v], src + 2 * t), q = _mm512_maskz_loadu_ps(mhi[v], src + 2 * t + 16);
               _mm512_storeu_ps(row + t, _mm512_permutex2var_ps(p, evens, q));
             }
           }
         }
       }
-    }
   return 1;
 }
 #endif
@@ -285,7 +288,6 @@ __attribute__((target("avx512f"))) static int planes_avx512_fast(const hesse_pla
  * into the next row. The planes are written in address order, so that row is always written
  * after (the buffer's slack covers the last plane's).
  */
-#define FAST_KW 7
 #define FAST_VECS 32
 __attribute__((target("avx2"))) static int planes_avx2_fast(const hesse_planes *pl, const float *restrict x,
                                                             float *restrict xq) {
