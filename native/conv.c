@@ -60,10 +60,13 @@ typedef struct {
   /*
    * rows: stride 1 and output rows a whole number of strips wide. Then a strip never leaves its
    * output row, and one zero-padded copy of each channel (Hq x Wq, Wq = Wo + kw - 1) serves every
-   * tap at a shift: a third of the copying of kw planes, at the cost of unaligned B rows.
+   * tap at a shift: a third of the copying of kw planes, at the cost of unaligned B rows. Output
+   * rows half a strip wide (and an even number of them) serve too: a strip is two output rows,
+   * and its B row the two image rows' stretches, Wq apart (the micro-kernel's `half`).
    */
   int rows;
   long Wq;
+  long half; /* where the second half of a B row starts, from its first: NR/2, or Wq for rows half a strip wide */
 } planes_geom;
 
 typedef struct {
@@ -171,7 +174,7 @@ static int planes_forward(const conv_job *j, const float *x, const float *x_b, f
         const float beta = h == 0 && pc == 0 && !j->accumulate ? 0.0f : 1.0f;
         for (long ir = 0; ir < pg->Cout; ir += MR) {
           const int m = (int)min_l(MR, pg->Cout - ir);
-          hesse_ukernel_indirect_for(uk, m)(kc, ap + ir * kc, xp[h] + b0, pg->boff + pc, y + ir * P + q0, P, beta, m, nr);
+          hesse_ukernel_indirect_for(uk, m)(kc, ap + ir * kc, xp[h] + b0, pg->boff + pc, pg->half, y + ir * P + q0, P, beta, m, nr);
         }
       }
     }
@@ -264,8 +267,8 @@ static int pixels_backward_weight(const conv_job *j, long lo, long hi, float *gw
         for (long c0 = 0; c0 < C; c0 += NR)
           for (long ir = 0; ir < O; ir += MR) {
             const int m = (int)min_l(MR, O - ir);
-            hesse_ukernel_indirect_for(uk, m)(kc, ap + ir * P + p0 * MR, base + c0, j->pixoff + p0, ct + ir * C + c0, C, beta, m,
-                                              (int)min_l(NR, C - c0));
+            hesse_ukernel_indirect_for(uk, m)(kc, ap + ir * P + p0 * MR, base + c0, j->pixoff + p0, NR / 2, ct + ir * C + c0, C, beta,
+                                              m, (int)min_l(NR, C - c0));
           }
       }
     }
@@ -474,7 +477,10 @@ static int setup_own(conv_job *j) {
     M = j->kind == BACKWARD_WEIGHT ? O : pg->Cout;
     j->uk = hesse_ukernel_for(hesse_isa_get(), M);
     pg->Wq = pg->Wo + g->kw - 1;
-    pg->rows = j->kind != BACKWARD_WEIGHT && pg->sh == 1 && pg->sw == 1 && pg->Wo % j->uk->nr == 0 && hesse_conv_rows_get();
+    const long nr = j->uk->nr;
+    const int split = 2 * pg->Wo == nr && pg->Ho % 2 == 0;
+    pg->rows = j->kind != BACKWARD_WEIGHT && pg->sh == 1 && pg->sw == 1 && (pg->Wo % nr == 0 || split) && hesse_conv_rows_get();
+    pg->half = pg->rows && split ? pg->Wq : nr / 2;
     const long plane = pg->Hq * pg->Wo;
     for (long c = 0, k = 0; c < pg->Cin; c++)
       for (long i = 0; i < g->kh; i++)

@@ -11,9 +11,13 @@
 
 typedef void (*hesse_ukernel_fn)(long kc, const float *a, const float *b, float *c, long ldc, float beta, int m, int n);
 
-/* The same product, but row k of B is read at b + boff[k] (NR floats) instead of from a packed panel. */
-typedef void (*hesse_ukernel_indirect_fn)(long kc, const float *a, const float *b, const long *boff, float *c, long ldc,
-                                          float beta, int m, int n);
+/*
+ * The same product, but row k of B is read in place instead of from a packed panel: its first NR/2
+ * floats at b + boff[k], its last NR/2 at b + boff[k] + half (half = NR/2 for a contiguous row; a
+ * convolution whose output rows are NR/2 wide reads two image rows, Wq apart, as one B row).
+ */
+typedef void (*hesse_ukernel_indirect_fn)(long kc, const float *a, const float *b, const long *boff, long half, float *c,
+                                          long ldc, float beta, int m, int n);
 
 typedef struct {
   const char *name;

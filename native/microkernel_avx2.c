@@ -36,12 +36,12 @@
 #define R6(M) R4(M) M(4) M(5)
 
 /* BROW(k) is the address of row k of B: a packed panel, or a row of the image read in place. */
-#define DEFINE_KERNEL(NAME, TM, ROWS, PARAMS, BROW, STEP)                                       \
+#define DEFINE_KERNEL(NAME, TM, ROWS, PARAMS, BROW, HALF, STEP)                                 \
   TARGET static void NAME PARAMS {                                                               \
     ROWS(ROW_DECL)                                                                               \
     _Pragma("GCC unroll 4") for (long k = 0; k < kc; k++) {                                      \
       const float *bk = BROW;                                                                    \
-      const __m256 b0 = _mm256_loadu_ps(bk), b1 = _mm256_loadu_ps(bk + 8);                       \
+      const __m256 b0 = _mm256_loadu_ps(bk), b1 = _mm256_loadu_ps(bk + HALF);                    \
       ROWS(ROW_FMA)                                                                              \
       a += MR;                                                                                   \
       STEP;                                                                                      \
@@ -61,15 +61,25 @@
   }
 
 #define PACKED (long kc, const float *restrict a, const float *restrict b, float *restrict c, long ldc, float beta, int m, int n)
-#define INDIRECT                                                                                              \
-  (long kc, const float *restrict a, const float *restrict b, const long *restrict boff, float *restrict c, long ldc, \
-   float beta, int m, int n)
+#define INDIRECT                                                                                                \
+  (long kc, const float *restrict a, const float *restrict b, const long *restrict boff, long half, float *restrict c, \
+   long ldc, float beta, int m, int n)
 
-DEFINE_KERNEL(avx2_6x16, MR, R6, PACKED, b, b += NR)
-DEFINE_KERNEL(avx2_6x16_indirect, MR, R6, INDIRECT, b + boff[k], (void)0)
+DEFINE_KERNEL(avx2_6x16, MR, R6, PACKED, b, 8, b += NR)
+/*
+ * Each indirect kernel twice: rows in one piece (the second half at the constant 8) and split
+ * rows (at `half`), picked per call, so that the common case keeps its constant offset.
+ */
+#define DEFINE_INDIRECT(NAME, TM, ROWS)                                                           \
+  DEFINE_KERNEL(NAME##_whole, TM, ROWS, INDIRECT, b + boff[k], 8, (void)0)                        \
+  DEFINE_KERNEL(NAME##_split, TM, ROWS, INDIRECT, b + boff[k], half, (void)0)                     \
+  TARGET static void NAME INDIRECT {                                                              \
+    (half == 8 ? NAME##_whole : NAME##_split)(kc, a, b, boff, half, c, ldc, beta, m, n);          \
+  }
+DEFINE_INDIRECT(avx2_6x16_indirect, MR, R6)
 /* the tail: 4 rows of the same 6-row panels (a still steps by MR) */
-DEFINE_KERNEL(avx2_4x16, 4, R4, PACKED, b, b += NR)
-DEFINE_KERNEL(avx2_4x16_indirect, 4, R4, INDIRECT, b + boff[k], (void)0)
+DEFINE_KERNEL(avx2_4x16, 4, R4, PACKED, b, 8, b += NR)
+DEFINE_INDIRECT(avx2_4x16_indirect, 4, R4)
 
 const hesse_ukernel hesse_ukernel_avx2 = {"AVX2/FMA 6x16", MR, NR, 256, 144, 4096, avx2_6x16, avx2_6x16_indirect, 4, avx2_4x16, avx2_4x16_indirect};
 #endif

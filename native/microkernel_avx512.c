@@ -33,12 +33,12 @@
 #define R12(M) R8(M) M(8) M(9) M(10) M(11)
 
 /* BROW(k) is the address of row k of B: a packed panel, or a row of the image read in place. */
-#define DEFINE_KERNEL(NAME, MR, ROWS, PARAMS, BROW, STEP)                                          \
+#define DEFINE_KERNEL(NAME, MR, ROWS, PARAMS, BROW, HALF, STEP)                                    \
   TARGET static void NAME PARAMS {                                                                 \
     ROWS(ROW_DECL)                                                                                 \
     for (long k = 0; k < kc; k++) {                                                                \
       const float *bk = BROW;                                                                      \
-      const __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16);                        \
+      const __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + HALF);                      \
       ROWS(ROW_FMA)                                                                                \
       a += MR;                                                                                     \
       STEP;                                                                                        \
@@ -58,14 +58,24 @@
   }
 
 #define PACKED (long kc, const float *restrict a, const float *restrict b, float *restrict c, long ldc, float beta, int m, int n)
-#define INDIRECT                                                                                              \
-  (long kc, const float *restrict a, const float *restrict b, const long *restrict boff, float *restrict c, long ldc, \
-   float beta, int m, int n)
+#define INDIRECT                                                                                                \
+  (long kc, const float *restrict a, const float *restrict b, const long *restrict boff, long half, float *restrict c, \
+   long ldc, float beta, int m, int n)
 
-DEFINE_KERNEL(avx512_8x32, 8, R8, PACKED, b, b += NR)
-DEFINE_KERNEL(avx512_12x32, 12, R12, PACKED, b, b += NR)
-DEFINE_KERNEL(avx512_8x32_indirect, 8, R8, INDIRECT, b + boff[k], (void)0)
-DEFINE_KERNEL(avx512_12x32_indirect, 12, R12, INDIRECT, b + boff[k], (void)0)
+DEFINE_KERNEL(avx512_8x32, 8, R8, PACKED, b, 16, b += NR)
+DEFINE_KERNEL(avx512_12x32, 12, R12, PACKED, b, 16, b += NR)
+/*
+ * Each indirect kernel twice: rows in one piece (the second half at the constant NR/2) and split
+ * rows (at `half`), picked per call, so that the common case keeps its constant offset.
+ */
+#define DEFINE_INDIRECT(NAME, MR, ROWS, HALF_WHOLE, KERNEL)                                      \
+  KERNEL(NAME##_whole, MR, ROWS, INDIRECT, b + boff[k], HALF_WHOLE, (void)0)                     \
+  KERNEL(NAME##_split, MR, ROWS, INDIRECT, b + boff[k], half, (void)0)                           \
+  TARGET static void NAME INDIRECT {                                                             \
+    (half == HALF_WHOLE ? NAME##_whole : NAME##_split)(kc, a, b, boff, half, c, ldc, beta, m, n); \
+  }
+DEFINE_INDIRECT(avx512_8x32_indirect, 8, R8, 16, DEFINE_KERNEL)
+DEFINE_INDIRECT(avx512_12x32_indirect, 12, R12, 16, DEFINE_KERNEL)
 
 #undef NR
 #define NR 16
@@ -76,12 +86,12 @@ DEFINE_KERNEL(avx512_12x32_indirect, 12, R12, INDIRECT, b + boff[k], (void)0)
 #define ROW1_SPILL(r) _mm512_store_ps(acc + (r) * NR, c##r);
 #define R16(M) R12(M) M(12) M(13) M(14) M(15)
 
-#define DEFINE_KERNEL16(NAME, MR, ROWS, PARAMS, BROW, STEP)                                        \
+#define DEFINE_KERNEL16(NAME, MR, ROWS, PARAMS, BROW, LOAD, STEP)                                  \
   TARGET static void NAME PARAMS {                                                                 \
     ROWS(ROW1_DECL)                                                                                \
     for (long k = 0; k < kc; k++) {                                                                \
       const float *bk = BROW;                                                                      \
-      const __m512 b0 = _mm512_loadu_ps(bk);                                                       \
+      const __m512 b0 = LOAD;                                                                      \
       ROWS(ROW1_FMA)                                                                               \
       a += MR;                                                                                     \
       STEP;                                                                                        \
@@ -100,8 +110,14 @@ DEFINE_KERNEL(avx512_12x32_indirect, 12, R12, INDIRECT, b + boff[k], (void)0)
     }                                                                                              \
   }
 
-DEFINE_KERNEL16(avx512_16x16, 16, R16, PACKED, b, b += NR)
-DEFINE_KERNEL16(avx512_16x16_indirect, 16, R16, INDIRECT, b + boff[k], (void)0)
+/* B row k as one vector: whole, or its second 8 floats from bk + HALF */
+#define ROW16(HALF)                                                                                                  \
+  (HALF == 8 ? _mm512_loadu_ps(bk)                                                                                    \
+             : _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(bk))),     \
+                                                   _mm256_castps_pd(_mm256_loadu_ps(bk + (HALF))), 1)))
+#define KERNEL16(NAME, MR, ROWS, PARAMS, BROW, HALF, STEP) DEFINE_KERNEL16(NAME, MR, ROWS, PARAMS, BROW, ROW16(HALF), STEP)
+DEFINE_KERNEL16(avx512_16x16, 16, R16, PACKED, b, _mm512_loadu_ps(bk), b += NR)
+DEFINE_INDIRECT(avx512_16x16_indirect, 16, R16, 8, KERNEL16)
 
 const hesse_ukernel hesse_ukernel_avx512_16x16 = {"AVX-512 16x16", 16, 16, 256, 192, 4096, avx512_16x16, avx512_16x16_indirect, 0, 0, 0};
 

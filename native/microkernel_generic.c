@@ -30,14 +30,15 @@ static void generic_4x8(long kc, const float *restrict a, const float *restrict 
   hesse_tile_store(acc, NR, c, ldc, beta, m, n);
 }
 
-static void generic_4x8_indirect(long kc, const float *restrict a, const float *restrict b, const long *restrict boff,
+static void generic_4x8_indirect(long kc, const float *restrict a, const float *restrict b, const long *restrict boff, long half,
                                  float *restrict c, long ldc, float beta, int m, int n) {
   float acc[MR * NR] = {0};
   for (long k = 0; k < kc; k++) {
-    const float *bk = b + boff[k];
+    const float *lo = b + boff[k], *hi = lo + half - NR / 2; /* hi[j] for j >= NR/2 */
     for (int r = 0; r < MR; r++) {
       const float ar = a[r];
-      for (int j = 0; j < NR; j++) acc[r * NR + j] += ar * bk[j];
+      for (int j = 0; j < NR / 2; j++) acc[r * NR + j] += ar * lo[j];
+      for (int j = NR / 2; j < NR; j++) acc[r * NR + j] += ar * hi[j];
     }
     a += MR;
   }

@@ -31,6 +31,12 @@ const cases: { N: number; O: number; g: ConvGeometry }[] = [
   { N: 2, O: 9, g: geom(3, 5, 32, 3, 3, 1, 1, 1, 1) },
   { N: 2, O: 5, g: geom(4, 6, 16, 3, 5, 1, 1, 1, 2) },
   { N: 2, O: 17, g: geom(2, 4, 34, 3, 3, 1, 1, 0, 0) },
+  // output rows half a strip wide and an even number of them (16 for AVX-512, 8 for AVX2, 4 portable):
+  // a strip is two output rows of the padded copy; with an odd number, the kw planes
+  { N: 2, O: 9, g: geom(3, 8, 8, 3, 3, 1, 1, 1, 1) },
+  { N: 3, O: 20, g: geom(5, 6, 4, 3, 3, 1, 1, 1, 1) },
+  { N: 2, O: 6, g: geom(4, 7, 16, 3, 3, 1, 1, 1, 1) },
+  { N: 2, O: 6, g: geom(3, 7, 8, 3, 3, 1, 1, 1, 1) },
 ];
 
 function run(g: ConvGeometry, N: number, O: number, rng: Rng, label: string): void {
@@ -176,6 +182,30 @@ describe.each(convConfigs.filter((c) => c.gemm === 'own'))('native convolution r
       nativeKernels().conv2dBackwardInput(gy, wIn, gxBig, N, O, gb);
       const img = C * H * H;
       for (let n = 0; n < N; n++) expect(bits(gx.subarray(n * img, (n + 1) * img)), `input gradient ${what}`).toEqual(bits(gxBig.subarray(n * Cb * H * H, n * Cb * H * H + img)));
+    }
+  });
+});
+
+describe.each(nativeConfigs().filter((c) => c.gemm === 'own'))('native convolution over one padded copy, $label', (cfg) => {
+  // The padded copy and the kw planes hand the micro-kernel the same B values in the same order,
+  // strips of two output rows included, so the two give the same bits.
+  it('gives the bits of the kw planes, output rows a strip wide or half a strip wide', () => {
+    const rng = new Rng(27);
+    for (const [N, C, O, H, W, kw] of [[3, 16, 32, 16, 16, 3], [2, 8, 16, 8, 8, 3], [2, 5, 12, 6, 4, 3], [2, 4, 8, 4, 32, 3], [2, 3, 8, 6, 18, 5]] as const) {
+      const g = geom(C, H, W, 3, kw, 1, 1, 1, (kw - 1) / 2);
+      const { Ho, Wo } = convOutputSize(g);
+      const x = randomArray(rng, N * C * H * W), w = randomArray(rng, O * C * 3 * kw), gy = randomArray(rng, N * O * Ho * Wo);
+      const convolve = (convRows: boolean) => {
+        configureNative({ ...cfg, convRows });
+        const y = new Float32Array(N * O * Ho * Wo), gx = new Float32Array(x.length);
+        nativeKernels().conv2dForward(x, w, y, N, O, g);
+        nativeKernels().conv2dBackwardInput(gy, w, gx, N, O, g);
+        return { y, gx };
+      };
+      const rows = convolve(true), planes = convolve(false);
+      const what = `N=${N} C=${C} O=${O} ${H}x${W} 3x${kw}`;
+      expect(bits(rows.y), `forward ${what}`).toEqual(bits(planes.y));
+      expect(bits(rows.gx), `input gradient ${what}`).toEqual(bits(planes.gx));
     }
   });
 });
