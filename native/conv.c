@@ -373,12 +373,12 @@ static int blas_chunk(const conv_job *j, long n0, long nbc, int first, float *gw
 static int one_image(const conv_job *j, long n, int last, int first, float *gw, hesse_ws *ws) {
   const long stride = j->kind == FORWARD ? j->in_size : j->out_size;
   const float *gy_or_x = j->in + n * stride, *next = last ? 0 : gy_or_x + stride;
-  const float *b = j->in_b ? j->in_b + n * stride : 0, *next_b = b && !last ? b + stride : 0;
+  const float *second = j->in_b ? j->in_b + n * stride : 0, *next_second = second && !last ? second + stride : 0;
   switch (j->kind) {
     case FORWARD:
-      return planes_forward(j, gy_or_x, b, j->out + n * j->out_size, next, next_b, ws);
+      return planes_forward(j, gy_or_x, second, j->out + n * j->out_size, next, next_second, ws);
     case BACKWARD_INPUT:
-      return j->strategy == PLANES ? planes_forward(j, gy_or_x, b, j->out + n * j->in_size, next, next_b, ws)
+      return j->strategy == PLANES ? planes_forward(j, gy_or_x, second, j->out + n * j->in_size, next, next_second, ws)
                                    : unfold_backward_input(j, gy_or_x, j->out + n * j->in_size, ws);
     default:
       return planes_backward_weight(j, gy_or_x, j->in2 + n * j->in_size, gw, first, ws);
