@@ -86,7 +86,6 @@ typedef struct {
   hesse_geom g;
   int nchunks, threads, gemm_threads;
   int accumulate; /* out += the result instead of out = */
-  hesse_gemm_backend backend;
   /* own kernel */
   const hesse_ukernel *uk;
   float *apack; /* packed weights, blocks of kc along the GEMM's inner dimension */
@@ -441,6 +440,17 @@ static int pack_weights(conv_job *j, const float *w, long M, long inner, float *
   return packed ? 0 : -1;
 }
 
+/*
+ * How a convolution runs: OpenBLAS over explicit columns; with the own kernel, weight gradients of
+ * at least 16 input channels over pixels, the input gradient of a strided convolution by
+ * unfolding, and everything else over planes.
+ */
+static conv_strategy strategy_for(conv_kind kind, const hesse_geom *g, hesse_gemm_backend backend) {
+  if (backend != HESSE_GEMM_OWN) return BLAS;
+  if (kind == BACKWARD_WEIGHT) return g->C >= 16 ? PIXELS : PLANES;
+  return kind == BACKWARD_INPUT && (g->sh != 1 || g->sw != 1) ? UNFOLD : PLANES;
+}
+
 static int setup_own(conv_job *j) {
   const hesse_geom *g = &j->g;
   const long O = j->O;
@@ -453,8 +463,7 @@ static int setup_own(conv_job *j) {
   }
   pg->Hq = pg->Ho + (pg->kh - 1) / pg->sh;
   pg->P = pg->Ho * pg->Wo;
-  if (j->kind == BACKWARD_WEIGHT && g->C >= 16) {
-    j->strategy = PIXELS;
+  if (j->strategy == PIXELS) {
     j->Hp = (g->Ho - 1) * g->sh + g->kh;
     j->Wp = (g->Wo - 1) * g->sw + g->kw;
     j->pixoff = malloc((size_t)j->P * sizeof(long));
@@ -466,9 +475,7 @@ static int setup_own(conv_job *j) {
     j->kc = ceil_div(j->P, ceil_div(j->P, j->uk->kc));
     return 0;
   }
-  /* only the input gradient of a strided convolution is not a convolution over planes */
-  const int planes = !recast || (g->sh == 1 && g->sw == 1);
-  j->strategy = planes ? PLANES : UNFOLD;
+  const int planes = j->strategy == PLANES;
   long M, inner;
   if (planes) {
     const long Kp = pg->Cin * g->kh * g->kw; /* equals K, or O*kh*kw for the input gradient */
@@ -504,9 +511,10 @@ static int setup_own(conv_job *j) {
 
 static int run(conv_kind kind, const float *in, const float *in2, const float *in_b, const float *in2_b, float *out, long N,
                long O, const hesse_geom *g, int accumulate) {
+  const hesse_gemm_backend backend = hesse_gemm_backend_get();
+  const conv_strategy strategy = strategy_for(kind, g, backend);
   /* two operand pairs in one pass over planes; on any other path, the second as a call that accumulates */
-  const int own = hesse_gemm_backend_get() == HESSE_GEMM_OWN;
-  if (in_b && !(own && (kind == FORWARD || (kind == BACKWARD_INPUT && g->sh == 1 && g->sw == 1)))) {
+  if (in_b && strategy != PLANES) {
     const int rc = run(kind, in, in2, 0, 0, out, N, O, g, accumulate);
     return rc != 0 ? rc : run(kind, in_b, in2_b, 0, 0, out, N, O, g, 1);
   }
@@ -526,7 +534,7 @@ static int run(conv_kind kind, const float *in, const float *in2, const float *i
   j.P = g->Ho * g->Wo;
   j.in_size = g->C * g->H * g->W;
   j.out_size = O * j.P;
-  j.backend = hesse_gemm_backend_get();
+  j.strategy = strategy;
   const int threads = hesse_threads_get();
   const double macs = (double)N * (double)O * (double)j.K * (double)j.P;
   j.threads = macs >= (double)SPLIT_MIN_MACS ? threads : 1;
@@ -540,11 +548,10 @@ static int run(conv_kind kind, const float *in, const float *in2, const float *i
     return 0;
   }
   int rc = 0;
-  if (j.backend == HESSE_GEMM_OWN) {
+  if (strategy != BLAS) {
     rc = setup_own(&j);
   } else {
     /* chunks of nb images whatever the thread count, so that OpenBLAS sees the same products */
-    j.strategy = BLAS;
     j.nb = min_l(N, max_l(1, COL_TARGET_FLOATS / (j.K * j.P)));
     if (kind != BACKWARD_WEIGHT) j.nchunks = (int)ceil_div(N, j.nb);
     j.gemm_threads = j.nchunks == 1 ? j.threads : 1;

@@ -19,6 +19,21 @@ typedef void (*hesse_ukernel_fn)(long kc, const float *a, const float *b, float 
 typedef void (*hesse_ukernel_indirect_fn)(long kc, const float *a, const float *b, const long *boff, long half, float *c,
                                           long ldc, float beta, int m, int n);
 
+/* An indirect kernel's parameter list, as its definitions spell it. */
+#define HESSE_INDIRECT_PARAMS                                                                                   \
+  (long kc, const float *restrict a, const float *restrict b, const long *restrict boff, long half, float *restrict c, \
+   long ldc, float beta, int m, int n)
+
+/*
+ * The indirect kernel NAME, which picks per call between NAME_whole (rows in one piece: the second
+ * half at the constant WHOLE_HALF = NR/2, so the common case keeps its constant offset) and
+ * NAME_split (the second half at `half`).
+ */
+#define HESSE_PICK_INDIRECT(ATTR, NAME, WHOLE_HALF)                                                \
+  ATTR static void NAME HESSE_INDIRECT_PARAMS {                                                   \
+    (half == (WHOLE_HALF) ? NAME##_whole : NAME##_split)(kc, a, b, boff, half, c, ldc, beta, m, n); \
+  }
+
 typedef struct {
   const char *name;
   int mr, nr;

@@ -61,25 +61,17 @@
   }
 
 #define PACKED (long kc, const float *restrict a, const float *restrict b, float *restrict c, long ldc, float beta, int m, int n)
-#define INDIRECT                                                                                                \
-  (long kc, const float *restrict a, const float *restrict b, const long *restrict boff, long half, float *restrict c, \
-   long ldc, float beta, int m, int n)
+#define INDIRECT HESSE_INDIRECT_PARAMS
 
 DEFINE_KERNEL(avx2_6x16, MR, R6, PACKED, b, 8, b += NR)
-/*
- * Each indirect kernel twice: rows in one piece (the second half at the constant 8) and split
- * rows (at `half`), picked per call, so that the common case keeps its constant offset.
- */
-#define DEFINE_INDIRECT(NAME, TM, ROWS)                                                           \
-  DEFINE_KERNEL(NAME##_whole, TM, ROWS, INDIRECT, b + boff[k], 8, (void)0)                        \
-  DEFINE_KERNEL(NAME##_split, TM, ROWS, INDIRECT, b + boff[k], half, (void)0)                     \
-  TARGET static void NAME INDIRECT {                                                              \
-    (half == 8 ? NAME##_whole : NAME##_split)(kc, a, b, boff, half, c, ldc, beta, m, n);          \
-  }
-DEFINE_INDIRECT(avx2_6x16_indirect, MR, R6)
+DEFINE_KERNEL(avx2_6x16_indirect_whole, MR, R6, INDIRECT, b + boff[k], 8, (void)0)
+DEFINE_KERNEL(avx2_6x16_indirect_split, MR, R6, INDIRECT, b + boff[k], half, (void)0)
+HESSE_PICK_INDIRECT(TARGET, avx2_6x16_indirect, 8)
 /* the tail: 4 rows of the same 6-row panels (a still steps by MR) */
 DEFINE_KERNEL(avx2_4x16, 4, R4, PACKED, b, 8, b += NR)
-DEFINE_INDIRECT(avx2_4x16_indirect, 4, R4)
+DEFINE_KERNEL(avx2_4x16_indirect_whole, 4, R4, INDIRECT, b + boff[k], 8, (void)0)
+DEFINE_KERNEL(avx2_4x16_indirect_split, 4, R4, INDIRECT, b + boff[k], half, (void)0)
+HESSE_PICK_INDIRECT(TARGET, avx2_4x16_indirect, 8)
 
 const hesse_ukernel hesse_ukernel_avx2 = {"AVX2/FMA 6x16", MR, NR, 256, 144, 4096, avx2_6x16, avx2_6x16_indirect, 4, avx2_4x16, avx2_4x16_indirect};
 #endif

@@ -58,24 +58,16 @@
   }
 
 #define PACKED (long kc, const float *restrict a, const float *restrict b, float *restrict c, long ldc, float beta, int m, int n)
-#define INDIRECT                                                                                                \
-  (long kc, const float *restrict a, const float *restrict b, const long *restrict boff, long half, float *restrict c, \
-   long ldc, float beta, int m, int n)
+#define INDIRECT HESSE_INDIRECT_PARAMS
 
 DEFINE_KERNEL(avx512_8x32, 8, R8, PACKED, b, 16, b += NR)
 DEFINE_KERNEL(avx512_12x32, 12, R12, PACKED, b, 16, b += NR)
-/*
- * Each indirect kernel twice: rows in one piece (the second half at the constant NR/2) and split
- * rows (at `half`), picked per call, so that the common case keeps its constant offset.
- */
-#define DEFINE_INDIRECT(NAME, MR, ROWS, HALF_WHOLE, KERNEL)                                      \
-  KERNEL(NAME##_whole, MR, ROWS, INDIRECT, b + boff[k], HALF_WHOLE, (void)0)                     \
-  KERNEL(NAME##_split, MR, ROWS, INDIRECT, b + boff[k], half, (void)0)                           \
-  TARGET static void NAME INDIRECT {                                                             \
-    (half == HALF_WHOLE ? NAME##_whole : NAME##_split)(kc, a, b, boff, half, c, ldc, beta, m, n); \
-  }
-DEFINE_INDIRECT(avx512_8x32_indirect, 8, R8, 16, DEFINE_KERNEL)
-DEFINE_INDIRECT(avx512_12x32_indirect, 12, R12, 16, DEFINE_KERNEL)
+DEFINE_KERNEL(avx512_8x32_indirect_whole, 8, R8, INDIRECT, b + boff[k], 16, (void)0)
+DEFINE_KERNEL(avx512_8x32_indirect_split, 8, R8, INDIRECT, b + boff[k], half, (void)0)
+HESSE_PICK_INDIRECT(TARGET, avx512_8x32_indirect, 16)
+DEFINE_KERNEL(avx512_12x32_indirect_whole, 12, R12, INDIRECT, b + boff[k], 16, (void)0)
+DEFINE_KERNEL(avx512_12x32_indirect_split, 12, R12, INDIRECT, b + boff[k], half, (void)0)
+HESSE_PICK_INDIRECT(TARGET, avx512_12x32_indirect, 16)
 
 #undef NR
 #define NR 16
@@ -110,14 +102,14 @@ DEFINE_INDIRECT(avx512_12x32_indirect, 12, R12, 16, DEFINE_KERNEL)
     }                                                                                              \
   }
 
-/* B row k as one vector: whole, or its second 8 floats from bk + HALF */
-#define ROW16(HALF)                                                                                                  \
-  (HALF == 8 ? _mm512_loadu_ps(bk)                                                                                    \
-             : _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(bk))),     \
-                                                   _mm256_castps_pd(_mm256_loadu_ps(bk + (HALF))), 1)))
-#define KERNEL16(NAME, MR, ROWS, PARAMS, BROW, HALF, STEP) DEFINE_KERNEL16(NAME, MR, ROWS, PARAMS, BROW, ROW16(HALF), STEP)
+/* B row k as one vector from two halves: the second 8 floats from bk + half */
+#define SPLIT_ROW16                                                                                              \
+  _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(bk))),              \
+                                      _mm256_castps_pd(_mm256_loadu_ps(bk + half)), 1))
 DEFINE_KERNEL16(avx512_16x16, 16, R16, PACKED, b, _mm512_loadu_ps(bk), b += NR)
-DEFINE_INDIRECT(avx512_16x16_indirect, 16, R16, 8, KERNEL16)
+DEFINE_KERNEL16(avx512_16x16_indirect_whole, 16, R16, INDIRECT, b + boff[k], _mm512_loadu_ps(bk), (void)0)
+DEFINE_KERNEL16(avx512_16x16_indirect_split, 16, R16, INDIRECT, b + boff[k], SPLIT_ROW16, (void)0)
+HESSE_PICK_INDIRECT(TARGET, avx512_16x16_indirect, 8)
 
 const hesse_ukernel hesse_ukernel_avx512_16x16 = {"AVX-512 16x16", 16, 16, 256, 192, 4096, avx512_16x16, avx512_16x16_indirect, 0, 0, 0};
 

@@ -30,8 +30,7 @@ static void generic_4x8(long kc, const float *restrict a, const float *restrict 
   hesse_tile_store(acc, NR, c, ldc, beta, m, n);
 }
 
-static void generic_4x8_indirect(long kc, const float *restrict a, const float *restrict b, const long *restrict boff, long half,
-                                 float *restrict c, long ldc, float beta, int m, int n) {
+static void generic_4x8_indirect HESSE_INDIRECT_PARAMS {
   float acc[MR * NR] = {0};
   for (long k = 0; k < kc; k++) {
     const float *lo = b + boff[k], *hi = lo + half - NR / 2; /* hi[j] for j >= NR/2 */

@@ -95,17 +95,17 @@ const gradInputOp: Primitive = {
     const inSize = node.value.size;
     const out = tangentBuffer(k * inSize);
     const kern = kernels();
-    const wSize = w.value.size;
-    if (tgy && tw) {
-      // tangent j's two terms in one call over its output: gradInput(tgy_j, w) + gradInput(gy, tw_j)
-      const gySize = gy.value.size;
+    if (!tw) {
+      if (tgy) kern.conv2dBackwardInput(tgy.data, w.value.data, out, k * N, O, g);
+    } else {
+      const [gySize, wSize] = [gy.value.size, w.value.size];
       for (let j = 0; j < k; j++) {
         const part = (a: Float32Array, size: number) => a.subarray(j * size, (j + 1) * size);
-        kern.conv2dBackwardInput(part(tgy.data, gySize), w.value.data, part(out, inSize), N, O, g, false, gy.value.data, part(tw.data, wSize));
+        const [outJ, twJ] = [part(out, inSize), part(tw.data, wSize)];
+        // tangent j's terms in one call over its output: gradInput(tgy_j, w) + gradInput(gy, tw_j)
+        if (tgy) kern.conv2dBackwardInput(part(tgy.data, gySize), w.value.data, outJ, N, O, g, false, gy.value.data, twJ);
+        else kern.conv2dBackwardInput(gy.value.data, twJ, outJ, N, O, g);
       }
-    } else if (tgy) kern.conv2dBackwardInput(tgy.data, w.value.data, out, k * N, O, g);
-    else if (tw) {
-      for (let j = 0; j < k; j++) kern.conv2dBackwardInput(gy.value.data, tw.data.subarray(j * wSize, (j + 1) * wSize), out.subarray(j * inSize, (j + 1) * inSize), N, O, g);
     }
     return new Tensor([k, ...node.shape], out);
   },
