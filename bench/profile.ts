@@ -161,7 +161,7 @@ function classify(node: Node): { category: string; row: string } {
   if (big && (name.startsWith('channelAffine') || (perChannel && ['mul', 'add', 'sub', 'mulSumTo', 'sumTo', 'broadcastTo'].includes(name)))) {
     return { category: 'batch norm (per-channel scale, shift, sums)', row: `${name} (${role})` };
   }
-  if (big && (name === 'add' || name === 'accumulate')) return { category: 'residual add / cotangent accumulate', row: `${name} (${role})` };
+  if (big && (name === 'add' || name === 'addRelu' || name === 'accumulate')) return { category: 'residual add (+ ReLU) / cotangent accumulate', row: `${name} (${role})` };
   return { category: 'head, loss, small ops', row: `${name} (${role})` };
 }
 

@@ -436,15 +436,18 @@ static napi_value js_binary(napi_env env, napi_callback_info info) {
   return 0;
 }
 
-/* muladd(a, b, c | null, d | null, e | null, out, geometry = [rank, shape, strides of a, b, c, d, e], accumulate, relu?) */
+/*
+ * muladd(a, b, c | null, d | null, e | null, out, geometry = [rank, shape, strides of a, b, c, d, e
+ * (and of the mask, for mode GATE)], mode (0 set, 1 add, 2 relu, 3 gate), mask (GATE only))
+ */
 static napi_value js_muladd(napi_env env, napi_callback_info info) {
   const char *fn = "muladd";
-  static const char *names[5] = {"a", "b", "c", "d", "e"};
+  static const char *names[6] = {"a", "b", "c", "d", "e", "mask"};
   napi_value argv[9];
-  long shape[HESSE_EW_MAX_RANK], st[5][HESSE_EW_MAX_RANK], len[5] = {0}, lo = 0;
-  float *p[5] = {0}, *out;
+  long shape[HESSE_EW_MAX_RANK], st[6][HESSE_EW_MAX_RANK], len[6] = {0}, lo = 0;
+  float *p[6] = {0}, *out;
   int rank;
-  bool acc = false, relu = false;
+  int32_t mode = 0;
   size_t argc;
   if (!get_args_between(env, info, 8, 9, argv, &argc, fn)) return 0;
   for (int k = 0; k < 5; k++) {
@@ -455,26 +458,31 @@ static napi_value js_muladd(napi_env env, napi_callback_info info) {
   }
   if (!p[2] != !p[3]) return fail_type(env, fn, "c and d must both be Float32Arrays or both null");
   if (!get_f32(env, argv[5], fn, "out", &out, &lo)) return 0;
-  if (!get_geometry(env, argv[6], fn, 5, &rank, shape, st)) return 0;
-  CHECK(napi_get_value_bool(env, argv[7], &acc));
-  if (argc > 8) {
-    napi_valuetype t;
-    CHECK(napi_typeof(env, argv[8], &t));
-    if (t != napi_undefined) CHECK(napi_get_value_bool(env, argv[8], &relu));
+  double md = -1;
+  if (napi_get_value_double(env, argv[7], &md) != napi_ok || !(md >= HESSE_MULADD_SET && md <= HESSE_MULADD_GATE) || md != (int32_t)md)
+    return fail_range(env, fn, "mode must be 0 (set), 1 (add), 2 (relu) or 3 (gate)");
+  mode = (int32_t)md;
+  const int gated = mode == HESSE_MULADD_GATE, sets = gated ? 6 : 5;
+  napi_valuetype mt = napi_undefined;
+  if (argc > 8) CHECK(napi_typeof(env, argv[8], &mt));
+  if (gated) {
+    if (argc < 9) return fail_type(env, fn, "mode gate (3) needs the mask, a Float32Array, as the 9th argument");
+    if (!get_f32(env, argv[8], fn, names[5], &p[5], &len[5])) return 0;
+  } else if (mt != napi_undefined && mt != napi_null) {
+    return fail_type(env, fn, "a mask goes with mode gate (3) only: pass null, or mode 3");
   }
-  if (acc && relu) return fail_range(env, fn, "relu writes max(a·b + c·d + e, 0) and cannot accumulate: pass accumulate = false");
+  if (!get_geometry(env, argv[6], fn, sets, &rank, shape, st)) return 0;
   long total = 1;
   for (int d = 0; d < rank; d++) total *= shape[d];
   if (total > lo) return fail_range(env, fn, "out is shorter than the iteration shape");
-  for (int k = 0; k < 5; k++)
+  for (int k = 0; k < sets; k++)
     if (p[k] && reach(rank, shape, st[k]) > len[k]) {
       char msg[80];
       snprintf(msg, sizeof msg, "%s is too short for its strides", names[k]);
       return fail_range(env, fn, msg);
     }
-  const long *const strides[5] = {st[0], st[1], st[2], st[3], st[4]};
-  hesse_muladd(p[0], p[1], p[2], p[3], p[4], out, rank, shape, strides, acc ? HESSE_MULADD_ADD : relu ? HESSE_MULADD_RELU : HESSE_MULADD_SET,
-               hesse_threads_get());
+  const long *const strides[6] = {st[0], st[1], st[2], st[3], st[4], st[5]};
+  hesse_muladd(p[0], p[1], p[2], p[3], p[4], p[5], out, rank, shape, strides, (hesse_muladd_mode)mode, hesse_threads_get());
   return 0;
 }
 

@@ -128,7 +128,8 @@ ALWAYS_INLINE void spread_body(const float *restrict a, long sa, const float *re
 }
 
 /*
- * One row of a·b + c·d + e, written, added, or written through ReLU (acc is a hesse_muladd_mode).
+ * One row of a·b + c·d + e, written, added, written through ReLU or gated by the mask m (acc is a
+ * hesse_muladd_mode; the mask is read along the row with unit stride).
  * The operands that stay fixed along the row (stride 0: a channel's scale or shift) are hoisted,
  * so the loop the compiler sees has unit-stride loads only; absent terms are left out rather than
  * added as zeros (which would turn -0 into +0).
@@ -140,6 +141,11 @@ ALWAYS_INLINE void spread_body(const float *restrict a, long sa, const float *re
     for (long i = 0; i < n; i++) {                         \
       const float r_ = (EXPR);                             \
       o[i] = APPLY_MAX(r_, 0.0f);                          \
+    }                                                      \
+  else if (acc == HESSE_MULADD_GATE)                       \
+    for (long i = 0; i < n; i++) {                         \
+      const float r_ = (EXPR);                             \
+      o[i] = gate(r_, m[i]);                               \
     }                                                      \
   else                                                     \
     for (long i = 0; i < n; i++) o[i] = (EXPR);
@@ -155,10 +161,15 @@ ALWAYS_INLINE void spread_body(const float *restrict a, long sa, const float *re
   }
 
 ALWAYS_INLINE void muladd_body(const float *restrict a, long sa, const float *restrict b, long sb, const float *restrict c, long sc,
-                               const float *restrict d, long sd, const float *restrict e, long se, float *restrict o, long n, int acc) {
+                               const float *restrict d, long sd, const float *restrict e, long se, const float *restrict m,
+                               float *restrict o, long n, int acc) {
   if (sa == 1 && sb == 0 && (!c || (sc == 1 && sd == 0)) && (!e || se == 0)) {
     const float b0 = b[0], d0 = d ? d[0] : 0.0f, e0 = e ? e[0] : 0.0f;
     MULADD_TERMS(a[i], b0, c[i], d0, e0)
+  } else if (sa == 1 && sb == 0 && !c && e && se == 1) {
+    /* a·b0 + e along the row: a sum as a·1 + e (the end of a residual block and its tangent) */
+    const float b0 = b[0], d0 = 0.0f;
+    MULADD_TERMS(a[i], b0, c[i], d0, e[i])
   } else if (sa == 1 && sb == 1 && (!c || (sc == 1 && sd == 1)) && (!e || se == 1)) {
     MULADD_TERMS(a[i], b[i], c[i], d[i], e[i])
   } else {
@@ -168,7 +179,7 @@ ALWAYS_INLINE void muladd_body(const float *restrict a, long sa, const float *re
 
 typedef void (*row_fn)(hesse_ew_kind, const float *, long, const float *, long, float *, long, int);
 typedef void (*muladd_fn)(const float *, long, const float *, long, const float *, long, const float *, long, const float *, long,
-                          float *, long, int);
+                          const float *, float *, long, int);
 typedef double (*sum_fn)(const float *, long, const float *, long, long);
 typedef void (*spread_fn)(const float *, long, const float *, long, double *, long, long);
 
@@ -184,8 +195,9 @@ typedef void (*spread_fn)(const float *, long, const float *, long, double *, lo
     spread_body(a, sa, b, sb, acc, so, n);                                                                             \
   }                                                                                                                    \
   TARGET static void muladd_##SUFFIX(const float *a, long sa, const float *b, long sb, const float *c, long sc,          \
-                                     const float *d, long sd, const float *e, long se, float *o, long n, int acc) {     \
-    muladd_body(a, sa, b, sb, c, sc, d, sd, e, se, o, n, acc);                                                         \
+                                     const float *d, long sd, const float *e, long se, const float *m, float *o, long n, \
+                                     int acc) {                                                                        \
+    muladd_body(a, sa, b, sb, c, sc, d, sd, e, se, m, o, n, acc);                                                      \
   }
 
 DEFINE_PATH(generic, )
@@ -290,8 +302,9 @@ void hesse_binary(hesse_ew_kind kind, const float *a, const float *b, float *out
 
 /* ---- muladd ---- */
 
+/* The mask goes along a row with unit stride: a gated row whose mask does not is cut into rows of 1. */
 typedef struct {
-  const float *p[5]; /* a, b, c, d, e */
+  const float *p[6]; /* a, b, c, d, e, mask */
   float *out;
   int rank;
   const long *shape;
@@ -302,26 +315,34 @@ typedef struct {
 } muladd_job;
 
 static void muladd_range(const muladd_job *j, long first, long last) {
-  const int r = j->rank;
+  const int r = j->rank, np = j->p[5] ? 6 : 5;
   const long inner = j->shape[r - 1];
-  long idx[HESSE_EW_MAX_RANK], off[5] = {0, 0, 0, 0, 0};
+  long idx[HESSE_EW_MAX_RANK], off[6] = {0, 0, 0, 0, 0, 0};
   long rw = first / inner, rem = rw;
   for (int d = r - 2; d >= 0; d--) {
     idx[d] = rem % j->shape[d];
     rem /= j->shape[d];
-    for (int q = 0; q < 5; q++) off[q] += idx[d] * j->st[q][d];
+    for (int q = 0; q < np; q++) off[q] += idx[d] * j->st[q][d];
   }
   for (long e = first; e < last; rw++) {
     const long start = e - rw * inner, end = last - rw * inner < inner ? last - rw * inner : inner;
-    const float *q[5];
-    for (int k = 0; k < 5; k++) q[k] = j->p[k] ? j->p[k] + off[k] + start * j->st[k][r - 1] : 0;
-    j->row(q[0], j->st[0][r - 1], q[1], j->st[1][r - 1], q[2], j->st[2][r - 1], q[3], j->st[3][r - 1], q[4], j->st[4][r - 1],
-           j->out + e, end - start, j->acc);
+    const float *q[6] = {0, 0, 0, 0, 0, 0};
+    for (int k = 0; k < np; k++) q[k] = j->p[k] ? j->p[k] + off[k] + start * j->st[k][r - 1] : 0;
+    if (np == 6 && j->st[5][r - 1] != 1) {
+      for (long i = 0; i < end - start; i++) {
+        const float *qi[6];
+        for (int k = 0; k < 6; k++) qi[k] = q[k] ? q[k] + i * j->st[k][r - 1] : 0;
+        j->row(qi[0], 0, qi[1], 0, qi[2], 0, qi[3], 0, qi[4], 0, qi[5], j->out + e + i, 1, j->acc);
+      }
+    } else {
+      j->row(q[0], j->st[0][r - 1], q[1], j->st[1][r - 1], q[2], j->st[2][r - 1], q[3], j->st[3][r - 1], q[4], j->st[4][r - 1], q[5],
+             j->out + e, end - start, j->acc);
+    }
     e = rw * inner + end;
     for (int d = r - 2; d >= 0; d--) {
-      for (int k = 0; k < 5; k++) off[k] += j->st[k][d];
+      for (int k = 0; k < np; k++) off[k] += j->st[k][d];
       if (++idx[d] < j->shape[d]) break;
-      for (int k = 0; k < 5; k++) off[k] -= j->st[k][d] * j->shape[d];
+      for (int k = 0; k < np; k++) off[k] -= j->st[k][d] * j->shape[d];
       idx[d] = 0;
     }
   }
@@ -333,12 +354,13 @@ static void muladd_task(void *ctx, int chunk, int nchunks) {
   if (first < last) muladd_range(j, first, last);
 }
 
-void hesse_muladd(const float *a, const float *b, const float *c, const float *d, const float *e, float *out, int rank,
-                  const long *shape, const long *const strides[5], hesse_muladd_mode mode, int threads) {
+void hesse_muladd(const float *a, const float *b, const float *c, const float *d, const float *e, const float *mask, float *out,
+                  int rank, const long *shape, const long *const strides[6], hesse_muladd_mode mode, int threads) {
   long total = 1;
   for (int k = 0; k < rank; k++) total *= shape[k];
   if (total == 0) return;
-  muladd_job j = {{a, b, c && d ? c : 0, c && d ? d : 0, e}, out, rank, shape, strides, total, (int)mode, muladd_for(hesse_isa_get())};
+  const float *m = mode == HESSE_MULADD_GATE ? mask : 0;
+  muladd_job j = {{a, b, c && d ? c : 0, c && d ? d : 0, e, m}, out, rank, shape, strides, total, (int)mode, muladd_for(hesse_isa_get())};
   const int chunks = chunks_for(total, threads);
   if (chunks == 1) muladd_range(&j, 0, total);
   else hesse_parallel(chunks, threads, muladd_task, &j);

@@ -26,17 +26,21 @@ typedef enum {
 void hesse_binary(hesse_ew_kind kind, const float *a, const float *b, float *out, int rank, const long *shape, const long *sa,
                   const long *sb, int accumulate, int threads);
 
-/* What muladd does with its result r: out = r, out += r, or out = max(r, 0) as the MAX kind gives it (NaN kept). */
-typedef enum { HESSE_MULADD_SET = 0, HESSE_MULADD_ADD = 1, HESSE_MULADD_RELU = 2 } hesse_muladd_mode;
+/*
+ * What muladd does with its result r: out = r, out += r, out = max(r, 0) as the MAX kind gives it
+ * (NaN kept), or out = r where mask > 0 and +0 elsewhere, as the GATE kind gives it (ReLU's tangent).
+ */
+typedef enum { HESSE_MULADD_SET = 0, HESSE_MULADD_ADD = 1, HESSE_MULADD_RELU = 2, HESSE_MULADD_GATE = 3 } hesse_muladd_mode;
 
 /*
- * out (contiguous over shape) = a·b + c·d + e (or += it, or ReLU of it, by mode), c, d and e each
- * optional (NULL: that term is absent; c and d go together), every operand read with its own
- * strides: a per-channel affine map (and the ReLU after it) and its tangent (x·s + t,
- * tx·s + x·ts + tt) in one pass. Rounded as written, (a·b + c·d) + e, with no fused multiply-add.
+ * out (contiguous over shape) = a·b + c·d + e (or += it, or ReLU of it, or it gated by mask, by
+ * mode), c, d and e each optional (NULL: that term is absent; c and d go together), every operand
+ * read with its own strides (strides[5]: the mask's, GATE only): a per-channel affine map (and the
+ * ReLU after it) and its tangent (x·s + t, tx·s + x·ts + tt, and ReLU's gate) in one pass. Rounded
+ * as written, (a·b + c·d) + e, with no fused multiply-add.
  */
-void hesse_muladd(const float *a, const float *b, const float *c, const float *d, const float *e, float *out, int rank,
-                  const long *shape, const long *const strides[5], hesse_muladd_mode mode, int threads);
+void hesse_muladd(const float *a, const float *b, const float *c, const float *d, const float *e, const float *mask, float *out,
+                  int rank, const long *shape, const long *const strides[6], hesse_muladd_mode mode, int threads);
 
 /*
  * out[o] = Σ a·b (b NULL: Σ a) over the iteration `shape`, where o walks with strides so (0 along

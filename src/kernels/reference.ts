@@ -1,4 +1,4 @@
-import { convOutputSize, Elementwise, type ConvGeometry, type Kernels } from './types.js';
+import { convOutputSize, Elementwise, Muladd, type ConvGeometry, type Kernels } from './types.js';
 
 /**
  * Plain TypeScript kernels written for clarity, not speed. They are the oracle the native kernels
@@ -172,18 +172,22 @@ function muladd(
   e: Float32Array | null,
   out: Float32Array,
   geometry: Float64Array,
-  accumulate: boolean,
-  relu = false,
+  mode: Muladd,
+  mask: Float32Array | null = null,
 ): void {
-  if (accumulate && relu) throw new RangeError('muladd: relu writes max(a·b + c·d + e, 0) and cannot accumulate: pass accumulate = false');
+  if (!Object.values(Muladd).includes(mode)) throw new RangeError('muladd: mode must be 0 (set), 1 (add), 2 (relu) or 3 (gate)');
+  const gated = mode === Muladd.Gate;
+  if (gated && !mask) throw new TypeError('muladd: mode gate (3) needs the mask, a Float32Array, as the 9th argument');
+  if (!gated && mask) throw new TypeError('muladd: a mask goes with mode gate (3) only: pass null, or mode 3');
   let o = 0;
   const f = Math.fround;
-  iterate(geometry, 5, (off) => {
+  iterate(geometry, gated ? 6 : 5, (off) => {
     let r = f(a[off[0]!]! * b[off[1]!]!);
     if (c && d) r = f(r + f(c[off[2]!]! * d[off[3]!]!));
     if (e) r = f(r + e[off[4]!]!);
-    if (relu) r = r > 0 || Number.isNaN(r) ? r : 0;
-    out[o] = accumulate ? out[o]! + r : r;
+    if (mode === Muladd.Relu) r = r > 0 || Number.isNaN(r) ? r : 0;
+    if (gated) r = mask![off[5]!]! > 0 ? r : 0;
+    out[o] = mode === Muladd.Add ? out[o]! + r : r;
     o++;
   });
 }

@@ -38,6 +38,10 @@ export type KernelsName = 'native' | 'reference';
 export const Elementwise = { Add: 0, Sub: 1, Mul: 2, Div: 3, Copy: 4, Max: 5, Greater: 6, Gate: 7 } as const;
 export type Elementwise = (typeof Elementwise)[keyof typeof Elementwise];
 
+/** What `muladd` does with its result: write it, add it to out, write its ReLU, or write it gated by a mask. */
+export const Muladd = { Set: 0, Add: 1, Relu: 2, Gate: 3 } as const;
+export type Muladd = (typeof Muladd)[keyof typeof Muladd];
+
 export interface Kernels {
   readonly name: KernelsName;
   /** Human-readable detail, e.g. "native (OpenBLAS cblas_sgemm, 2 threads)". */
@@ -112,11 +116,13 @@ export interface Kernels {
   binary(kind: Elementwise, a: Float32Array, b: Float32Array | null, out: Float32Array, geometry: Float64Array, accumulate: boolean): void;
 
   /**
-   * out = a·b + c·d + e elementwise (out += with `accumulate`; with `relu`, out = max(that, 0) as
-   * the Max kind gives it, NaN kept, -0 to +0: batch norm's affine map and the ReLU after it in one
-   * pass; relu does not combine with accumulate), rounded as written, each operand read with its
-   * own strides; c and d (together) and e may be null, leaving that term out.
-   * geometry = [rank, shape..., strides of a, b, c, d, e...] (any strides for a null operand).
+   * out = a·b + c·d + e elementwise, then by `mode`: Set writes it; Add adds it to out; Relu writes
+   * max(it, 0) as the Max kind gives it (NaN kept, -0 to +0: batch norm's affine map and the ReLU
+   * after it in one pass); Gate writes it where mask > 0 and +0 elsewhere, as the Gate kind gives it
+   * (the affine map's tangent and ReLU's gate in one pass). Rounded as written, each operand read
+   * with its own strides; c and d (together) and e may be null, leaving that term out.
+   * geometry = [rank, shape..., strides of a, b, c, d, e... (and of the mask, Gate only)] (any
+   * strides for a null operand); mask is given with Gate and only then.
    */
   muladd(
     a: Float32Array,
@@ -126,8 +132,8 @@ export interface Kernels {
     e: Float32Array | null,
     out: Float32Array,
     geometry: Float64Array,
-    accumulate: boolean,
-    relu?: boolean,
+    mode: Muladd,
+    mask?: Float32Array | null,
   ): void;
 
   /**

@@ -1,5 +1,5 @@
 import type { Node } from '../autodiff/index.js';
-import { activations, add, batchNorm2d, conv2d, linear, relu, type Activation } from '../ops/index.js';
+import { activations, addRelu, batchNorm2d, conv2d, linear, relu, type Activation } from '../ops/index.js';
 import { Tensor } from '../tensor/index.js';
 import { constantInit, heNormalFanOut, uniformFanIn, type ForwardContext, type Layer, type ModelBuilder } from './module.js';
 
@@ -135,7 +135,7 @@ export class BasicBlock implements Layer {
         shortcut = this.downsample.conv.forward(ctx, x);
         if (this.downsample.bn) shortcut = this.downsample.bn.forward(ctx, shortcut);
       }
-      out = add(out, shortcut);
+      return addRelu(out, shortcut); // relu(out + shortcut) in one primitive
     }
     return relu(out);
   }

@@ -111,7 +111,7 @@ function affineOp(relu: boolean): Primitive {
     name: relu ? 'channelAffineRelu' : 'channelAffine',
     // ReLU's mask comes from the output, the affine map's tangent from x and s
     jvpReads: (node) => (relu ? [node, ...node.inputs.slice(0, 2)] : node.inputs.slice(0, 2)),
-    // d(x·s + t) = dx·s + x·ds + dt, in one pass over the block whichever terms are present; then ReLU's gate
+    // d(x·s + t) = dx·s + x·ds + dt, and ReLU's gate, in one pass over the block whichever terms are present
     jvp(node, [tx, ts, tt], k) {
       const [x, s, t] = node.inputs as [Node, Node, Node];
       const outShape = blockShape(k, node.shape);
@@ -119,14 +119,19 @@ function affineOp(relu: boolean): Primitive {
       const block = (tangent: Tensor, of: Node) => operand(tangent.data, blockShape(k, of.shape));
       const primalX = operand(x.value.data, x.shape); // the same for every tangent of the block
       const shift = tt ? block(tt, t) : null;
-      if (tx) muladdInto(block(tx, x), operand(s.value.data, s.shape), ts ? [primalX, block(ts, s)] : null, shift, out, outShape);
-      else if (ts) muladdInto(primalX, block(ts, s), null, shift, out, outShape);
-      else broadcastInto(tt!.data, blockShape(k, t.shape), out, outShape);
-      if (!relu) return new Tensor(outShape, out);
-      const gated = tangentBuffer(out.length);
-      gateRowsInto(out, node.value.data, k, gated);
-      releaseTangent(out);
-      return new Tensor(outShape, gated);
+      const mode = relu ? operand(node.value.data, node.shape) : 'set'; // the mask is y, the same for every tangent
+      if (tx) muladdInto(block(tx, x), operand(s.value.data, s.shape), ts ? [primalX, block(ts, s)] : null, shift, out, outShape, mode);
+      else if (ts) muladdInto(primalX, block(ts, s), null, shift, out, outShape, mode);
+      else {
+        broadcastInto(tt!.data, blockShape(k, t.shape), out, outShape);
+        if (relu) {
+          const gated = tangentBuffer(out.length);
+          gateRowsInto(out, node.value.data, k, gated);
+          releaseTangent(out);
+          return new Tensor(outShape, gated);
+        }
+      }
+      return new Tensor(outShape, out);
     },
     vjp(node, cotangent, needed) {
       const [x, s, t] = node.inputs as [Node, Node, Node];

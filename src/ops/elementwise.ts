@@ -1,5 +1,5 @@
 import { sizeOf, type Shape } from '../tensor/index.js';
-import { Elementwise, kernels } from '../kernels/index.js';
+import { Elementwise, kernels, Muladd } from '../kernels/index.js';
 import { broadcastShape, geometry } from './broadcast.js';
 
 /**
@@ -58,12 +58,24 @@ export const operand = (data: Float32Array, shape: Shape): Operand => ({ data, s
 
 /**
  * out (outShape) = a·b + c·d + e, each broadcast to outShape, in one pass (c·d and e optional);
- * `mode` 'accumulate' adds into out, 'relu' writes max(that, 0) (the bits of a Max pass after it).
+ * `mode` 'accumulate' adds into out, 'relu' writes max(that, 0) (the bits of a Max pass after it),
+ * and an Operand as the mode writes it where that operand is > 0 and +0 elsewhere (the bits of a
+ * Gate pass after it: ReLU's tangent).
  */
-export function muladdInto(a: Operand, b: Operand, cd: [Operand, Operand] | null, e: Operand | null, out: Float32Array, outShape: Shape, mode: 'set' | 'accumulate' | 'relu' = 'set'): void {
+export function muladdInto(
+  a: Operand,
+  b: Operand,
+  cd: [Operand, Operand] | null,
+  e: Operand | null,
+  out: Float32Array,
+  outShape: Shape,
+  mode: 'set' | 'accumulate' | 'relu' | Operand = 'set',
+): void {
   if (sizeOf(outShape) === 0) return;
-  const shapes = [a.shape, b.shape, cd ? cd[0].shape : outShape, cd ? cd[1].shape : outShape, e ? e.shape : outShape];
-  kernels().muladd(a.data, b.data, cd ? cd[0].data : null, cd ? cd[1].data : null, e ? e.data : null, out, geometry(outShape, shapes), mode === 'accumulate', mode === 'relu');
+  const mask = typeof mode === 'string' ? null : mode;
+  const shapes = [a.shape, b.shape, cd ? cd[0].shape : outShape, cd ? cd[1].shape : outShape, e ? e.shape : outShape, ...(mask ? [mask.shape] : [])];
+  const kind = mask ? Muladd.Gate : mode === 'accumulate' ? Muladd.Add : mode === 'relu' ? Muladd.Relu : Muladd.Set;
+  kernels().muladd(a.data, b.data, cd ? cd[0].data : null, cd ? cd[1].data : null, e ? e.data : null, out, geometry(outShape, shapes), kind, mask?.data ?? null);
 }
 
 const scalar = new Float32Array(1);

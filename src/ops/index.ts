@@ -1,5 +1,5 @@
 export { add, sub, mul, mulSumTo, div, scale, addScalar, sumTo, broadcastTo, reshape, flatten, sum, mean } from './arithmetic.js';
-export { relu, reluGrad, tanh, sigmoid, gelu, softplus, exp, log, pow, rsqrt, activations, type Activation } from './unary.js';
+export { addRelu, relu, reluGrad, tanh, sigmoid, gelu, softplus, exp, log, pow, rsqrt, activations, type Activation } from './unary.js';
 export { matmul, linear } from './matmul.js';
 export { conv2d, conv2dGradInput, conv2dGradWeight, type Conv2dOptions } from './conv.js';
 export { avgPool2d, maxPool2d, globalAvgPool, type PoolOptions } from './pool.js';

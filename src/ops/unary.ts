@@ -1,8 +1,9 @@
 import { makeNode, tangentBuffer, valueBuffer, type Node, type Primitive } from '../autodiff/index.js';
-import { Tensor } from '../tensor/index.js';
+import { shapeEquals, Tensor } from '../tensor/index.js';
 import { Elementwise } from '../kernels/index.js';
-import { mul } from './arithmetic.js';
-import { compareWithZeroInto, gateRowsInto, scaleRowsInto } from './elementwise.js';
+import { add, mul } from './arithmetic.js';
+import { compareWithZeroInto, gateRowsInto, muladdInto, operand, scaleRowsInto } from './elementwise.js';
+import { blockShape } from './tangent.js';
 
 /**
  * Elementwise functions as families of derivatives: order 0 is the function, order d its d-th
@@ -254,6 +255,39 @@ function powFamily(p: number): Family {
 }
 
 export const relu = (x: Node): Node => applyOrder(reluFamily, 0, x);
+
+const one = operand(Float32Array.of(1), []);
+
+const addReluOp: Primitive = {
+  name: 'addRelu',
+  jvpReads: (node) => [node],
+  // [y > 0]·(ȧ + ḃ): the sum and ReLU's gate in one pass (ȧ·1 is ȧ, so the bits of add and then the gate)
+  jvp(node, [ta, tb], k) {
+    if (!ta && !tb) return null;
+    const outShape = blockShape(k, node.shape);
+    const out = tangentBuffer(k * node.value.size);
+    if (ta && tb) muladdInto(operand(ta.data, outShape), one, null, operand(tb.data, outShape), out, outShape, operand(node.value.data, node.shape));
+    else gateRowsInto((ta ?? tb)!.data, node.value.data, k, out);
+    return new Tensor(outShape, out);
+  },
+  // both operands receive the gated cotangent, as add's rule passes relu's on
+  vjp(node, g, needed) {
+    const gm = reluGrad(g, node);
+    return [needed[0] ? gm : null, needed[1] ? gm : null];
+  },
+};
+
+/**
+ * relu(a + b) as one primitive where a and b have the same shape (a residual block's end): its
+ * value in one pass and its tangent in one, with the numbers of relu(add(a, b)); the cotangent is
+ * ReLU's, handed to both. Operands that broadcast take the two primitives.
+ */
+export function addRelu(a: Node, b: Node): Node {
+  if (!shapeEquals(a.shape, b.shape)) return relu(add(a, b));
+  const out = new Tensor(a.shape, valueBuffer(a.value.size));
+  muladdInto(operand(a.value.data, a.shape), one, null, operand(b.value.data, b.shape), out.data, a.shape, 'relu');
+  return makeNode(addReluOp, [a, b], out);
+}
 export const tanh = (x: Node): Node => applyOrder(tanhFamily, 0, x);
 export const sigmoid = (x: Node): Node => applyOrder(sigmoidFamily, 0, x);
 export const softplus = (x: Node): Node => applyOrder(softplusFamily, 0, x);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Elementwise, referenceKernels } from '../../src/kernels/index.js';
+import { Elementwise, Muladd, referenceKernels } from '../../src/kernels/index.js';
 import { configureNative, loadNativeKernels, nativeInfo } from '../../src/kernels/native.js';
 import { geometry } from '../../src/ops/broadcast.js';
 import { Rng, sizeOf, type Shape } from '../../src/tensor/index.js';
@@ -154,8 +154,9 @@ describe('native elementwise kernels against the reference', () => {
             const want = start.slice(), got = viewAt(start, 3);
             const g = geometry(outShape, shapes);
             const args = [data[0]!, data[1]!, withCd ? data[2]! : null, withCd ? data[3]! : null, withE ? data[4]! : null] as const;
-            referenceKernels.muladd(...args, want, g, acc);
-            native.muladd(...args, got, g, acc);
+            const mode = acc ? Muladd.Add : Muladd.Set;
+            referenceKernels.muladd(...args, want, g, mode);
+            native.muladd(...args, got, g, mode);
             // each term rounded as written, in the same order: the same float32 operations as the reference
             let worst = 0;
             for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / (Math.abs(want[i]!) + 1));
@@ -166,7 +167,7 @@ describe('native elementwise kernels against the reference', () => {
     });
     // an absent term is left out, not added as zero: -0 stays -0
     const z = new Float32Array(1);
-    withConfig(cfg, () => native.muladd(Float32Array.of(-0), Float32Array.of(1), null, null, null, z, Float64Array.of(1, 1, 1, 1, 0, 0, 0), false));
+    withConfig(cfg, () => native.muladd(Float32Array.of(-0), Float32Array.of(1), null, null, null, z, Float64Array.of(1, 1, 1, 1, 0, 0, 0), Muladd.Set));
     expect(Object.is(z[0], -0)).toBe(true);
   });
 
@@ -183,10 +184,10 @@ describe('native elementwise kernels against the reference', () => {
         x[2] = -0;
         const g = geometry(full, [full, ch, full, full, ch]);
         const fused = new Float32Array(x.length).fill(7), affine = new Float32Array(x.length), twoPass = new Float32Array(x.length), want = new Float32Array(x.length);
-        native.muladd(x, s, null, null, t, fused, g, false, true);
-        native.muladd(x, s, null, null, t, affine, g, false);
+        native.muladd(x, s, null, null, t, fused, g, Muladd.Relu);
+        native.muladd(x, s, null, null, t, affine, g, Muladd.Set);
         native.binary(Elementwise.Max, affine, new Float32Array(1), twoPass, geometry(full, [full, []]), false);
-        referenceKernels.muladd(x, s, null, null, t, want, g, false, true);
+        referenceKernels.muladd(x, s, null, null, t, want, g, Muladd.Relu);
         expect(firstDifference(fused, twoPass), `${full} against the two passes`).toBe(-1);
         expect(firstDifference(fused, want), `${full} against the reference`).toBe(-1);
         expect(Number.isNaN(fused[0])).toBe(true);
@@ -194,16 +195,74 @@ describe('native elementwise kernels against the reference', () => {
       }
       // -0 from the affine map comes out +0, as Max against +0 gives it
       const z = new Float32Array(1);
-      native.muladd(Float32Array.of(-0), Float32Array.of(1), null, null, null, z, Float64Array.of(1, 1, 1, 1, 0, 0, 0), false, true);
+      native.muladd(Float32Array.of(-0), Float32Array.of(1), null, null, null, z, Float64Array.of(1, 1, 1, 1, 0, 0, 0), Muladd.Relu);
       expect(Object.is(z[0], 0)).toBe(true);
     });
   });
 
-  it('muladd refuses relu with accumulate, and too few arguments', () => {
-    const a = new Float32Array(4), g = Float64Array.of(1, 4, 1, 1, 1, 1, 1);
+  it.each(isaConfigs())('muladd with a gate: the bits of the tangent and then a Gate pass, for every tangent of a block ($label)', (cfg) => {
+    const rng = new Rng(33);
+    // the tangent of x·s + t then ReLU over a block of k tangents, y the mask of them all; odd rows,
+    // and one large enough for two threads
+    const cases: [number, Shape, Shape][] = [[3, [2, 5, 7, 9], [1, 5, 1, 1]], [2, [2, 64, 33, 33], [1, 64, 1, 1]], [1, [4, 3, 1, 1], [1, 3, 1, 1]]];
+    let sawNegative = false;
+    withConfig(cfg, () => {
+      for (const [k, one, ch] of cases) {
+        const block: Shape = [k, ...one], perBlockC: Shape = [k, ...ch];
+        const n = sizeOf(one);
+        const tx = randomArray(rng, k * n), s = randomArray(rng, sizeOf(ch)), x = randomArray(rng, n), ts = randomArray(rng, k * sizeOf(ch));
+        const tt = randomArray(rng, k * sizeOf(ch)), y = randomArray(rng, n);
+        for (let j = 0; j < k; j++) {
+          tx[j * n] = NaN; // gated out: +0, not NaN
+          tx[j * n + 1] = NaN; // kept: NaN
+        }
+        y[0] = -1;
+        y[1] = 1;
+        y[2] = 0; // y = 0 and -0 gate, NaN gates
+        y[3] = -0;
+        y[4] = NaN;
+        for (const withCd of [true, false]) {
+          const shapes = [block, ch, one, perBlockC, perBlockC];
+          const [c, d] = withCd ? [x, ts] : [null, null];
+          const fused = new Float32Array(k * n).fill(7), tangent = new Float32Array(k * n), twoPass = new Float32Array(k * n), want = new Float32Array(k * n);
+          native.muladd(tx, s, c, d, tt, fused, geometry(block, [...shapes, one]), Muladd.Gate, y);
+          native.muladd(tx, s, c, d, tt, tangent, geometry(block, shapes), Muladd.Set);
+          native.binary(Elementwise.Gate, tangent, y, twoPass, geometry(block, [block, one]), false);
+          referenceKernels.muladd(tx, s, c, d, tt, want, geometry(block, [...shapes, one]), Muladd.Gate, y);
+          const what = `${JSON.stringify(block)} cd=${withCd}`;
+          expect(firstDifference(fused, twoPass), `${what} against the two passes`).toBe(-1);
+          expect(firstDifference(fused, want), `${what} against the reference`).toBe(-1);
+          for (let j = 0; j < k; j++) {
+            expect(Object.is(fused[j * n], 0), what).toBe(true);
+            expect(Number.isNaN(fused[j * n + 1]), what).toBe(true);
+            for (const i of [2, 3, 4]) expect(Object.is(fused[j * n + i], 0), what).toBe(true);
+          }
+          sawNegative ||= fused.some((v) => v < 0);
+        }
+      }
+      expect(sawNegative).toBe(true); // negative tangents pass where y > 0
+      // a mask that does not run along the rows with unit stride (here: one value per row) is read element by element
+      const t = randomArray(rng, 12), m = Float32Array.of(1, -1, 1), got = new Float32Array(12), want = new Float32Array(12);
+      const g = geometry([3, 4], [[3, 4], [], [3, 4], [3, 4], [3, 4], [3, 1]]);
+      native.muladd(t, Float32Array.of(2), null, null, null, got, g, Muladd.Gate, m);
+      referenceKernels.muladd(t, Float32Array.of(2), null, null, null, want, g, Muladd.Gate, m);
+      expect(firstDifference(got, want)).toBe(-1);
+      expect(Array.from(got.subarray(4, 8))).toEqual([0, 0, 0, 0]);
+    });
+  });
+
+  it('muladd refuses a mode it does not know, a mask without the gate and the gate without one, and wrong argument counts', () => {
+    const a = new Float32Array(4), g = Float64Array.of(1, 4, 1, 1, 1, 1, 1), g6 = Float64Array.of(1, 4, 1, 1, 1, 1, 1, 1);
     for (const k of [native, referenceKernels]) {
-      expect(() => k.muladd(a, a, null, null, null, a, g, true, true)).toThrow(/relu writes max\(a·b \+ c·d \+ e, 0\) and cannot accumulate: pass accumulate = false/);
+      const call = k.muladd as unknown as (...x: unknown[]) => void;
+      for (const mode of [4, -1, 1.5, true]) expect(() => call(a, a, null, null, null, a, g, mode), String(mode)).toThrow(/mode must be 0 \(set\), 1 \(add\), 2 \(relu\) or 3 \(gate\)/);
+      expect(() => k.muladd(a, a, null, null, null, a, g6, Muladd.Gate)).toThrow(/mode gate \(3\) needs the mask, a Float32Array, as the 9th argument/);
+      expect(() => k.muladd(a, a, null, null, null, a, g, Muladd.Relu, a)).toThrow(/a mask goes with mode gate \(3\) only: pass null, or mode 3/);
     }
+    // the native kernel also checks the mask's type, length and the geometry's sixth set of strides
+    expect(() => (native.muladd as unknown as (...x: unknown[]) => void)(a, a, null, null, null, a, g6, Muladd.Gate, new Float64Array(4))).toThrow(/mask must be a Float32Array/);
+    expect(() => native.muladd(a, a, null, null, null, a, g6, Muladd.Gate, new Float32Array(3))).toThrow(/mask is too short for its strides/);
+    expect(() => native.muladd(a, a, null, null, null, a, g, Muladd.Gate, a)).toThrow(/geometry has the wrong length for its rank/);
     expect(() => (native.muladd as unknown as (...x: unknown[]) => void)(a, a, null, null, null, a, g)).toThrow(/expected 8 or 9 arguments, got 7/);
   });
 
@@ -365,7 +424,7 @@ describe('native elementwise kernels against the reference', () => {
               gm.set(i.g);
               dgm.set(i.tg);
             }
-            if (v.withTs) native.muladd(dgm, i.s, gm, i.ts, null, dgx, geometry(block, [block, perC, one, perBlockC, block]), false);
+            if (v.withTs) native.muladd(dgm, i.s, gm, i.ts, null, dgx, geometry(block, [block, perC, one, perBlockC, block]), Muladd.Set);
             else native.binary(Elementwise.Mul, dgm, i.s, dgx, geometry(block, [block, perC]), false);
             native.reduce(dgm, i.x, a1, geometry(block, [block, one, perBlockC]));
             if (v.withTx) native.reduce(gm, i.tx, a2, geometry(block, [one, block, perBlockC]));
