@@ -335,6 +335,30 @@ function fuseTransposedWeights(nodes: GraphNode[], keep: ReadonlySet<string>): G
   return nodes.filter((n) => !drop.has(n));
 }
 
+/**
+ * Folds a Relu into the Add or BatchNormalization before it (attribute _relu): hesse's one-pass
+ * relu(a + b) and batch norm + ReLU primitives, the same numbers as the two nodes. Only where the
+ * producer's value goes to that Relu alone and is not a graph output.
+ */
+function fuseRelu(nodes: GraphNode[], keep: ReadonlySet<string>): GraphNode[] {
+  const uses = usesOf(nodes);
+  const producer = new Map<string, GraphNode>();
+  for (const n of nodes) for (const o of n.outputs) producer.set(o, n);
+  const used = (name: string) => keep.has(name) || (uses.get(name) ?? []).length > 0;
+  const drop = new Set<GraphNode>();
+  for (const relu of nodes) {
+    if (relu.op !== 'Relu' || !relu.inputs[0] || !relu.outputs[0]) continue;
+    const p = producer.get(relu.inputs[0]);
+    if (!p || (p.op !== 'Add' && p.op !== 'BatchNormalization') || p.attrs._relu !== undefined) continue;
+    const out = p.outputs[0]!;
+    if (keep.has(out) || (uses.get(out) ?? []).length !== 1 || p.outputs.slice(1).some((o) => o && used(o))) continue;
+    p.outputs = [relu.outputs[0], ...p.outputs.slice(1)];
+    p.attrs = { ...p.attrs, _relu: 1 };
+    drop.add(relu);
+  }
+  return nodes.filter((n) => !drop.has(n));
+}
+
 export interface ParsedOnnx {
   description: OnnxDescription;
   /** parameter and buffer values by name */
@@ -410,7 +434,7 @@ export async function parseOnnx(bytes: Uint8Array, source: string, opts: OnnxLoa
   }
   const initialBuffers = new Set(known.keys());
   const graphOutputs = new Set(outputs.map((o) => o.name!));
-  const kept = fuseTransposedWeights(foldConstants(nodes, known, opset), graphOutputs);
+  const kept = fuseRelu(fuseTransposedWeights(foldConstants(nodes, known, opset), graphOutputs), graphOutputs);
 
   const referenced = new Set(kept.flatMap((n) => n.inputs).filter(Boolean));
   referenced.add(output.name);

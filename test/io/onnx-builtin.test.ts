@@ -30,6 +30,8 @@ describe.each([
     expect(relativeError(ca.ggnBlock([v])[0]!, cb.ggnBlock([v])[0]!)).toBeLessThan(1e-6);
     // the tape is the same: the imported graph records the built-in model's primitives
     expect(ca.primalBytes).toBe(cb.primalBytes);
+    const ops = (c: unknown) => (c as { tape: { nodes: { op?: { name: string } }[] } }).tape.nodes.map((n) => n.op?.name ?? '').sort();
+    expect(ops(ca)).toEqual(ops(cb)); // the Relus after BN and the residual sums folded in, as the built-in model has them
 
     if (mode === 'train') {
       imported.model.updateRunningStats(a.bnStats);

@@ -113,6 +113,18 @@ const intArith: Record<Arith, (x: number, y: number) => number> = {
 };
 
 function arithmetic(kind: Arith): OperatorImpl {
+  const plain = arithmeticValue(kind);
+  if (kind !== 'add') return plain;
+  // an Add with the Relu after it folded in (attribute _relu, set at import): relu(a + b) as one primitive
+  return (inputs, node, ctx) => {
+    if (attrInt(node, '_relu', 0) !== 1) return plain(inputs, node, ctx);
+    const [a, b] = inputs;
+    if (a && b && !isConst(a) && !isConst(b)) return [fromNode(ops.addRelu(toNode(a), toNode(b)))];
+    return unary(ops.relu)(plain(inputs, node, ctx), node, ctx);
+  };
+}
+
+function arithmeticValue(kind: Arith): OperatorImpl {
   return ([a, b], node) => {
     if (!a || !b) throw new ShapeError(`node '${node.name}' (${node.op}) needs two inputs`);
     if (isConst(a) && isConst(b) && (a.dtype !== 'float' || b.dtype !== 'float')) {
@@ -346,7 +358,9 @@ const batchNormalization: OperatorImpl = ([xv, scale, bias, meanV, varV], node, 
   const rest = x.value.size / Math.max(1, N * C);
   const x4 = x.shape.length === 4 ? x : ops.reshape(x, [N, C, rest, 1]);
   const asTensor = (c: Const) => new Tensor(c.shape, c.data instanceof Float32Array ? c.data : Float32Array.from(c.data));
-  const r = ops.batchNorm2d(x4, toNode(scale!), toNode(bias!), asTensor(meanV), asTensor(varV), ctx.mode, (attr(node, 'epsilon') as number | undefined) ?? 1e-5);
+  // with the Relu after it folded in (attribute _relu, set at import), batch norm + ReLU as one primitive
+  const relu = attrInt(node, '_relu', 0) === 1;
+  const r = ops.batchNorm2d(x4, toNode(scale!), toNode(bias!), asTensor(meanV), asTensor(varV), ctx.mode, (attr(node, 'epsilon') as number | undefined) ?? 1e-5, relu);
   if (r.batchMean && r.batchVar) ctx.bnStats.set(ctx.bnLayer(node), { mean: r.batchMean, variance: r.batchVar, count: x.value.size / C });
   const y = x.shape.length === 4 ? r.output : ops.reshape(r.output, x.shape);
   return [fromNode(y), meanV, varV];
