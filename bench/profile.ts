@@ -13,10 +13,13 @@
 import { PerformanceObserver } from 'node:perf_hooks';
 import { cpus } from 'node:os';
 import { SecondOrderContext, type Node, type Primitive } from '../src/autodiff/index.js';
-import { convOutputSize, Elementwise, kernels, kernelsInfo, setKernels, type ConvGeometry, type Kernels } from '../src/kernels/index.js';
+import { convOutputSize, Elementwise, kernels, kernelsInfo, Muladd, setKernels, type ConvGeometry, type Kernels } from '../src/kernels/index.js';
 import { evaluateBatch, lossAndGradient, resnet, secondOrder } from '../src/nn/index.js';
 import { Rng, Tensor } from '../src/tensor/index.js';
 import { envInt } from './stats.js';
+
+/** How a muladd row names its mode. */
+const muladdSuffix: Record<Muladd, string> = { [Muladd.Set]: '', [Muladd.Add]: ' +=', [Muladd.Relu]: ', ReLU', [Muladd.Gate]: ', gated' };
 
 const kindName = Object.fromEntries(Object.entries(Elementwise).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, string>;
 
@@ -118,11 +121,11 @@ function timedKernels(base: Kernels): Kernels {
       base.binary.bind(base),
     ),
     muladd: timed<Kernels['muladd']>(
-      (_a, _b, c, _d, e, _o, _g, acc) => `muladd a·b${c ? ' + c·d' : ''}${e ? ' + e' : ''}${acc ? ' +=' : ''}`,
-      // bytes: out written (and read when accumulating), and the operands that are not per-channel
-      (a, b, c, d, e, _o, g, acc) => {
+      (_a, _b, c, _d, e, _o, _g, mode) => `muladd a·b${c ? ' + c·d' : ''}${e ? ' + e' : ''}${muladdSuffix[mode]}`,
+      // bytes: out written (and read when accumulating), and the operands (mask included) that are not per-channel
+      (a, b, c, d, e, _o, g, mode, mask) => {
         const n = iterElements(g);
-        return 4 * n * (1 + (acc ? 1 : 0)) + [a, b, c, d, e].reduce((s, x) => s + (x ? 4 * Math.min(n, x.length) : 0), 0);
+        return 4 * n * (1 + (mode === Muladd.Add ? 1 : 0)) + [a, b, c, d, e, mask].reduce((s, x) => s + (x ? 4 * Math.min(n, x.length) : 0), 0);
       },
       base.muladd.bind(base),
     ),
