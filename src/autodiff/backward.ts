@@ -18,31 +18,41 @@ export interface BackwardResult {
  */
 export function backward(tape: Tape, output: Node, wrt: readonly Node[], options: { record: boolean; watch?: Node }): BackwardResult {
   const forwardCount = tape.nodes.length;
-  const cotangents = new Map<Node, Node>();
-  cotangents.set(output, constant(new Tensor(output.shape, new Float32Array(output.value.size).fill(1))));
+  // the cotangent parts that reached each node, summed (in arrival order) when the node's turn comes
+  const parts = new Map<Node, Node[]>();
+  parts.set(output, [constant(new Tensor(output.shape, new Float32Array(output.value.size).fill(1)))]);
+  const sum = (ps: readonly Node[]) => ps.reduce((a, b) => accumulate(a, b));
   let watched: Node | null = null;
   let lossPartEnd = forwardCount;
   tape.role = 'backward';
-  recordOn(options.record ? tape : null, () => {
+  const grads = recordOn(options.record ? tape : null, () => {
     for (let i = forwardCount - 1; i >= 0; i--) {
       const node = tape.nodes[i]!;
-      const g = cotangents.get(node);
+      let ps = parts.get(node);
       if (node === options.watch) {
-        watched = g ?? null;
+        if (ps) ps = [sum(ps)];
+        watched = ps ? ps[0]! : null;
         lossPartEnd = tape.nodes.length;
       }
-      if (!g || !node.op) continue;
-      cotangents.delete(node);
+      if (!ps || !node.op) continue;
+      parts.delete(node);
       const needed = node.inputs.map((x) => x.requiresGrad);
-      const gs = node.op.vjp(node, g, needed);
+      // a rule that sums two parts itself gets them apart (all but the last summed first)
+      const gs =
+        ps.length >= 2 && node.op.vjpOfSum ? node.op.vjpOfSum(node, [sum(ps.slice(0, -1)), ps[ps.length - 1]!], needed) : node.op.vjp(node, sum(ps), needed);
       node.inputs.forEach((input, j) => {
         const gi = gs[j];
         if (!gi || !needed[j]) return;
-        const previous = cotangents.get(input);
-        cotangents.set(input, previous ? accumulate(previous, gi) : gi);
+        const previous = parts.get(input);
+        if (previous) previous.push(gi);
+        else parts.set(input, [gi]);
       });
     }
+    return wrt.map((w) => {
+      const ps = parts.get(w);
+      return ps ? sum(ps) : null;
+    });
   });
   tape.role = 'forward';
-  return { grads: wrt.map((w) => cotangents.get(w) ?? null), watched, lossPartEnd };
+  return { grads, watched, lossPartEnd };
 }

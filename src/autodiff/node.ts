@@ -14,6 +14,12 @@ export interface Primitive {
   jvp(node: Node, tangents: readonly (Tensor | null)[], k: number): Tensor | null;
   vjp(node: Node, cotangent: Node, needed: readonly boolean[]): readonly (Node | null)[];
   /**
+   * Optional: the vjp of a cotangent that reaches the node as two parts (the backward pass would
+   * add them up first), for a rule that sums them in its own pass. The same numbers as
+   * vjp(node, accumulate(a, b), needed).
+   */
+  vjpOfSum?(node: Node, parts: readonly [Node, Node], needed: readonly boolean[]): readonly (Node | null)[];
+  /**
    * The nodes whose primal values `jvp` reads (among the node itself and its inputs). A recorded
    * context keeps only values some rule reads; without this, the node and all its inputs count.
    */

@@ -275,7 +275,39 @@ const addReluOp: Primitive = {
     const gm = reluGrad(g, node);
     return [needed[0] ? gm : null, needed[1] ? gm : null];
   },
+  // a block's output feeds the next block twice (its convolution and its shortcut): the two
+  // cotangents' sum and ReLU's gate in one pass
+  vjpOfSum(node, [g1, g2], needed) {
+    const gm = reluGradOfSum(g1, g2, node);
+    return [needed[0] ? gm : null, needed[1] ? gm : null];
+  },
 };
+
+const reluGradOfSumOp: Primitive = {
+  name: 'reluGradOfSum',
+  jvpReads: (node) => [node.inputs[2]!],
+  // linear in g1 + g2; the gate [y > 0] is piecewise constant, so y's tangent does not enter
+  jvp(node, [t1, t2], k) {
+    if (!t1 && !t2) return null;
+    const y = node.inputs[2]!;
+    const outShape = blockShape(k, node.shape);
+    const out = tangentBuffer(k * node.value.size);
+    if (t1 && t2) muladdInto(operand(t1.data, outShape), one, null, operand(t2.data, outShape), out, outShape, operand(y.value.data, y.shape));
+    else gateRowsInto((t1 ?? t2)!.data, y.value.data, k, out);
+    return new Tensor(outShape, out);
+  },
+  vjp(node, G, needed) {
+    const gm = needed[0] || needed[1] ? reluGrad(G, node.inputs[2]!) : null;
+    return [needed[0] ? gm : null, needed[1] ? gm : null, null];
+  },
+};
+
+/** (g1 + g2) · [y > 0] in one pass: ReLU's backward of a cotangent that arrives in two parts (the bits of their sum, then the gate). */
+function reluGradOfSum(g1: Node, g2: Node, y: Node): Node {
+  const out = new Tensor(y.shape, valueBuffer(y.value.size));
+  muladdInto(operand(g1.value.data, g1.shape), one, null, operand(g2.value.data, g2.shape), out.data, y.shape, operand(y.value.data, y.shape));
+  return makeNode(reluGradOfSumOp, [g1, g2, y], out);
+}
 
 /**
  * relu(a + b) as one primitive where a and b have the same shape (a residual block's end): its

@@ -75,7 +75,17 @@ describe('buffer pool', () => {
     const tape = (ctx as unknown as { tape: { nodes: Node[] } }).tape.nodes;
     let all = 0;
     for (const n of tape) all += n.value.data.byteLength;
-    expect(ctx.primalBytes).toBeLessThan(0.75 * all);
+    // what the rules read of the tape's values, from each primitive's own jvpReads (the node and its
+    // inputs by default; the batch and other constants are not the tape's)
+    const onTape = new Set(tape);
+    const read = new Set<ArrayBufferLike>();
+    for (const n of tape) for (const r of n.op ? (n.op.jvpReads?.(n) ?? [n, ...n.inputs]) : []) if (onTape.has(r)) read.add(r.value.data.buffer);
+    let readBytes = 0;
+    for (const b of read) readBytes += b.byteLength;
+    // kept: exactly those, besides the loss and the logits handed out (a few bytes at this size)
+    expect(ctx.primalBytes).toBeGreaterThanOrEqual(readBytes);
+    expect(ctx.primalBytes - readBytes).toBeLessThanOrEqual(4 * (1 + 6 * 10));
+    expect(ctx.primalBytes).toBeLessThan(0.8 * all);
     // a primitive that claims to read nothing but reads its input's value in its jvp
     const liar: Primitive = {
       name: 'liar',

@@ -9,8 +9,10 @@ import { bits } from '../helpers/bits.js';
 
 /**
  * A residual block ends in relu(a + b); as one primitive its value and its tangent take one pass
- * each instead of two. A rewrite of the arithmetic, not an approximation: the same bits as the
- * two primitives, loss, gradient, H·v and blocks, on every kernel set.
+ * each instead of two, and where its output is read more than once, the backward pass sums the
+ * cotangents inside ReLU's gate (reluGradOfSum). A rewrite of the arithmetic, not an
+ * approximation: the same bits as the two primitives and the summed cotangent, loss, gradient,
+ * H·v and blocks, on every kernel set.
  */
 
 const sets: [string, Kernels][] = [['reference', referenceKernels]];
@@ -61,6 +63,9 @@ describe('relu(a + b) as one primitive', () => {
       const composed = new SecondOrderContext(th, caseShapes, build((a, b) => ops.relu(ops.add(a, b))));
       expect(tapeNames(fused)).toContain('addRelu');
       expect(tapeNames(fused)).not.toContain('relu');
+      // the readout reads y three times: its cotangent's parts are summed and gated in one primitive
+      expect(tapeNames(fused)).toContain('reluGradOfSum');
+      expect(tapeNames(fused)).not.toContain('reluGrad');
       expect(fused.loss).toBe(composed.loss);
       expect(bits(fused.gradient)).toEqual(bits(composed.gradient));
       expect(bits(valueAndGrad(th, caseShapes, build(ops.addRelu)).gradient)).toEqual(bits(composed.gradient));
@@ -88,7 +93,7 @@ describe('relu(a + b) as one primitive', () => {
     expect(Array.from(y.value.data)).toEqual([0.5, 0, 0.5, 5.5, 0, 9.5]);
   });
 
-  it("a ResNet's residual blocks end in it", () => {
+  it("a ResNet's residual blocks end in it, and a block's output takes its two cotangents in one pass", () => {
     const model = resnet({ depth: 8, width: 4, seed: 3 });
     const rng = new Rng(8);
     const batch = { x: new Tensor([6, 3, 8, 8], rng.fillNormal(new Float32Array(6 * 3 * 64)) as Float32Array), y: Int32Array.from({ length: 6 }, (_, i) => i % 10) };
@@ -96,6 +101,10 @@ describe('relu(a + b) as one primitive', () => {
     // depth 8: three residual blocks
     const names = tapeNames(ctx as unknown as SecondOrderContext);
     expect(names.filter((name) => name === 'addRelu')).toHaveLength(3);
+    // the first two blocks' outputs feed the next block twice (convolution and shortcut): their
+    // cotangents are summed inside ReLU's backward; the last block's feeds the pooling alone
+    expect(names.filter((name) => name === 'reluGradOfSum')).toHaveLength(2);
+    expect(names.filter((name) => name === 'reluGrad')).toHaveLength(1);
     // the stem's BN + ReLU and each block's first are channelAffineRelu: no ReLU of its own is left
     expect(names).not.toContain('relu');
   });
