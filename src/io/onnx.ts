@@ -257,6 +257,13 @@ function usesOf(nodes: readonly GraphNode[]): Map<string, Use[]> {
   return uses;
 }
 
+/** The node that writes each value. */
+function producersOf(nodes: readonly GraphNode[]): Map<string, GraphNode> {
+  const producer = new Map<string, GraphNode>();
+  for (const n of nodes) for (const o of n.outputs) producer.set(o, n);
+  return producer;
+}
+
 /** What a parameter is, from the operator that reads it (through Identity and Transpose). */
 function kindOf(name: string, uses: Map<string, Use[]>, producer: Map<string, GraphNode>): ParamKind {
   const made = (v: string | undefined, ...opTypes: string[]) => !!v && opTypes.includes(producer.get(v)?.op ?? '');
@@ -342,8 +349,7 @@ function fuseTransposedWeights(nodes: GraphNode[], keep: ReadonlySet<string>): G
  */
 function fuseRelu(nodes: GraphNode[], keep: ReadonlySet<string>): GraphNode[] {
   const uses = usesOf(nodes);
-  const producer = new Map<string, GraphNode>();
-  for (const n of nodes) for (const o of n.outputs) producer.set(o, n);
+  const producer = producersOf(nodes);
   const used = (name: string) => keep.has(name) || (uses.get(name) ?? []).length > 0;
   const drop = new Set<GraphNode>();
   for (const relu of nodes) {
@@ -407,8 +413,7 @@ export async function parseOnnx(bytes: Uint8Array, source: string, opts: OnnxLoa
 
   // the rule: which initialisers are trainable
   const uses = usesOf(nodes);
-  const producer = new Map<string, GraphNode>();
-  for (const n of nodes) for (const o of n.outputs) producer.set(o, n);
+  const producer = producersOf(nodes);
   const bnStats = new Set(nodes.filter((n) => n.op === 'BatchNormalization').flatMap((n) => n.inputs.slice(3, 5)));
   const frozen = new Set(opts.frozen ?? []);
   for (const f of frozen) if (!initializers.has(f)) throw new FileFormatError(`${source}: cannot freeze '${f}': no initialiser has that name`);

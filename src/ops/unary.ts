@@ -258,18 +258,26 @@ export const relu = (x: Node): Node => applyOrder(reluFamily, 0, x);
 
 const one = operand(Float32Array.of(1), []);
 
+/** a + b over one shape (as a·1 + b: the bits of add), through ReLU or gated by a mask of that shape, in one pass. */
+function sumInto(a: Float32Array, b: Float32Array, out: Float32Array, shape: readonly number[], then: 'relu' | Float32Array): void {
+  muladdInto(operand(a, shape), one, null, operand(b, shape), out, shape, then === 'relu' ? then : operand(then, shape));
+}
+
+/** The tangent of (a + b)·[y > 0] for a block of k: both tangents summed and gated in one pass, or the one present gated. */
+function gatedSumTangent(ta: Tensor | null, tb: Tensor | null, y: Node, k: number): Tensor | null {
+  if (!ta && !tb) return null;
+  const outShape = blockShape(k, y.shape);
+  const out = tangentBuffer(k * y.value.size);
+  if (ta && tb) muladdInto(operand(ta.data, outShape), one, null, operand(tb.data, outShape), out, outShape, operand(y.value.data, y.shape));
+  else gateRowsInto((ta ?? tb)!.data, y.value.data, k, out);
+  return new Tensor(outShape, out);
+}
+
 const addReluOp: Primitive = {
   name: 'addRelu',
   jvpReads: (node) => [node],
   // [y > 0]·(ȧ + ḃ): the sum and ReLU's gate in one pass (ȧ·1 is ȧ, so the bits of add and then the gate)
-  jvp(node, [ta, tb], k) {
-    if (!ta && !tb) return null;
-    const outShape = blockShape(k, node.shape);
-    const out = tangentBuffer(k * node.value.size);
-    if (ta && tb) muladdInto(operand(ta.data, outShape), one, null, operand(tb.data, outShape), out, outShape, operand(node.value.data, node.shape));
-    else gateRowsInto((ta ?? tb)!.data, node.value.data, k, out);
-    return new Tensor(outShape, out);
-  },
+  jvp: (node, [ta, tb], k) => gatedSumTangent(ta ?? null, tb ?? null, node, k),
   // both operands receive the gated cotangent, as add's rule passes relu's on
   vjp(node, g, needed) {
     const gm = reluGrad(g, node);
@@ -287,15 +295,7 @@ const reluGradOfSumOp: Primitive = {
   name: 'reluGradOfSum',
   jvpReads: (node) => [node.inputs[2]!],
   // linear in g1 + g2; the gate [y > 0] is piecewise constant, so y's tangent does not enter
-  jvp(node, [t1, t2], k) {
-    if (!t1 && !t2) return null;
-    const y = node.inputs[2]!;
-    const outShape = blockShape(k, node.shape);
-    const out = tangentBuffer(k * node.value.size);
-    if (t1 && t2) muladdInto(operand(t1.data, outShape), one, null, operand(t2.data, outShape), out, outShape, operand(y.value.data, y.shape));
-    else gateRowsInto((t1 ?? t2)!.data, y.value.data, k, out);
-    return new Tensor(outShape, out);
-  },
+  jvp: (node, [t1, t2], k) => gatedSumTangent(t1 ?? null, t2 ?? null, node.inputs[2]!, k),
   vjp(node, G, needed) {
     const gm = needed[0] || needed[1] ? reluGrad(G, node.inputs[2]!) : null;
     return [needed[0] ? gm : null, needed[1] ? gm : null, null];
@@ -305,7 +305,7 @@ const reluGradOfSumOp: Primitive = {
 /** (g1 + g2) · [y > 0] in one pass: ReLU's backward of a cotangent that arrives in two parts (the bits of their sum, then the gate). */
 function reluGradOfSum(g1: Node, g2: Node, y: Node): Node {
   const out = new Tensor(y.shape, valueBuffer(y.value.size));
-  muladdInto(operand(g1.value.data, g1.shape), one, null, operand(g2.value.data, g2.shape), out.data, y.shape, operand(y.value.data, y.shape));
+  sumInto(g1.value.data, g2.value.data, out.data, y.shape, y.value.data);
   return makeNode(reluGradOfSumOp, [g1, g2, y], out);
 }
 
@@ -317,7 +317,7 @@ function reluGradOfSum(g1: Node, g2: Node, y: Node): Node {
 export function addRelu(a: Node, b: Node): Node {
   if (!shapeEquals(a.shape, b.shape)) return relu(add(a, b));
   const out = new Tensor(a.shape, valueBuffer(a.value.size));
-  muladdInto(operand(a.value.data, a.shape), one, null, operand(b.value.data, b.shape), out.data, a.shape, 'relu');
+  sumInto(a.value.data, b.value.data, out.data, a.shape, 'relu');
   return makeNode(addReluOp, [a, b], out);
 }
 export const tanh = (x: Node): Node => applyOrder(tanhFamily, 0, x);
